@@ -1,0 +1,70 @@
+"""apiharness: contract testing and API mocking for Python clients of third-party APIs.
+
+The package is also the pytest plugin (``pytest -p apiharness``); its hooks and fixtures are
+re-exported here from :mod:`apiharness._pytest_plugin`. Heavy integrations (mitmproxy,
+schemathesis, vcrpy) are imported only by the subpackages that need them.
+"""
+
+import importlib.metadata as _metadata
+
+from apiharness._pytest_plugin import *  # noqa: F403 - the plugin surface, see its __all__
+from apiharness.clock import Clock, SystemClock, VirtualClock, get_clock, use_clock
+from apiharness.errors import (
+    ApiHarnessError,
+    CassetteError,
+    CircuitOpen,
+    ClientError,
+    ConfigurationError,
+    ConformanceError,
+    DeclarationError,
+    ExpectationError,
+    OAuthError,
+    RateLimitExceeded,
+    RecordingError,
+    ResponseValidationError,
+    RetryAfterTooLong,
+    RetryError,
+    RetryExhausted,
+    ServerThreadError,
+    SpecError,
+    UnmatchedRequestError,
+    UpstreamError,
+    WebhookError,
+    WebhookVerificationError,
+)
+
+try:
+    __version__ = _metadata.version("apiharness")
+except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree, not installed
+    __version__ = "0.0.0+unknown"
+
+# The library API. Plugin hooks and fixtures are importable too, but are pytest's, not users'.
+__all__ = [
+    "ApiHarnessError",
+    "CassetteError",
+    "CircuitOpen",
+    "ClientError",
+    "Clock",
+    "ConfigurationError",
+    "ConformanceError",
+    "DeclarationError",
+    "ExpectationError",
+    "OAuthError",
+    "RateLimitExceeded",
+    "RecordingError",
+    "ResponseValidationError",
+    "RetryAfterTooLong",
+    "RetryError",
+    "RetryExhausted",
+    "ServerThreadError",
+    "SpecError",
+    "SystemClock",
+    "UnmatchedRequestError",
+    "UpstreamError",
+    "VirtualClock",
+    "WebhookError",
+    "WebhookVerificationError",
+    "__version__",
+    "get_clock",
+    "use_clock",
+]

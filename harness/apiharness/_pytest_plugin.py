@@ -1,0 +1,103 @@
+"""The pytest face of apiharness: options, markers and fixtures.
+
+Thin on purpose: logic lives in the subpackages; this module only wires it into pytest.
+Loaded with ``pytest -p apiharness`` or through the ``pytest11`` entry point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+from apiharness.clock import VirtualClock
+from apiharness.errors import ConfigurationError
+
+__all__ = [
+    "clock",
+    "pytest_addoption",
+    "pytest_configure",
+]
+
+# One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).
+MARKERS = [
+    "upstream(*routes, **options): declare the mocked upstream for this test "
+    "(see apiharness.upstream)",
+    "apiharness_real_time: this test runs in real time; it must not use the `clock` fixture",
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("apiharness", "apiharness: API mocking and contract testing")
+    group.addoption(
+        "--apiharness-seed",
+        action="store",
+        default=None,
+        metavar="INT",
+        help="Seed for seeded random behaviours (random delays, chaos scripts). "
+        "Default: the apiharness_seed ini value, else 0.",
+    )
+    parser.addini(
+        "apiharness_seed",
+        help="Default seed for seeded random behaviours (an integer).",
+        default="0",
+    )
+
+
+@contextlib.contextmanager
+def usage_errors() -> Iterator[None]:
+    """Show a bad option or ini value as pytest's one-line usage error, not a traceback."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"apiharness: {exc}") from exc
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    with usage_errors():
+        config.stash[_SEED_KEY] = _read_seed(config)
+
+
+_SEED_KEY = pytest.StashKey[int]()
+
+
+def _read_seed(config: pytest.Config) -> int:
+    raw = config.getoption("--apiharness-seed")
+    source = "--apiharness-seed"
+    if raw is None:
+        raw, source = config.getini("apiharness_seed"), "apiharness_seed (ini)"
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"{source} must be an integer, got {raw!r}; e.g. --apiharness-seed=1234"
+        ) from None
+
+
+def seed_for(config: pytest.Config) -> int:
+    """The seed configured for this run (used by fixtures of the subpackages)."""
+    return config.stash.get(_SEED_KEY, 0)
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> Iterator[VirtualClock]:
+    """A virtual clock, active for the test.
+
+    ``time.sleep``, ``time.monotonic``, ``time.time``, ``asyncio.sleep`` and every wait of the
+    harness advance virtual time instantly, so a 30-second backoff schedule costs milliseconds::
+
+        def test_backoff(clock):
+            time.sleep(30)
+            assert clock.monotonic() == 30
+    """
+    if request.node.get_closest_marker("apiharness_real_time") is not None:
+        raise ConfigurationError(
+            "this test is marked apiharness_real_time but asks for the `clock` fixture; "
+            "remove one of the two"
+        )
+    virtual = VirtualClock()
+    with virtual.patch():
+        yield virtual

@@ -1,0 +1,146 @@
+"""The exceptions apiharness raises.
+
+Every error the harness raises on purpose derives from :class:`ApiHarnessError`, so
+``except ApiHarnessError`` catches all of them and nothing else. Errors caused by bad input
+(a spec, a cassette, an option, a marker argument) say what was wrong and how to fix it.
+Messages never contain secret values.
+
+The tree::
+
+    ApiHarnessError
+    ├── ConfigurationError            bad option, marker or constructor argument
+    │   └── DeclarationError          a route or behaviour declared wrongly
+    ├── UpstreamError                 the mocked upstream saw something the test did not expect
+    │   ├── UnmatchedRequestError     a request matched no route
+    │   ├── ExpectationError          a route's expected call count was not met
+    │   └── ServerThreadError         an exception escaped a loopback server thread
+    ├── ClientError                   raised by the reference clients
+    │   ├── RetryError
+    │   │   ├── RetryExhausted        every attempt failed; carries the attempts
+    │   │   └── RetryAfterTooLong     the server asked for a wait beyond the deadline or maximum
+    │   ├── CircuitOpen               the breaker is open; the call never reached the upstream
+    │   ├── RateLimitExceeded         the client-side limiter refused to wait that long
+    │   └── ResponseValidationError   a response did not match its schema or model
+    ├── OAuthError                    OAuth 2 / PKCE flow errors
+    ├── WebhookError
+    │   └── WebhookVerificationError  a webhook failed verification (subclassed per reason)
+    ├── SpecError                     an OpenAPI description is invalid or cannot be loaded
+    ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
+    ├── RecordingError                the recording proxy could not start or stopped badly
+    └── ConformanceError              the conformance suite was misconfigured
+
+Subpackages may refine these leaves further; they never add a second root.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiHarnessError",
+    "CassetteError",
+    "CircuitOpen",
+    "ClientError",
+    "ConfigurationError",
+    "ConformanceError",
+    "DeclarationError",
+    "ExpectationError",
+    "OAuthError",
+    "RateLimitExceeded",
+    "RecordingError",
+    "ResponseValidationError",
+    "RetryAfterTooLong",
+    "RetryError",
+    "RetryExhausted",
+    "ServerThreadError",
+    "SpecError",
+    "UnmatchedRequestError",
+    "UpstreamError",
+    "WebhookError",
+    "WebhookVerificationError",
+]
+
+
+class ApiHarnessError(Exception):
+    """Root of every error apiharness raises on purpose."""
+
+
+class ConfigurationError(ApiHarnessError, ValueError):
+    """An option, marker argument or constructor argument is invalid.
+
+    Also a :class:`ValueError`, so code that validates input generically still catches it.
+    """
+
+
+class DeclarationError(ConfigurationError):
+    """A route, script or behaviour was declared with invalid arguments."""
+
+
+class UpstreamError(ApiHarnessError):
+    """The mocked upstream observed something the test did not declare."""
+
+
+class UnmatchedRequestError(UpstreamError):
+    """A request reached the mocked upstream but matched none of its routes."""
+
+
+class ExpectationError(UpstreamError, AssertionError):
+    """A route declared with an expected call count was not called that often."""
+
+
+class ServerThreadError(UpstreamError):
+    """An exception was raised inside a loopback server thread."""
+
+
+class ClientError(ApiHarnessError):
+    """Raised by the reference clients in :mod:`apiharness.clients`."""
+
+
+class RetryError(ClientError):
+    """Base for errors of the retry policy."""
+
+
+class RetryExhausted(RetryError):
+    """All permitted attempts failed."""
+
+
+class RetryAfterTooLong(RetryError):
+    """The server asked the client to wait longer than the deadline or the configured maximum."""
+
+
+class CircuitOpen(ClientError):
+    """The circuit breaker is open: the call failed fast without reaching the upstream."""
+
+
+class RateLimitExceeded(ClientError):
+    """The client-side rate limiter would have had to wait longer than permitted."""
+
+
+class ResponseValidationError(ClientError):
+    """A response body did not validate against its schema or model."""
+
+
+class OAuthError(ApiHarnessError):
+    """An OAuth 2 or PKCE flow failed."""
+
+
+class WebhookError(ApiHarnessError):
+    """Base for webhook signing and verification errors."""
+
+
+class WebhookVerificationError(WebhookError):
+    """A webhook delivery failed verification."""
+
+
+class SpecError(ApiHarnessError):
+    """An OpenAPI description is invalid or could not be loaded."""
+
+
+class CassetteError(ApiHarnessError):
+    """A cassette is corrupt, of an unknown version, or would leak a secret."""
+
+
+class RecordingError(ApiHarnessError):
+    """The recording proxy could not be started or did not stop cleanly."""
+
+
+class ConformanceError(ApiHarnessError):
+    """The conformance suite was given an unusable client adapter or configuration."""

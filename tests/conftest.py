@@ -1,0 +1,12 @@
+"""Shared test configuration.
+
+The suite dogfoods the plugin: pyproject's addopts pass ``-p apiharness``, so the project's own
+tests use the same fixtures users get (``clock``, ``upstream`` ...), loaded the way users load
+them, whether or not plugin autoload is on. Plugin *behaviour* (options, markers, loading and
+disabling) is tested separately in fresh inner sessions with pytester (tests/test_plugin.py),
+which is where ``-p no:apiharness`` and the autoload switches are exercised.
+"""
+
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,67 @@
+"""The package's public surface: names, version, error tree, and a light import."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import types
+from importlib.metadata import version
+from pathlib import Path
+
+import apiharness
+from apiharness import _pytest_plugin, errors
+
+HEAVY = ("mitmproxy", "schemathesis", "vcr")
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {
+        name
+        for name, value in vars(apiharness).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    plugin_surface = set(_pytest_plugin.__all__)
+    assert sorted(public - plugin_surface) == sorted(set(apiharness.__all__) - {"__version__"})
+    assert len(apiharness.__all__) == len(set(apiharness.__all__))
+
+
+def test_plugin_surface_is_reexported() -> None:
+    for name in _pytest_plugin.__all__:
+        assert getattr(apiharness, name) is getattr(_pytest_plugin, name)
+
+
+def test_version_comes_from_metadata() -> None:
+    assert apiharness.__version__ == version("apiharness")
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, apiharness; "
+        f"print(','.join(m for m in {HEAVY!r} if any(k == m or k.startswith(m + '.') "
+        "for k in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"import apiharness pulled in heavy modules: {out}"
+
+
+def test_one_root_and_every_error_is_in_the_drawn_tree() -> None:
+    classes = [
+        obj
+        for obj in vars(errors).values()
+        if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == errors.__name__
+    ]
+    assert {c.__name__ for c in classes} == set(errors.__all__)
+    doc = errors.__doc__ or ""
+    for cls in classes:
+        assert issubclass(cls, errors.ApiHarnessError)
+        assert cls.__name__ in doc, f"{cls.__name__} is missing from the tree in errors.py"
+        assert cls.__doc__, f"{cls.__name__} has no docstring"
+    for name in errors.__all__:
+        assert getattr(apiharness, name) is getattr(errors, name)
+
+
+def test_py_typed_ships() -> None:
+    assert Path(apiharness.__file__).with_name("py.typed").is_file()
