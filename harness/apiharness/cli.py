@@ -23,6 +23,12 @@ def cli() -> None:
     """
 
 
+# Subcommands live in their subpackages; their modules import heavy things only when run.
+from apiharness.contract._cli import check_cassettes_command  # noqa: E402
+
+cli.add_command(check_cassettes_command)
+
+
 def main() -> None:
     """Entry point of the console script."""
     cli(prog_name="apiharness")

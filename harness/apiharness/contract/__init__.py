@@ -1,24 +1,77 @@
-"""OpenAPI contracts: load descriptions, validate responses, check cassettes for drift.
+"""OpenAPI contracts: load descriptions, validate responses, typed models, cassette drift.
 
 The parts, one module each: ``_loader`` reads documents and their ``$ref``s, ``_spec`` walks
 operations and validates bodies, ``_generate``/``_mutate`` make response bodies (public through
 :mod:`apiharness.strategies`), ``_models`` builds pydantic models, ``_drift`` checks VCR.py
-cassettes, ``_schemathesis`` runs Schemathesis against servers.
-
-Schemathesis is imported only by the functions that run it (the ``openapi`` extra)::
+cassettes, ``_schemathesis`` runs Schemathesis against servers, ``_cli`` holds the commands::
 
     from apiharness.contract import load_spec
 
     spec = load_spec("fixtures/openapi/payments.yaml")
-    charge = spec.validate_response("getCharge", 200, b'{"id": "ch_123456", ...}')
+    charge = spec.validate_response("getCharge", 200, response.content)
+
+Names are imported on first use, so that ``apiharness --help`` (which registers the
+commands of :mod:`._cli`) does not pay for jsonschema, pydantic and Hypothesis. Schemathesis
+is imported only by the functions that run it (the ``openapi`` extra).
 """
 
-from apiharness.contract._spec import MediaSpec, Operation, ResponseSpec, Spec, load_spec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apiharness.contract._drift import (
+        DriftIssue,
+        DriftKind,
+        DriftReport,
+        assert_no_drift,
+        check_cassettes,
+    )
+    from apiharness.contract._models import Models, build_models, validate_model
+    from apiharness.contract._spec import MediaSpec, Operation, ResponseSpec, Spec, load_spec
+
+_HOMES = {
+    "DriftIssue": "_drift",
+    "DriftKind": "_drift",
+    "DriftReport": "_drift",
+    "assert_no_drift": "_drift",
+    "check_cassettes": "_drift",
+    "MediaSpec": "_spec",
+    "Models": "_models",
+    "Operation": "_spec",
+    "ResponseSpec": "_spec",
+    "Spec": "_spec",
+    "build_models": "_models",
+    "load_spec": "_spec",
+    "validate_model": "_models",
+}
 
 __all__ = [
+    "DriftIssue",
+    "DriftKind",
+    "DriftReport",
     "MediaSpec",
+    "Models",
     "Operation",
     "ResponseSpec",
     "Spec",
+    "assert_no_drift",
+    "build_models",
+    "check_cassettes",
     "load_spec",
+    "validate_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'apiharness.contract' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"apiharness.contract.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

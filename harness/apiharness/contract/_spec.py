@@ -476,13 +476,34 @@ class Spec:
             return value
         error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         where = json_path(tuple(error.absolute_path))
+        violation = describe_error(error)
         raise SchemaViolationError(
-            f"{op.name} response {status} is invalid at {where}: {error.message}",
+            f"{op.name} response {status} is invalid at {where}: {violation}",
             path=where,
-            violation=error.message,
+            violation=violation,
             operation=op.name,
             status=status,
         )
+
+
+def describe_error(error: jsonschema.ValidationError) -> str:
+    """What a body broke, in words taken from the schema, never from the body.
+
+    jsonschema's own messages quote the offending value, which may be a token or a card
+    number; reports and exceptions must not carry it.
+    """
+    keyword = str(error.validator)
+    if keyword == "required":
+        return error.message  # "'amount' is a required property": names come from the schema
+    if keyword in ("additionalProperties", "unevaluatedProperties"):
+        return f"{keyword} is false: a property the schema does not allow"
+    if keyword in ("oneOf", "anyOf"):
+        how = "not exactly one" if keyword == "oneOf" else "none"
+        return f"matches {how} of the {keyword} schemas"
+    shown = json.dumps(error.validator_value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return f"violates {keyword}: {shown}"
 
 
 def decode_json(body: Any, operation: str = "", status: int | None = None) -> Any:
