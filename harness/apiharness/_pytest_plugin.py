@@ -12,12 +12,14 @@ from collections.abc import Iterator
 import pytest
 
 from apiharness.clock import VirtualClock
+from apiharness.contract._fixtures import schemathesis_check
 from apiharness.errors import ConfigurationError
 
 __all__ = [
     "clock",
     "pytest_addoption",
     "pytest_configure",
+    "schemathesis_check",
 ]
 
 # One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).

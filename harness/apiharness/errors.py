@@ -28,6 +28,7 @@ The tree::
     ├── SpecError                     an OpenAPI description is invalid or cannot be loaded
     │   ├── InvalidSpecError          … with the JSON path of the problem
     │   └── UnknownOperationError     an operation or status code the description lacks
+    ├── ContractViolation             a server or mock answered against its OpenAPI description
     ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
     │   └── CassetteDriftError        recorded traffic the OpenAPI description does not document
     ├── RecordingError                the recording proxy could not start or stopped badly
@@ -46,6 +47,7 @@ __all__ = [
     "ClientError",
     "ConfigurationError",
     "ConformanceError",
+    "ContractViolation",
     "DeclarationError",
     "ExpectationError",
     "InvalidSpecError",
@@ -178,6 +180,13 @@ class InvalidSpecError(SpecError):
 
 class UnknownOperationError(SpecError, LookupError):
     """An operation, status code or media type was asked for that the description lacks."""
+
+
+class ContractViolation(ApiHarnessError, AssertionError):
+    """A server or mock answered against its OpenAPI description (Schemathesis checks failed).
+
+    Also an :class:`AssertionError`, so a failing check reads as a test failure.
+    """
 
 
 class CassetteError(ApiHarnessError):

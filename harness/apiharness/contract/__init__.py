@@ -29,6 +29,13 @@ if TYPE_CHECKING:
         check_cassettes,
     )
     from apiharness.contract._models import Models, build_models, validate_model
+    from apiharness.contract._schemathesis import (
+        SchemathesisReport,
+        assert_schemathesis,
+        problem_json_errors,
+        retry_after_is_valid,
+        run_schemathesis,
+    )
     from apiharness.contract._spec import MediaSpec, Operation, ResponseSpec, Spec, load_spec
 
 _HOMES = {
@@ -45,6 +52,11 @@ _HOMES = {
     "build_models": "_models",
     "load_spec": "_spec",
     "validate_model": "_models",
+    "SchemathesisReport": "_schemathesis",
+    "assert_schemathesis": "_schemathesis",
+    "problem_json_errors": "_schemathesis",
+    "retry_after_is_valid": "_schemathesis",
+    "run_schemathesis": "_schemathesis",
 }
 
 __all__ = [
@@ -55,11 +67,16 @@ __all__ = [
     "Models",
     "Operation",
     "ResponseSpec",
+    "SchemathesisReport",
     "Spec",
     "assert_no_drift",
+    "assert_schemathesis",
     "build_models",
     "check_cassettes",
     "load_spec",
+    "problem_json_errors",
+    "retry_after_is_valid",
+    "run_schemathesis",
     "validate_model",
 ]
 
