@@ -34,7 +34,6 @@ from apiharness.errors import ConfigurationError, RateLimitExceeded
 __all__ = ["TokenBucket"]
 
 _INT = re.compile(r"[0-9]{1,12}", re.ASCII)
-_PARAM = re.compile(r";\s*([rt])\s*=\s*([0-9]{1,12})(?![0-9])", re.ASCII)
 
 
 def _header_int(headers: httpx.Headers, name: str) -> int | None:
@@ -60,9 +59,18 @@ def server_quota(headers: httpx.Headers) -> tuple[int, int] | None:
     # Several policies may be listed; the tightest (fewest remaining) is the one that binds.
     best: tuple[int, int] | None = None
     for item in structured.split(","):
-        params = dict(_PARAM.findall(item))
-        if "r" in params and "t" in params:
-            quota = int(params["r"]), int(params["t"])
+        # An item is `"policy";r=<int>;t=<int>` (structured-field parameters); other
+        # parameters may appear and are skipped.
+        name, *params = item.split(";")
+        if not name.strip():
+            continue
+        values: dict[str, int] = {}
+        for param in params:
+            key, _, value = param.partition("=")
+            if _INT.fullmatch(value.strip()):
+                values[key.strip()] = int(value.strip())
+        if "r" in values and "t" in values:
+            quota = values["r"], values["t"]
             if best is None or quota[0] < best[0]:
                 best = quota
     return best
