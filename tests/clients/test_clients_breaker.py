@@ -252,6 +252,10 @@ class BreakerMachine(RuleBasedStateMachine):
                     self.opened_at = self.clock.monotonic()
                     self.probes_in_flight = 0
                 elif event.new in ("half-open", "closed"):
+                    if event.old == "open":
+                        # Never out of open before the open duration has passed.
+                        assert self.opened_at is not None
+                        assert self.clock.monotonic() - self.opened_at >= 10
                     self.opened_at = None
                     self.probes_in_flight = 0
         self.events.clear()
