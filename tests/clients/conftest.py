@@ -11,9 +11,15 @@ from _client_script import Runner
 
 
 @pytest.fixture(params=["sync", "async"])
-def run(request: pytest.FixtureRequest) -> Runner:
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which httpx client the test runs with: "sync" or "async"."""
+    return str(request.param)
+
+
+@pytest.fixture
+def run(kind: str) -> Runner:
     """``run(transport, method, url, **kwargs)`` through an httpx.Client or AsyncClient."""
-    if request.param == "sync":
+    if kind == "sync":
 
         def sync(transport: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
             with httpx.Client(transport=transport) as client:
