@@ -24,9 +24,10 @@ def cli() -> None:
 
 
 # Subcommands live in their subpackages; their modules import heavy things only when run.
-from apiharness.contract._cli import check_cassettes_command  # noqa: E402
+from apiharness.contract._cli import check_cassettes_command, mock_command  # noqa: E402
 
 cli.add_command(check_cassettes_command)
+cli.add_command(mock_command)
 
 
 def main() -> None:

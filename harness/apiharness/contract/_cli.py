@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-__all__ = ["check_cassettes_command"]
+if TYPE_CHECKING:
+    from apiharness.contract._spec import Spec
+
+__all__ = ["check_cassettes_command", "mock_command"]
 
 
-def _load(spec: str) -> object:
+def _load(spec: str) -> Spec:
     from apiharness.contract._spec import load_spec
     from apiharness.errors import SpecError
 
@@ -33,11 +38,67 @@ def check_cassettes_command(spec: str, cassettes: tuple[Path, ...]) -> None:
         apiharness check-cassettes fixtures/openapi/payments.yaml cassettes/
     """
     from apiharness.contract._drift import check_cassettes
-    from apiharness.contract._spec import Spec
 
     loaded = _load(spec)
-    assert isinstance(loaded, Spec)
     report = check_cassettes(loaded, *cassettes)
     click.echo(report.format())
     if not report.ok:
         raise SystemExit(1)
+
+
+def _base_path(spec: Spec) -> str:
+    from urllib.parse import urlsplit
+
+    for server in spec.document.get("servers") or ():
+        url = server.get("url") if isinstance(server, dict) else None
+        if isinstance(url, str) and "{" not in url:
+            return urlsplit(url).path.rstrip("/")
+    return ""
+
+
+@click.command("mock")
+@click.argument("spec")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
+@click.option("--seed", default=0, type=int, show_default=True, help="Seed of generated bodies.")
+@click.option("--no-validate", is_flag=True, help="Do not check requests against the description.")
+def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) -> None:
+    """Serve an OpenAPI description as a mock API (like `prism mock`).
+
+    Answers every operation with the spec's examples or bodies generated from its response
+    schemas (seeded), checks requests (problem+json 400/422), prints the base URL, and runs
+    until Ctrl-C or SIGTERM.
+
+        apiharness mock fixtures/openapi/payments.yaml --port 4010
+    """
+    import signal
+    import threading
+
+    from apiharness.errors import ConfigurationError
+    from apiharness.upstream import Upstream
+
+    loaded = _load(spec)
+    upstream = Upstream(base_url="http://apiharness.mock" + _base_path(loaded), seed=seed)
+    upstream.from_spec(loaded, validate_requests=not no_validate)
+    try:
+        server = upstream.serve(host=host, port=port).start()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    # The URL alone on stdout (flushed), so scripts can read it; the rest goes to stderr.
+    click.echo(server.base_url)
+    sys.stdout.flush()
+    click.echo(
+        f"serving {len(loaded.operations)} operations of {loaded.title!r}; Ctrl-C stops", err=True
+    )
+    try:
+        while not stop.wait(0.5):
+            server.check()
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("stopped", err=True)

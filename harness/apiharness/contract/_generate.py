@@ -57,7 +57,10 @@ def _format_strategies() -> dict[str, st.SearchStrategy[str]]:
         "date": st.dates().map(lambda d: d.isoformat()),
         "time": st.times().map(lambda t: t.isoformat() + "Z"),
         "email": st.builds(
-            "{}@{}".format, st.from_regex(r"[a-z][a-z0-9.]{0,15}", fullmatch=True), host
+            # Dots only between characters: "a..b@" and ".a@" are not valid addresses.
+            "{}@{}".format,
+            st.from_regex(r"[a-z][a-z0-9]{0,7}(\.[a-z0-9]{1,7}){0,2}", fullmatch=True),
+            host,
         ),
         "hostname": host,
         "uri": st.builds(

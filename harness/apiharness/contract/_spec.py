@@ -40,6 +40,7 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _STATUS = re.compile(r"^([1-5][0-9][0-9]|[1-5]XX|default)$")
 _TEMPLATE = re.compile(r"\{([^{}/]+)\}")
 Parts = tuple[str | int, ...]
+_Param = tuple[Mapping[str, Any], str | None]  # a parameter object and its schema's URI
 
 
 def _escape(part: str | int) -> str:
@@ -96,6 +97,7 @@ class Operation:
     request_body: Mapping[str, Any] | None
     request_schema_uris: Mapping[str, str]
     location: str
+    parameter_schema_uris: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -236,10 +238,8 @@ class Spec:
                         shared=shared,
                     )
 
-    def _parameters(
-        self, raw: Any, doc: str, parts: Parts
-    ) -> dict[tuple[str, str], Mapping[str, Any]]:
-        out: dict[tuple[str, str], Mapping[str, Any]] = {}
+    def _parameters(self, raw: Any, doc: str, parts: Parts) -> dict[tuple[str, str], _Param]:
+        out: dict[tuple[str, str], _Param] = {}
         if raw is None:
             return out
         if not isinstance(raw, list):
@@ -257,7 +257,8 @@ class Spec:
                     json_path=json_path(p_parts),
                     source=self._shown(p_doc),
                 )
-            out[(param["name"], param["in"])] = param
+            uri = self._location(p_doc, (*p_parts, "schema")) if "schema" in param else None
+            out[(param["name"], param["in"])] = (param, uri)
         return out
 
     def _operation(
@@ -268,7 +269,7 @@ class Spec:
         *,
         doc: str,
         item_parts: Parts,
-        shared: dict[tuple[str, str], Mapping[str, Any]],
+        shared: dict[tuple[str, str], _Param],
     ) -> Operation:
         parts = (*item_parts, method)
         node = self._mapping(raw, doc, parts, "an operation")
@@ -307,7 +308,8 @@ class Spec:
             path=path,
             operation_id=op_id if isinstance(op_id, str) else None,
             responses=responses,
-            parameters=tuple(params.values()),
+            parameters=tuple(param for param, _ in params.values()),
+            parameter_schema_uris={key: uri for key, (_, uri) in params.items() if uri},
             request_body=body,
             request_schema_uris=body_uris,
             location=json_path(parts),
