@@ -24,9 +24,14 @@ def cli() -> None:
 
 
 # Subcommands live in their subpackages; their modules import heavy things only when run.
-from apiharness.contract._cli import check_cassettes_command, mock_command  # noqa: E402
+from apiharness.contract._cli import (  # noqa: E402
+    check_cassettes_command,
+    fuzz_command,
+    mock_command,
+)
 
 cli.add_command(check_cassettes_command)
+cli.add_command(fuzz_command)
 cli.add_command(mock_command)
 
 

@@ -29,6 +29,7 @@ The tree::
     │   ├── InvalidSpecError          … with the JSON path of the problem
     │   └── UnknownOperationError     an operation or status code the description lacks
     ├── ContractViolation             a server or mock answered against its OpenAPI description
+    ├── FuzzFailure                   the client fuzzer found a response the client mishandles
     ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
     │   └── CassetteDriftError        recorded traffic the OpenAPI description does not document
     ├── RecordingError                the recording proxy could not start or stopped badly
@@ -58,6 +59,7 @@ __all__ = [
     "ContractViolation",
     "DeclarationError",
     "ExpectationError",
+    "FuzzFailure",
     "InvalidSpecError",
     "OAuthError",
     "RateLimitExceeded",
@@ -249,6 +251,13 @@ class ContractViolation(ApiHarnessError, AssertionError):
     """A server or mock answered against its OpenAPI description (Schemathesis checks failed).
 
     Also an :class:`AssertionError`, so a failing check reads as a test failure.
+    """
+
+
+class FuzzFailure(ApiHarnessError, AssertionError):
+    """The client fuzzer found a response the client mishandles; the message shows it.
+
+    Raised with the smallest such response, the operation and what the response violates.
     """
 
 

@@ -53,7 +53,7 @@ def response_bodies(
     """
     loaded = load_spec(spec)
     uri = loaded.schema_uri(operation, status, media_type)
-    return loaded.generator.for_uri(uri).filter(loaded.validator(uri).is_valid)
+    return loaded.generator.for_uri(uri).filter(loaded.quick_is_valid(uri))
 
 
 def invalid_response_bodies(
@@ -85,7 +85,7 @@ def invalid_response_bodies(
         ) from None
     if not kinds:
         raise ConfigurationError("violations= is empty; leave it out to get every kind")
-    return invalid_bodies(loaded.generator, uri, loaded.validator(uri).is_valid, kinds)
+    return invalid_bodies(loaded.generator, uri, loaded.quick_is_valid(uri), kinds)
 
 
 def from_schema(schema: Mapping[str, Any] | bool) -> st.SearchStrategy[Any]:

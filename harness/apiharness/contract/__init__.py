@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         assert_no_drift,
         check_cassettes,
     )
+    from apiharness.contract._fuzz import FuzzReport, FuzzTarget, fuzz_client
+    from apiharness.contract._mock import SpecMock
     from apiharness.contract._models import Models, build_models, validate_model
     from apiharness.contract._schemathesis import (
         SchemathesisReport,
@@ -44,6 +46,10 @@ _HOMES = {
     "DriftReport": "_drift",
     "assert_no_drift": "_drift",
     "check_cassettes": "_drift",
+    "FuzzReport": "_fuzz",
+    "FuzzTarget": "_fuzz",
+    "fuzz_client": "_fuzz",
+    "SpecMock": "_mock",
     "MediaSpec": "_spec",
     "Models": "_models",
     "Operation": "_spec",
@@ -63,16 +69,20 @@ __all__ = [
     "DriftIssue",
     "DriftKind",
     "DriftReport",
+    "FuzzReport",
+    "FuzzTarget",
     "MediaSpec",
     "Models",
     "Operation",
     "ResponseSpec",
     "SchemathesisReport",
     "Spec",
+    "SpecMock",
     "assert_no_drift",
     "assert_schemathesis",
     "build_models",
     "check_cassettes",
+    "fuzz_client",
     "load_spec",
     "problem_json_errors",
     "retry_after_is_valid",

@@ -12,7 +12,7 @@ import click
 if TYPE_CHECKING:
     from apiharness.contract._spec import Spec
 
-__all__ = ["check_cassettes_command", "mock_command"]
+__all__ = ["check_cassettes_command", "fuzz_command", "mock_command"]
 
 
 def _load(spec: str) -> Spec:
@@ -102,3 +102,85 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo("stopped", err=True)
+
+
+def _import(spec: str, what: str) -> object:
+    """``module:attribute`` → the object, or a usage error saying what is wrong."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise click.BadParameter(f"{spec!r} is not module:attribute", param_hint=what)
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot import {spec!r}: {exc}", param_hint=what) from None
+
+
+@click.command("fuzz")
+@click.argument("spec")
+@click.argument("operation")
+@click.option(
+    "--call",
+    "call_path",
+    required=True,
+    metavar="MODULE:FUNCTION",
+    help="Function taking a FuzzTarget and calling your client.",
+)
+@click.option(
+    "--raises",
+    "raises_paths",
+    required=True,
+    multiple=True,
+    metavar="MODULE:CLASS",
+    help="An error type your client may raise on an invalid response (repeatable).",
+)
+@click.option("--status", type=int, default=None, help="Response status (default: first 2xx).")
+@click.option("--max-examples", default=100, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--loopback", is_flag=True, help="Serve on 127.0.0.1 for non-httpx clients.")
+def fuzz_command(
+    *,
+    spec: str,
+    operation: str,
+    call_path: str,
+    raises_paths: tuple[str, ...],
+    status: int | None,
+    max_examples: int,
+    seed: int,
+    loopback: bool,
+) -> None:
+    """Fuzz a client with valid and invalid responses to OPERATION of SPEC.
+
+    Exits 1 with the smallest response the client mishandles (an error on a valid response,
+    an undeclared error, or silent success on an invalid one), 0 when it copes with all.
+
+        apiharness fuzz payments.yaml getCharge --call myclient.fuzz:get_charge \\
+            --raises myclient:PaymentsError
+    """
+    from apiharness.contract._fuzz import fuzz_client
+    from apiharness.errors import FuzzFailure, SpecError
+
+    call = _import(call_path, "--call")
+    if not callable(call):
+        raise click.BadParameter(f"{call_path!r} is not callable", param_hint="--call")
+    raises = [_import(path, "--raises") for path in raises_paths]
+    loaded = _load(spec)
+    try:
+        report = fuzz_client(
+            loaded,
+            operation,
+            call,
+            raises=raises,  # type: ignore[arg-type]  # checked by fuzz_client
+            status=status,
+            max_examples=max_examples,
+            seed=seed,
+            loopback=loopback,
+        )
+    except FuzzFailure as failure:
+        click.echo(str(failure).split("\nFalsifying", 1)[0])
+        raise SystemExit(1) from None
+    except SpecError as exc:
+        raise click.BadParameter(str(exc), param_hint="OPERATION") from None
+    click.echo(f"{operation}: no failure; served {report.format()}")

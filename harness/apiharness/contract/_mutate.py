@@ -311,10 +311,14 @@ def invalid_bodies(
     def draw_invalid(draw: st.DrawFn) -> InvalidBody:
         value = draw(valid)
         sites = [s for s in _sites(gen, schema, base, value, ()) if s.violation in violations]
-        wire = sorted(violations & WIRE)
-        choices: list[_Site | Violation] = [*sites, *wire]
-        assume(choices)
-        choice = draw(st.sampled_from(choices))
+        # The kind first, then a place of that kind: a schema with thirty places to break a
+        # type must not crowd out the two wire faults.
+        kinds = sorted({s.violation for s in sites} | (violations & WIRE))
+        assume(kinds)
+        kind = draw(st.sampled_from(kinds))
+        choice: _Site | Violation = kind
+        if kind not in WIRE:
+            choice = draw(st.sampled_from([s for s in sites if s.violation is kind]))
         if choice is Violation.NOT_JSON:
             return InvalidBody(
                 draw(st.sampled_from(_NOT_JSON)), choice, "$", "the body is not JSON"
