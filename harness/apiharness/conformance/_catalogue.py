@@ -261,7 +261,8 @@ def _jitter(t: Trial) -> Verdict:
     if isinstance(schedules, Verdict):
         return schedules
     distinct = {tuple(round(x, 6) for x in s) for s in schedules}
-    did = f"{len(distinct)} distinct schedule(s) in 10, e.g. {schedules[0]}"
+    example = ", ".join(f"{x:.2f}" for x in schedules[0])
+    did = f"{len(distinct)} distinct schedule(s) in 10, e.g. [{example}] s"
     return t.ok(did) if len(distinct) > 1 else t.fail(did)
 
 
