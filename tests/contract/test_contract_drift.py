@@ -20,14 +20,6 @@ from apiharness.cli import cli
 from apiharness.contract import DriftKind, assert_no_drift, check_cassettes
 
 PAYMENTS = Path(__file__).parents[2] / "fixtures" / "openapi" / "payments.yaml"
-CARD = {
-    "id": "card_abc123",
-    "brand": "visa",
-    "last4": "4242",
-    "exp_month": 12,
-    "exp_year": 2030,
-    "holder_name": None,
-}
 
 
 def interaction(
@@ -50,10 +42,10 @@ def write_cassette(path: Path, *interactions: dict[str, Any]) -> Path:
     return path
 
 
-def test_clean_cassettes_pass(tmp_path: Path) -> None:
+def test_clean_cassettes_pass(tmp_path: Path, card: dict[str, Any]) -> None:
     write_cassette(
         tmp_path / "a" / "cards.yaml",
-        interaction("GET", "https://api.payments.example/v1/cards/card_abc123", 200, CARD),
+        interaction("GET", "https://api.payments.example/v1/cards/card_abc123", 200, card),
         interaction("DELETE", "https://api.payments.example/v1/cards/card_abc123", 204, ""),
         interaction(
             "GET",
@@ -68,7 +60,7 @@ def test_clean_cassettes_pass(tmp_path: Path) -> None:
     assert "no drift" in report.format()
 
 
-def test_every_kind_of_drift_is_reported(tmp_path: Path) -> None:
+def test_every_kind_of_drift_is_reported(tmp_path: Path, card: dict[str, Any]) -> None:
     secret_query = "api_key=sk_live_SECRET"
     write_cassette(
         tmp_path / "drift.yaml",
@@ -78,7 +70,7 @@ def test_every_kind_of_drift_is_reported(tmp_path: Path) -> None:
             "GET",
             "https://api.payments.example/v1/cards/card_abc123",
             200,
-            {**CARD, "last4": "sk_live_SECRET"},
+            {**card, "last4": "sk_live_SECRET"},
         ),
         interaction(
             "GET",
@@ -121,11 +113,11 @@ def test_unknown_version_and_malformed_interactions(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def payments_server() -> Iterator[str]:
+def payments_server(card: dict[str, Any]) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             drifted = self.path.endswith("card_drift1")
-            body = json.dumps({**CARD, "brand": "diners"} if drifted else CARD).encode()
+            body = json.dumps({**card, "brand": "diners"} if drifted else card).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -155,10 +147,10 @@ def test_cassettes_recorded_by_vcrpy(tmp_path: Path, payments_server: str) -> No
     assert "$.brand" in report.issues[0].detail
 
 
-def test_cli_exit_codes(tmp_path: Path) -> None:
+def test_cli_exit_codes(tmp_path: Path, card: dict[str, Any]) -> None:
     clean = write_cassette(
         tmp_path / "clean" / "c.yaml",
-        interaction("GET", "https://api.payments.example/v1/cards/card_abc123", 200, CARD),
+        interaction("GET", "https://api.payments.example/v1/cards/card_abc123", 200, card),
     )
     drift = write_cassette(
         tmp_path / "drift" / "d.yaml",

@@ -16,6 +16,7 @@ carry secrets.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,16 +207,13 @@ def _check_one(  # noqa: PLR0911 - one return per finding
     content_type = _header(response.get("headers"), "content-type")
     body = _body(response)
     media = documented.media(content_type or None)
+    invalid = functools.partial(
+        DriftIssue, cassette, index, DriftKind.INVALID_BODY, method, path, status
+    )
     if media is None and content_type and documented.content:
-        return DriftIssue(
-            cassette,
-            index,
-            DriftKind.INVALID_BODY,
-            method,
-            path,
-            status,
+        return invalid(
             f"{operation.name}: content type {content_type.split(';')[0]!r} "
-            f"is not documented ({', '.join(documented.content)})",
+            f"is not documented ({', '.join(documented.content)})"
         )
     if media is None or media.schema_uri is None or not body:
         return None
@@ -224,15 +222,7 @@ def _check_one(  # noqa: PLR0911 - one return per finding
     try:
         spec.validate_response(operation, status, body, media_type=media.media_type)
     except SchemaViolationError as exc:
-        return DriftIssue(
-            cassette,
-            index,
-            DriftKind.INVALID_BODY,
-            method,
-            path,
-            status,
-            f"{operation.name}: at {exc.path}: {exc.violation}",
-        )
+        return invalid(f"{operation.name}: at {exc.path}: {exc.violation}")
     return None
 
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from apiharness.contract._loader import join_ref
 
-__all__ = ["SchemaStrategies", "json_values"]
+__all__ = ["SchemaStrategies", "draw_values", "json_values"]
 
 Lookup = Callable[[str], Any]
 _TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
@@ -44,6 +44,33 @@ def json_values(max_leaves: int = 8) -> st.SearchStrategy[Any]:
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_WORD, inner, max_size=3),
         max_leaves=max_leaves,
     )
+
+
+def draw_values(strategy: st.SearchStrategy[Any], seed: int, count: int) -> list[Any]:
+    """``count`` values of ``strategy``, outside a test: the same ones for the same seed.
+
+    Hypothesis has no public "give me N seeded values" call (``.example()`` is for the REPL);
+    a ``@given`` function under ``@seed``, with no database and only the generate phase, is.
+    """
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as seeded
+
+    drawn: list[Any] = []
+
+    @seeded(seed)
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(value: Any) -> None:
+        drawn.append(value)
+
+    collect()
+    return drawn
 
 
 def _format_strategies() -> dict[str, st.SearchStrategy[str]]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from apiharness.contract._generate import draw_values
 from apiharness.contract._spec import Operation, ResponseSpec, Spec, is_json_media, load_spec
 
 if TYPE_CHECKING:
@@ -44,29 +45,6 @@ class _Problem(Exception):
         self.status = status
         self.detail = detail
         self.pointer = pointer
-
-
-def _draw_pool(strategy: Any, seed: int, size: int) -> list[Any]:
-    """``size`` values of ``strategy``, the same ones for the same seed."""
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as seeded
-
-    drawn: list[Any] = []
-
-    @seeded(seed)
-    @settings(
-        max_examples=size,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: Any) -> None:
-        drawn.append(value)
-
-    collect()
-    return drawn
 
 
 def _coerce(raw: str, schema: Any) -> Any:
@@ -257,7 +235,7 @@ class SpecMock:
             if isinstance(header, dict) and header.get("required") and "schema" in header:
                 from apiharness.strategies import from_schema
 
-                value = _draw_pool(from_schema(header["schema"]), self.seed, 1)[0]
+                value = draw_values(from_schema(header["schema"]), self.seed, 1)[0]
                 out[name] = value if isinstance(value, str) else json.dumps(value)
         return out
 
@@ -282,7 +260,7 @@ class SpecMock:
         from apiharness.strategies import response_bodies
 
         strategy = response_bodies(self.spec, op, response.status, media_type=media_type)
-        pool = _draw_pool(strategy, self.seed, _POOL_SIZE)
+        pool = draw_values(strategy, self.seed, _POOL_SIZE)
         return pool or [None]
 
     def problem(self, op: Operation, problem: _Problem) -> Behaviour:

@@ -126,11 +126,11 @@ def _sites(  # noqa: PLR0912 - one branch per keyword is the clearest shape
             _const(outside),
         )
     if isinstance(value, str):
-        yield from _string_sites(schema, value, path)
+        yield from _length_sites(schema, value, path)
     elif isinstance(value, int | float) and not isinstance(value, bool):
         yield from _number_sites(schema, path)
     elif isinstance(value, list):
-        yield from _array_sites(schema, value, path)
+        yield from _length_sites(schema, value, path)
         items = schema.get("items")
         if isinstance(items, dict | bool):
             for i, item in enumerate(value):
@@ -203,28 +203,35 @@ def _outside(enum_values: list[Any], value: Any) -> Any:
     return "not_in_enum"
 
 
-def _string_sites(schema: dict[str, Any], value: str, path: Path) -> Iterator[_Site]:
-    low, high = schema.get("minLength"), schema.get("maxLength")
+def _length_sites(schema: dict[str, Any], value: str | list[Any], path: Path) -> Iterator[_Site]:
+    """One site below the minimum length and one above the maximum, for strings and arrays."""
+    grow: Callable[[Any, int], Any]
+    if isinstance(value, str):
+        violation, low_key, high_key, unit = (
+            Violation.STRING_BOUNDS,
+            "minLength",
+            "maxLength",
+            "characters",
+        )
+        grow = lambda old, n: (old + "x" * n)[:n]  # noqa: E731 - a one-line strategy
+    else:
+        violation, low_key, high_key, unit = Violation.ARRAY_BOUNDS, "minItems", "maxItems", "items"
+        grow = lambda old, n: [old[i % len(old)] for i in range(n)]  # noqa: E731
+    low, high = schema.get(low_key), schema.get(high_key)
     if isinstance(low, int) and low > 0:
         yield _Site(
-            path,
-            Violation.STRING_BOUNDS,
-            f"shorter than minLength {low}",
-            lambda old: old[: low - 1],
+            path, violation, f"fewer {unit} than {low_key} {low}", lambda old: old[: low - 1]
         )
-    if isinstance(high, int):
+    if isinstance(high, int) and (isinstance(value, str) or value):
+        yield _Site(
+            path, violation, f"more {unit} than {high_key} {high}", lambda old: grow(old, high + 1)
+        )
+    if isinstance(value, str) and isinstance(schema.get("pattern"), str):
         yield _Site(
             path,
-            Violation.STRING_BOUNDS,
-            f"longer than maxLength {high}",
-            lambda old: (old + "x" * (high + 1))[: high + 1],
-        )
-    if isinstance(schema.get("pattern"), str):
-        yield _Site(
-            path,
-            Violation.STRING_BOUNDS,
+            violation,
             f"does not match pattern {schema['pattern']!r}",
-            lambda _old: "\u2603 not matching \u2603",
+            _const("\u2603 not matching \u2603"),
         )
 
 
@@ -243,24 +250,6 @@ def _number_sites(schema: dict[str, Any], path: Path) -> Iterator[_Site]:
                 f"{words} {bound}",
                 _const(bound + delta),
             )
-
-
-def _array_sites(schema: dict[str, Any], value: list[Any], path: Path) -> Iterator[_Site]:
-    low, high = schema.get("minItems"), schema.get("maxItems")
-    if isinstance(low, int) and low > 0:
-        yield _Site(
-            path,
-            Violation.ARRAY_BOUNDS,
-            f"fewer items than minItems {low}",
-            lambda old: old[: low - 1],
-        )
-    if isinstance(high, int) and value:
-        yield _Site(
-            path,
-            Violation.ARRAY_BOUNDS,
-            f"more items than maxItems {high}",
-            lambda old: [old[i % len(old)] for i in range(high + 1)],
-        )
 
 
 def _apply(value: Any, path: Path, breaker: Breaker) -> Any:
