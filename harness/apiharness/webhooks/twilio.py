@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from apiharness.errors import MalformedWebhookHeader, WebhookSignatureMismatch
 from apiharness.webhooks._common import (
@@ -77,13 +77,26 @@ def _content(url: str, params: Params) -> bytes:
     return "".join(parts).encode("utf-8", "replace")
 
 
-def _body_hash(url: str) -> str | None:
-    hashes = parse_qs(urlsplit(url).query).get(BODY_HASH_PARAM)
+def _split(url: object) -> SplitResult:
+    if not isinstance(url, str):
+        raise MalformedWebhookHeader("twilio: url= must be the request URL as a string")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port; better here than later
+    except ValueError:
+        raise MalformedWebhookHeader(
+            "twilio: the request URL cannot be parsed; pass the full URL Twilio called"
+        ) from None
+    return parts
+
+
+def _body_hash(parts: SplitResult) -> str | None:
+    hashes = parse_qs(parts.query).get(BODY_HASH_PARAM)
     return hashes[0] if hashes else None
 
 
-def _params_for(url: str, payload: bytes, params: Params | None) -> Params:
-    if _body_hash(url) is not None:
+def _params_for(parts: SplitResult, payload: bytes, params: Params | None) -> Params:
+    if _body_hash(parts) is not None:
         return {}
     return _form(payload) if params is None else params
 
@@ -101,21 +114,14 @@ def sign(
     """
     body = require_bytes(payload, _SCHEME)
     key = secret_keys(secret, _SCHEME)[0]
-    content = _content(url, _params_for(url, body, params))
+    content = _content(url, _params_for(_split(url), body, params))
     return {SIGNATURE_HEADER: b64_hmac(key, content, "sha1").decode()}
 
 
-def _url_variants(url: str) -> tuple[str, str]:
+def _url_variants(parts: SplitResult) -> tuple[str, str]:
     """The URL with its port removed and with the scheme's default port added."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise MalformedWebhookHeader(
-            "twilio: the request URL cannot be parsed; pass the full URL Twilio called"
-        ) from None
     netloc = parts.netloc
-    if port is not None:
+    if parts.port is not None:
         bare = netloc.rsplit(":", 1)[0]
         return urlunsplit(parts._replace(netloc=bare)), parts.geturl()
     default = 443 if parts.scheme == "https" else 80
@@ -140,17 +146,16 @@ def verify(
     """
     body = require_bytes(payload, _SCHEME)
     keys = secret_keys(secret, _SCHEME)
-    if not isinstance(url, str):
-        raise MalformedWebhookHeader("twilio: url= must be the request URL as a string")
+    parts = _split(url)
     candidate = header(lower_headers(headers, _SCHEME), SIGNATURE_HEADER, _SCHEME)
-    content_params = _params_for(url, body, params)
+    content_params = _params_for(parts, body, params)
     expected = [
         b64_hmac(key, _content(variant, content_params), "sha1")
         for key in keys
-        for variant in _url_variants(url)
+        for variant in _url_variants(parts)
     ]
     require_match(expected, [candidate.strip()], _SCHEME)
-    claimed = _body_hash(url)
+    claimed = _body_hash(parts)
     if claimed is not None and not hmac.compare_digest(
         sha256_hex(body).encode(), claimed.encode("utf-8", "replace")
     ):
