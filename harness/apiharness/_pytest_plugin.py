@@ -13,11 +13,13 @@ import pytest
 
 from apiharness.clock import VirtualClock
 from apiharness.errors import ConfigurationError
+from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
     "clock",
     "pytest_addoption",
     "pytest_configure",
+    "webhook_sender",
 ]
 
 # One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).

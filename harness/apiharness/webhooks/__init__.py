@@ -39,6 +39,8 @@ from apiharness.errors import (
 )
 from apiharness.webhooks import github, shopify, slack, standard, stripe, twilio
 from apiharness.webhooks._dedup import DedupStore, MemoryDedupStore, SQLiteDedupStore
+from apiharness.webhooks._fixtures import WebhookSenderFactory
+from apiharness.webhooks._sender import Outcome, SenderReport, WebhookSender
 
 __all__ = [
     "DedupStore",
@@ -46,10 +48,14 @@ __all__ = [
     "MalformedWebhookHeader",
     "MemoryDedupStore",
     "MissingWebhookHeader",
+    "Outcome",
     "SQLiteDedupStore",
+    "SenderReport",
     "WebhookError",
     "WebhookPayloadTypeError",
     "WebhookReplayed",
+    "WebhookSender",
+    "WebhookSenderFactory",
     "WebhookSignatureMismatch",
     "WebhookTimestampOutOfTolerance",
     "WebhookVerificationError",
