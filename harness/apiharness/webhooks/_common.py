@@ -90,6 +90,8 @@ def decode_whsec(secret: str | bytes) -> bytes:
     if isinstance(secret, bytes):
         return secret
     encoded = secret.removeprefix("whsec_")
+    # Unpadded base64 is accepted, as the reference libraries accept it.
+    encoded += "=" * (-len(encoded) % 4)
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
@@ -135,12 +137,13 @@ def secret_keys(
 
 def hex_hmac(key: bytes, message: bytes, digest: str = "sha256") -> bytes:
     """The HMAC of ``message`` as lowercase hex, in ASCII bytes."""
-    return hmac.new(key, message, digest).hexdigest().encode("ascii")
+    # hmac.digest() is the one-shot C path: no HMAC object, measurably faster per call.
+    return hmac.digest(key, message, digest).hex().encode("ascii")
 
 
 def b64_hmac(key: bytes, message: bytes, digest: str = "sha256") -> bytes:
     """The HMAC of ``message`` in standard base64, in ASCII bytes."""
-    return base64.b64encode(hmac.new(key, message, digest).digest())
+    return base64.b64encode(hmac.digest(key, message, digest))
 
 
 def sha256_hex(data: bytes) -> str:
