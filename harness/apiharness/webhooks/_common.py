@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
@@ -33,6 +34,7 @@ from apiharness.errors import (
 )
 
 __all__ = [
+    "Incoming",
     "Secret",
     "Timestamp",
     "b64_hmac",
@@ -40,6 +42,7 @@ __all__ = [
     "decode_whsec",
     "header",
     "hex_hmac",
+    "incoming",
     "lower_headers",
     "now_of",
     "parse_timestamp",
@@ -265,3 +268,40 @@ def check_tolerance(signed: int, now: float, tolerance: float, scheme: str) -> N
             f"{scheme}: the signed timestamp is {abs(skew):.0f} s {direction}, beyond the "
             f"tolerance of {tolerance:g} s; a replayed or delayed delivery, or a clock skew"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A delivery being verified: the body as bytes, the HMAC keys, the lowered headers."""
+
+    scheme: str
+    body: bytes
+    keys: tuple[bytes, ...]
+    headers: dict[str, object]
+
+    def header(self, name: str) -> str:
+        """The value of header ``name``, or MissingWebhookHeader/MalformedWebhookHeader."""
+        return header(self.headers, name, self.scheme)
+
+    def timestamp(self, name: str) -> int:
+        """Header ``name`` parsed as a Unix timestamp."""
+        return parse_timestamp(self.header(name), name, self.scheme)
+
+    def require_match(
+        self, mac: Callable[[bytes, bytes], bytes], message: bytes, candidates: Sequence[str]
+    ) -> None:
+        """Pass if a candidate equals ``mac(key, message)`` for any key."""
+        require_match((mac(key, message) for key in self.keys), candidates, self.scheme)
+
+
+def incoming(
+    payload: object,
+    headers: object,
+    secret: object,
+    scheme: str,
+    decode: Callable[[str | bytes], bytes] = _utf8,
+) -> Incoming:
+    """Check and normalise what every ``verify`` receives; raise on unusable input."""
+    body = require_bytes(payload, scheme)
+    keys = secret_keys(secret, scheme, decode)
+    return Incoming(scheme, body, keys, lower_headers(headers, scheme))

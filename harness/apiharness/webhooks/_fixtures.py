@@ -3,38 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, TypeAlias
 
 import pytest
 
-from apiharness.webhooks._common import Secret
 from apiharness.webhooks._sender import WebhookSender
 
 __all__ = ["WebhookSenderFactory", "webhook_sender"]
 
-
-class WebhookSenderFactory(Protocol):
-    """What the ``webhook_sender`` fixture returns: a :class:`WebhookSender` constructor."""
-
-    def __call__(
-        self,
-        target: str | Callable[..., Any],
-        *,
-        scheme: str,
-        secret: Secret,
-        path: str = "/",
-        payload: bytes | None = None,
-        tolerance: float | None = None,
-    ) -> WebhookSender: ...
+#: What the ``webhook_sender`` fixture gives: :class:`WebhookSender`'s constructor, tracked.
+WebhookSenderFactory: TypeAlias = Callable[..., WebhookSender]
 
 
 @pytest.fixture
 def webhook_sender() -> Iterator[WebhookSenderFactory]:
     """Make senders of signed webhooks for your receiver; they are closed after the test.
 
-    Call it with a loopback URL or your ASGI/WSGI app, the provider scheme and the secret your
-    receiver holds. ``attack()`` runs the negative catalogue (bad signature, wrong secret,
-    stale and future timestamps, missing headers, re-serialised body, replay)::
+    Takes :class:`~apiharness.webhooks.WebhookSender`'s arguments: a loopback URL or your
+    ASGI/WSGI app, the provider ``scheme`` and the ``secret`` your receiver holds, and ``path``.
+    ``attack()`` runs the negative catalogue (bad signature, wrong secret, stale and future
+    timestamps, missing headers, re-serialised body, replay)::
 
         def test_receiver_rejects_forgeries(webhook_sender):
             sender = webhook_sender(app, scheme="stripe", secret="whsec_test", path="/hook")
@@ -43,18 +31,8 @@ def webhook_sender() -> Iterator[WebhookSenderFactory]:
     """
     senders: list[WebhookSender] = []
 
-    def make(
-        target: str | Callable[..., Any],
-        *,
-        scheme: str,
-        secret: Secret,
-        path: str = "/",
-        payload: bytes | None = None,
-        tolerance: float | None = None,
-    ) -> WebhookSender:
-        sender = WebhookSender(
-            target, scheme=scheme, secret=secret, path=path, payload=payload, tolerance=tolerance
-        )
+    def make(*args: Any, **kwargs: Any) -> WebhookSender:
+        sender = WebhookSender(*args, **kwargs)
         senders.append(sender)
         return sender
 

@@ -31,11 +31,9 @@ from apiharness.errors import MalformedWebhookHeader
 from apiharness.webhooks._common import (
     Secret,
     Timestamp,
-    header,
     hex_hmac,
-    lower_headers,
+    incoming,
     require_bytes,
-    require_match,
     secret_keys,
 )
 from apiharness.webhooks._dedup import DedupStore, claim_delivery
@@ -84,14 +82,12 @@ def verify(
 
         github.verify(request.get_data(), request.headers, [new_secret, old_secret])
     """
-    body = require_bytes(payload, _SCHEME)
-    keys = secret_keys(secret, _SCHEME)
-    lowered = lower_headers(headers, _SCHEME)
-    value = header(lowered, SIGNATURE_HEADER, _SCHEME)
+    delivery = incoming(payload, headers, secret, _SCHEME)
+    value = delivery.header(SIGNATURE_HEADER)
     if not value.startswith(_PREFIX):
         raise MalformedWebhookHeader(
             f"github: the {SIGNATURE_HEADER} header must be 'sha256=<hex digest>'"
         )
-    delivery = header(lowered, DELIVERY_HEADER, _SCHEME) if dedup is not None else ""
-    require_match((hex_hmac(key, body) for key in keys), [value[len(_PREFIX) :]], _SCHEME)
-    claim_delivery(dedup, delivery, now, _SCHEME)
+    delivery_id = delivery.header(DELIVERY_HEADER) if dedup is not None else ""
+    delivery.require_match(hex_hmac, delivery.body, [value[len(_PREFIX) :]])
+    claim_delivery(dedup, delivery_id, now, _SCHEME)

@@ -24,10 +24,8 @@ from apiharness.webhooks._common import (
     Secret,
     Timestamp,
     b64_hmac,
-    header,
-    lower_headers,
+    incoming,
     require_bytes,
-    require_match,
     secret_keys,
     timestamp_of,
 )
@@ -82,10 +80,8 @@ def verify(
 
         shopify.verify(request.get_data(), request.headers, CLIENT_SECRET)
     """
-    body = require_bytes(payload, _SCHEME)
-    keys = secret_keys(secret, _SCHEME)
-    lowered = lower_headers(headers, _SCHEME)
-    value = header(lowered, SIGNATURE_HEADER, _SCHEME)
-    delivery = header(lowered, DELIVERY_HEADER, _SCHEME) if dedup is not None else ""
-    require_match((b64_hmac(key, body) for key in keys), [value.strip()], _SCHEME)
-    claim_delivery(dedup, delivery, now, _SCHEME)
+    delivery = incoming(payload, headers, secret, _SCHEME)
+    value = delivery.header(SIGNATURE_HEADER)
+    delivery_id = delivery.header(DELIVERY_HEADER) if dedup is not None else ""
+    delivery.require_match(b64_hmac, delivery.body, [value.strip()])
+    claim_delivery(dedup, delivery_id, now, _SCHEME)

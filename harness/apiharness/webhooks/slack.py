@@ -22,13 +22,10 @@ from apiharness.webhooks._common import (
     Secret,
     Timestamp,
     check_tolerance,
-    header,
     hex_hmac,
-    lower_headers,
+    incoming,
     now_of,
-    parse_timestamp,
     require_bytes,
-    require_match,
     secret_keys,
     timestamp_of,
     tolerance_of,
@@ -79,15 +76,10 @@ def verify(
         slack.verify(await request.body(), request.headers, [new_secret, old_secret])
     """
     tol = tolerance_of(tolerance, _SCHEME)
-    body = require_bytes(payload, _SCHEME)
-    keys = secret_keys(secret, _SCHEME)
-    lowered = lower_headers(headers, _SCHEME)
-    timestamp = parse_timestamp(
-        header(lowered, TIMESTAMP_HEADER, _SCHEME), TIMESTAMP_HEADER, _SCHEME
-    )
-    value = header(lowered, SIGNATURE_HEADER, _SCHEME)
+    delivery = incoming(payload, headers, secret, _SCHEME)
+    timestamp = delivery.timestamp(TIMESTAMP_HEADER)
+    value = delivery.header(SIGNATURE_HEADER)
     if not value.startswith(_PREFIX):
         raise MalformedWebhookHeader(f"slack: the {SIGNATURE_HEADER} header must be 'v0=<hex>'")
-    message = _signed(timestamp, body)
-    require_match((hex_hmac(key, message) for key in keys), [value[len(_PREFIX) :]], _SCHEME)
+    delivery.require_match(hex_hmac, _signed(timestamp, delivery.body), [value[len(_PREFIX) :]])
     check_tolerance(timestamp, now_of(now), tol, _SCHEME)

@@ -31,12 +31,9 @@ from apiharness.webhooks._common import (
     b64_hmac,
     check_tolerance,
     decode_whsec,
-    header,
-    lower_headers,
+    incoming,
     now_of,
-    parse_timestamp,
     require_bytes,
-    require_match,
     secret_keys,
     timestamp_of,
     tolerance_of,
@@ -107,15 +104,11 @@ def verify(
         standard.verify(await request.body(), request.headers, "whsec_…", dedup=seen)
     """
     tol = tolerance_of(tolerance, _SCHEME)
-    body = require_bytes(payload, _SCHEME)
-    keys = secret_keys(secret, _SCHEME, decode_whsec)
-    lowered = lower_headers(headers, _SCHEME)
-    msg_id = header(lowered, ID_HEADER, _SCHEME)
-    timestamp = parse_timestamp(
-        header(lowered, TIMESTAMP_HEADER, _SCHEME), TIMESTAMP_HEADER, _SCHEME
-    )
+    delivery = incoming(payload, headers, secret, _SCHEME, decode_whsec)
+    msg_id = delivery.header(ID_HEADER)
+    timestamp = delivery.timestamp(TIMESTAMP_HEADER)
     candidates = []
-    for token in header(lowered, SIGNATURE_HEADER, _SCHEME).split():
+    for token in delivery.header(SIGNATURE_HEADER).split():
         version, sep, signature = token.partition(",")
         if sep and version == "v1":
             candidates.append(signature)
@@ -123,7 +116,6 @@ def verify(
         raise MalformedWebhookHeader(
             f"standard: the {SIGNATURE_HEADER} header has no 'v1,<base64>' signature"
         )
-    message = _signed(msg_id, timestamp, body)
-    require_match((b64_hmac(key, message) for key in keys), candidates, _SCHEME)
+    delivery.require_match(b64_hmac, _signed(msg_id, timestamp, delivery.body), candidates)
     check_tolerance(timestamp, now_of(now), tol, _SCHEME)
     claim_delivery(dedup, msg_id, now, _SCHEME)

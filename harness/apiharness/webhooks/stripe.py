@@ -30,13 +30,11 @@ from apiharness.webhooks._common import (
     Secret,
     Timestamp,
     check_tolerance,
-    header,
     hex_hmac,
-    lower_headers,
+    incoming,
     now_of,
     parse_timestamp,
     require_bytes,
-    require_match,
     secret_keys,
     timestamp_of,
     tolerance_of,
@@ -113,11 +111,7 @@ def verify(
         stripe.verify(await request.body(), request.headers, [new_secret, old_secret])
     """
     tol = tolerance_of(tolerance, _SCHEME)
-    body = require_bytes(payload, _SCHEME)
-    keys = secret_keys(secret, _SCHEME)
-    timestamp, candidates = _parse(
-        header(lower_headers(headers, _SCHEME), SIGNATURE_HEADER, _SCHEME)
-    )
-    message = _signed(timestamp, body)
-    require_match((hex_hmac(key, message) for key in keys), candidates, _SCHEME)
+    delivery = incoming(payload, headers, secret, _SCHEME)
+    timestamp, candidates = _parse(delivery.header(SIGNATURE_HEADER))
+    delivery.require_match(hex_hmac, _signed(timestamp, delivery.body), candidates)
     check_tolerance(timestamp, now_of(now), tol, _SCHEME)

@@ -31,8 +31,7 @@ from apiharness.errors import MalformedWebhookHeader, WebhookSignatureMismatch
 from apiharness.webhooks._common import (
     Secret,
     b64_hmac,
-    header,
-    lower_headers,
+    incoming,
     require_bytes,
     require_match,
     secret_keys,
@@ -144,14 +143,14 @@ def verify(
 
         twilio.verify(request.get_data(), request.headers, AUTH_TOKEN, url=request.url)
     """
-    body = require_bytes(payload, _SCHEME)
-    keys = secret_keys(secret, _SCHEME)
+    delivery = incoming(payload, headers, secret, _SCHEME)
+    body = delivery.body
     parts = _split(url)
-    candidate = header(lower_headers(headers, _SCHEME), SIGNATURE_HEADER, _SCHEME)
+    candidate = delivery.header(SIGNATURE_HEADER)
     content_params = _params_for(parts, body, params)
     expected = [
         b64_hmac(key, _content(variant, content_params), "sha1")
-        for key in keys
+        for key in delivery.keys
         for variant in _url_variants(parts)
     ]
     require_match(expected, [candidate.strip()], _SCHEME)
