@@ -179,3 +179,16 @@ def test_twilio_multidict_params_use_every_value() -> None:
 def test_twilio_unparseable_url_is_a_verification_error() -> None:
     with pytest.raises(MalformedWebhookHeader, match="URL"):
         twilio.verify(b"", {"X-Twilio-Signature": "x"}, "tok", url="http://[::1/")
+
+
+def test_reprs_hold_no_secrets(tmp_path: Any) -> None:
+    from apiharness.webhooks import MemoryDedupStore, SQLiteDedupStore, WebhookSender
+    from apiharness.webhooks._common import incoming
+
+    assert "SECRETSECRET" not in repr(incoming(b"{}", {}, "SECRETSECRET", "github"))
+    with WebhookSender("http://127.0.0.1:9", scheme="github", secret="SECRETSECRET") as sender:
+        assert "SECRETSECRET" not in repr(sender)
+    store = SQLiteDedupStore(tmp_path / "s.sqlite3")
+    assert "ttl=86400" in repr(store)
+    assert "ids=0" in repr(MemoryDedupStore())
+    store.close()

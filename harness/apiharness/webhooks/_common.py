@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeAlias
 
@@ -276,7 +276,7 @@ class Incoming:
 
     scheme: str
     body: bytes
-    keys: tuple[bytes, ...]
+    keys: tuple[bytes, ...] = field(repr=False)  # never in a repr, a log or a traceback
     headers: dict[str, object]
 
     def header(self, name: str) -> str:

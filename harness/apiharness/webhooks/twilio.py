@@ -71,8 +71,8 @@ def _content(url: str, params: Params) -> bytes:
     for name in sorted(set(params)):
         value = getlist(name) if callable(getlist) else params[name]
         values = [value] if isinstance(value, str) else value
-        for item in sorted(set(values)):
-            parts.append(name + item)
+        for item in sorted({str(v) for v in values}):
+            parts.append(f"{name}{item}")
     return "".join(parts).encode("utf-8", "replace")
 
 
