@@ -108,6 +108,8 @@ def secret_keys(
     secret: object, scheme: str, decode: Callable[[str | bytes], bytes] = _utf8
 ) -> tuple[bytes, ...]:
     """The HMAC keys for ``secret`` (one or a rotation list), each decoded by ``decode``."""
+    if type(secret) is str and secret and decode is _utf8:  # the common case, fast
+        return (secret.encode("utf-8"),)
     items: Iterable[object]
     if isinstance(secret, str | bytes):
         items = (secret,)
@@ -178,6 +180,11 @@ def lower_headers(headers: object, scheme: str) -> dict[str, object]:
     Accepts any mapping whose ``items()`` may repeat names (Starlette's ``Headers`` does), so a
     second, conflicting signature header cannot slip past the first.
     """
+    if type(headers) is dict:
+        # Plain dict: names are unique already, only the case can repeat.
+        simple = {name.lower(): value for name, value in headers.items() if type(name) is str}
+        if len(simple) == len(headers):
+            return simple
     items = getattr(headers, "items", None)
     if items is None or not callable(items):
         raise MalformedWebhookHeader(
@@ -222,6 +229,8 @@ def parse_timestamp(value: str, name: str, scheme: str) -> int:
 
 def tolerance_of(tolerance: object, scheme: str) -> float:
     """A usable tolerance in seconds, or a ConfigurationError saying what to pass."""
+    if type(tolerance) is float and 0 <= tolerance < math.inf:  # the default: fast
+        return tolerance
     if (
         isinstance(tolerance, bool)
         or not isinstance(tolerance, int | float)
@@ -270,7 +279,9 @@ def check_tolerance(signed: int, now: float, tolerance: float, scheme: str) -> N
         )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ goes through object.__setattr__, a measurable share
+# of a verification that must be no slower than the providers' own libraries.
+@dataclass(slots=True)
 class Incoming:
     """A delivery being verified: the body as bytes, the HMAC keys, the lowered headers."""
 
