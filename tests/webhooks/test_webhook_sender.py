@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,12 @@ import uvicorn
 from webhook_receivers import correct_app, naive_stripe_app
 
 from apiharness import ConfigurationError
-from apiharness.webhooks import WebhookError, WebhookSender, WebhookSenderFactory
+from apiharness.webhooks import (
+    InvalidWebhookSecret,
+    WebhookError,
+    WebhookSender,
+    WebhookSenderFactory,
+)
 from apiharness.webhooks._schemes import SCHEMES
 
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -110,3 +116,30 @@ def test_unreachable_receiver_is_a_clear_error() -> None:
         pytest.raises(WebhookError, match="could not reach"),
     ):
         sender.deliver()
+
+
+def test_sender_refuses_an_unusable_secret_up_front() -> None:
+    with pytest.raises(InvalidWebhookSecret, match="empty"):
+        WebhookSender(correct_app("github", "s"), scheme="github", secret="")
+    with pytest.raises(InvalidWebhookSecret, match="base64"):
+        WebhookSender(correct_app("standard", "s"), scheme="standard", secret="whsec_!!")
+
+
+def test_in_process_asgi_delivery_works_from_inside_a_running_event_loop(
+    webhook_sender: WebhookSenderFactory,
+) -> None:
+    # The ASGI app runs on the sender's own loop thread, so a caller's loop does not get in the way.
+    app = correct_app("slack", secret_for("slack"))
+
+    async def main() -> int:
+        sender = webhook_sender(app, scheme="slack", secret=secret_for("slack"), path="/hook")
+        return sender.deliver().status_code
+
+    assert asyncio.run(main()) == 200
+
+
+def test_wsgi_app_in_process_and_explicit_kind(webhook_sender: WebhookSenderFactory) -> None:
+    app = naive_stripe_app("whsec_w")
+    sender = webhook_sender(app, scheme="stripe", secret="whsec_w", path="/hook", app_kind="wsgi")
+    assert sender.deliver().status_code == 200
+    assert sender.deliver(b'{"changed": true}').status_code == 200

@@ -196,29 +196,30 @@ class WebhookSender:
         self._secret = secret
         if not path.startswith("/"):
             raise ConfigurationError(f"webhook sender: path must start with '/', got {path!r}")
-        self._runner: _LoopThread | None = None
-        self._async_client: httpx.AsyncClient | None = None
-        self._client: httpx.Client | None = None
         if isinstance(target, str):
             self.url = _check_loopback(target) + path
-            self._client = httpx.Client(timeout=_ANSWER_TIMEOUT)
         elif callable(target):
             self.url = _IN_PROCESS_BASE + path
-            kind = app_kind or ("asgi" if _is_asgi(target) else "wsgi")
-            if kind == "asgi":
-                transport = httpx.ASGITransport(app=target, raise_app_exceptions=False)
-                self._runner = _LoopThread()
-                self._async_client = httpx.AsyncClient(transport=transport)
-            else:
-                self._client = httpx.Client(
-                    transport=httpx.WSGITransport(app=target, raise_app_exceptions=False)
-                )
         else:
             raise ConfigurationError(
                 "webhook sender: target must be a loopback URL or an ASGI/WSGI app, "
                 f"got {type(target).__name__}"
             )
-        self.sign(self.payload)  # refuses an unusable secret now, not mid-catalogue
+        self.sign(self.payload)  # refuses an unusable secret now, before any client exists
+        self._runner: _LoopThread | None = None
+        self._async_client: httpx.AsyncClient | None = None
+        self._client: httpx.Client | None = None
+        if isinstance(target, str):
+            # trust_env=False: an HTTP(S)_PROXY in the environment must not see loopback traffic.
+            self._client = httpx.Client(timeout=_ANSWER_TIMEOUT, trust_env=False)
+        elif (app_kind or ("asgi" if _is_asgi(target) else "wsgi")) == "asgi":
+            transport = httpx.ASGITransport(app=target, raise_app_exceptions=False)
+            self._runner = _LoopThread()
+            self._async_client = httpx.AsyncClient(transport=transport)
+        else:
+            self._client = httpx.Client(
+                transport=httpx.WSGITransport(app=target, raise_app_exceptions=False)
+            )
 
     def __repr__(self) -> str:
         return f"WebhookSender(scheme={self.scheme.name!r}, url={self.url!r})"
@@ -244,9 +245,8 @@ class WebhookSender:
 
     def send(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         """POST ``body`` with ``headers`` (and a fitting Content-Type) to the receiver."""
-        content_type = (
-            "application/json" if _json(body) is not None else ("application/x-www-form-urlencoded")
-        )
+        json_body = _json(body) is not None
+        content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
         request_headers = {"Content-Type": content_type, **headers}
         try:
             if self._async_client is not None and self._runner is not None:
