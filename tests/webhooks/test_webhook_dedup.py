@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apiharness import ConfigurationError
 from apiharness.webhooks import (
@@ -113,3 +115,30 @@ def test_sqlite_store_claims_each_id_once_across_processes(tmp_path: Path) -> No
     for worker in workers:
         worker.join(timeout=60)
     assert sum(wins) == 200
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["claim", "forget"]), st.sampled_from("abc"), st.integers(0, 50)),
+        max_size=30,
+    )
+)
+def test_store_behaves_like_a_dict_of_expiry_times(store: Any, steps: list[Any]) -> None:
+    """Against a model: an id is new unless claimed less than ttl ago and not forgotten since."""
+    for key in "abc":
+        store.forget(key)
+    model: dict[str, float] = {}
+    now = 0.0
+    for action, key, dt in steps:
+        now += dt
+        if action == "forget":
+            store.forget(key)
+            model.pop(key, None)
+            continue
+        fresh = key not in model or model[key] <= now
+        assert store.claim(key, now=now) is fresh
+        if fresh:
+            model[key] = now + 60
