@@ -192,3 +192,14 @@ def test_reprs_hold_no_secrets(tmp_path: Any) -> None:
     assert "ttl=86400" in repr(store)
     assert "ids=0" in repr(MemoryDedupStore())
     store.close()
+
+
+def test_standard_refuses_dots_in_the_message_id() -> None:
+    # Signed content is "id.timestamp.body": with a dot in the id, "a" + "1" + "2.{...}" and
+    # "a.1" + "2" + "{...}" sign the same bytes.
+    headers = standard.sign(b"2.{}", SECRET, msg_id="a", timestamp=1)
+    reframed = {**headers, "webhook-id": "a.1", "webhook-timestamp": "2"}
+    with pytest.raises(MalformedWebhookHeader, match="must not contain"):
+        standard.verify(b"{}", reframed, SECRET, now=2)
+    with pytest.raises(ConfigurationError, match="forbids"):
+        standard.sign(b"{}", SECRET, msg_id="a.1")

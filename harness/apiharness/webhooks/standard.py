@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from apiharness.errors import MalformedWebhookHeader
+from apiharness.errors import ConfigurationError, MalformedWebhookHeader
 from apiharness.webhooks._common import (
     Secret,
     Timestamp,
@@ -79,6 +79,11 @@ def sign(
     keys = secret_keys(secret, _SCHEME, decode_whsec)
     t = timestamp_of(timestamp)
     ident = msg_id if msg_id is not None else f"msg_{uuid.uuid4().hex}"
+    if "." in ident:
+        raise ConfigurationError(
+            f"standard: msg_id {ident!r} contains '.'; the specification forbids it (the id, "
+            "timestamp and body are joined with '.', so a dot would make them ambiguous)"
+        )
     message = _signed(ident, t, body)
     return {
         ID_HEADER: ident,
@@ -106,6 +111,10 @@ def verify(
     tol = tolerance_of(tolerance, _SCHEME)
     delivery = incoming(payload, headers, secret, _SCHEME, decode_whsec)
     msg_id = delivery.header(ID_HEADER)
+    if "." in msg_id:
+        # "id.ts.body" is signed: a dot in the id lets a captured delivery be re-split into
+        # another id, timestamp and body under the same signature. The spec forbids it.
+        raise MalformedWebhookHeader(f"standard: the {ID_HEADER} header must not contain '.'")
     timestamp = delivery.timestamp(TIMESTAMP_HEADER)
     candidates = []
     for token in delivery.header(SIGNATURE_HEADER).split():
