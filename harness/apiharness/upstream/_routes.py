@@ -329,12 +329,11 @@ class Router:
             self._roots.clear()
             self._by_key.clear()
 
-    def find(self, request: httpx.Request) -> Route | None:
-        """The first-declared route that matches ``request``, or None."""
+    def find(self, request: httpx.Request, path: str) -> Route | None:
+        """The first-declared route that matches ``request`` (whose URL path is ``path``)."""
         root = self._roots.get(request.method)
         if root is None:
             return None
-        path = request.url.path
         best: Route | None = None
         # Depth-first over the trie: literal children, then the parameter child.
         stack: list[tuple[_Node, int]] = [(root, 0)]
