@@ -100,7 +100,7 @@ def in_process(smoke: bool) -> list[Table]:
             # Warm up, and size the run: a contender that needs milliseconds per request
             # (pytest-httpx behind 99 routes) gets fewer requests, said in the row's note.
             probe = median_time(lambda http=http, path=path: http.get(path), repeat=20)
-            count = min(requests, max(100, int(2.0 / probe)))
+            count = min(requests, max(100, int(4.0 / probe)))
 
             def run(http: httpx.Client = http, path: str = path, count: int = count) -> None:
                 for _ in range(count):
@@ -109,7 +109,7 @@ def in_process(smoke: bool) -> list[Table]:
             runs[name], counts[name] = run, count
         for name, seconds in _interleaved(runs, rounds=2 if smoke else 5).items():
             count = counts[name]
-            note = "" if count == requests else f"({count:,} requests: it is slow)"
+            note = "" if count == requests else f"({count:,} requests, to bound the run time)"
             table.add(name, seconds / count * 1e6, note)
         tables.append(table)
     flat = Table(

@@ -176,13 +176,13 @@ def test_matching_examines_only_candidate_routes(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(Route, "accepts", counting)
     up = Upstream()
-    for i in range(2000):
+    for i in range(500):
         up.get(f"/r{i}/items/{{id}}").respond(respond(200, json=i))
         up.post(f"/r{i}/items/{{id}}")
     up.get("/r7/items/{id}", query={"v": "2"})
     http = client(up)
-    assert http.get("/r1999/items/5").json() == 1999
-    assert [r.path for r in examined] == ["/r1999/items/{id}"]
+    assert http.get("/r499/items/5").json() == 499
+    assert [r.path for r in examined] == ["/r499/items/{id}"]
     examined.clear()
     assert http.get("/r7/items/5").json() == 7
     # Two GET routes share /r7/items/{id}; the first declared matched, the other is skipped.
