@@ -66,3 +66,11 @@ def mocked_upstream() -> int:
         httpx.get(server.base_url + "/users/1")
     intervals: list[float] = up.journal.intervals()
     return entry.status or len(intervals)
+
+
+def grade_my_client() -> bool:
+    from apiharness.conformance import CATALOGUE, Scorecard, grade
+
+    card: Scorecard = grade("myproject.conformance:make_client", scenarios=list(CATALOGUE)[:2])
+    card.write_json("scorecard.json")
+    return card.ok and all(r.passed for r in card.results)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from apiharness._io import atomic_write
 from apiharness.clock import _real_asyncio_sleep, _real_monotonic, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._behaviours import Fault
@@ -371,9 +372,7 @@ class LoopbackServer:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self._ca_dir = tempfile.mkdtemp(prefix="apiharness-ca-")
-        partial = os.path.join(self._ca_dir, "ca.pem.partial")
-        self._ca.cert_pem.write_to_path(partial)
-        os.replace(partial, self.ca_path)  # never a half-written CA file
+        atomic_write(self.ca_path, self._ca.cert_pem.bytes())
         return context
 
     def start(self) -> LoopbackServer:
