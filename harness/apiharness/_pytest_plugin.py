@@ -17,6 +17,7 @@ from apiharness.conformance._pytest import apiharness_conformance, pytest_collec
 from apiharness.contract._fixtures import schemathesis_check
 from apiharness.errors import ApiHarnessError, ConfigurationError
 from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
+from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
     "apiharness_conformance",
@@ -29,6 +30,7 @@ __all__ = [
     "upstream",
     "upstream_server",
     "upstream_session_server",
+    "webhook_sender",
 ]
 
 # One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).
@@ -97,7 +99,7 @@ def seed_for(config: pytest.Config) -> int:
     return config.stash.get(_SEED_KEY, 0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def apiharness_seed(request: pytest.FixtureRequest) -> int:
     """The run's seed for seeded random behaviours (``--apiharness-seed``)."""
     return seed_for(request.config)
