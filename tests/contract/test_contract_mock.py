@@ -188,3 +188,38 @@ def test_mock_command_rejects_a_bad_spec(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["mock", str(bad)])
     assert result.exit_code == 2
     assert "must start with '/'" in result.output
+
+
+def test_required_response_headers_are_sent() -> None:
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/limits": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "headers": {
+                                "X-Rate-Remaining": {"$ref": "#/components/headers/Remaining"}
+                            },
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    }
+                }
+            }
+        },
+        "components": {
+            "headers": {
+                "Remaining": {
+                    "required": True,
+                    "schema": {"$ref": "#/components/schemas/Count"},
+                }
+            },
+            "schemas": {"Count": {"type": "integer", "minimum": 0, "maximum": 100}},
+        },
+    }
+    up = Upstream()
+    up.from_spec(document)
+    answer = client_for(up).get("/limits")
+    assert 0 <= int(answer.headers["X-Rate-Remaining"]) <= 100

@@ -230,13 +230,17 @@ class SpecMock:
         return respond(code, content=text.encode(), headers=headers)
 
     def _headers(self, response: ResponseSpec) -> dict[str, str]:
+        """Values for the headers the response declares required, drawn from their schemas."""
         out = {}
-        for name, header in response.headers.items():
-            if isinstance(header, dict) and header.get("required") and "schema" in header:
-                from apiharness.strategies import from_schema
-
-                value = draw_values(from_schema(header["schema"]), self.seed, 1)[0]
-                out[name] = value if isinstance(value, str) else json.dumps(value)
+        generator = self.spec.generator
+        for name, raw in response.headers.items():
+            # Header objects and their schemas may be $refs (relative to the root document).
+            header, base = generator.resolve(raw, self.spec.uri)
+            if not (isinstance(header, dict) and header.get("required") and "schema" in header):
+                continue
+            strategy = generator.for_schema(header["schema"], base)
+            value = draw_values(strategy, self.seed, 1)[0]
+            out[name] = value if isinstance(value, str) else json.dumps(value)
         return out
 
     def _next_body(self, op: Operation, response: ResponseSpec, media_type: str) -> Any:
