@@ -107,7 +107,10 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
 def _import(spec: str, what: str) -> object:
     """``module:attribute`` → the object, or a usage error saying what is wrong."""
     import importlib
+    import os
 
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # the user's project imports as it does under pytest
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise click.BadParameter(f"{spec!r} is not module:attribute", param_hint=what)
