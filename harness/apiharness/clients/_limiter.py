@@ -36,8 +36,7 @@ __all__ = ["TokenBucket"]
 _INT = re.compile(r"[0-9]{1,12}", re.ASCII)
 
 
-def _header_int(headers: httpx.Headers, name: str) -> int | None:
-    value = headers.get(name)
+def _int(value: str | None) -> int | None:
     if value is None or not _INT.fullmatch(value.strip()):
         return None
     return int(value.strip())
@@ -49,11 +48,20 @@ def server_quota(headers: httpx.Headers) -> tuple[int, int] | None:
     >>> server_quota(httpx.Headers({"RateLimit": '"default";r=0;t=30'}))
     (0, 30)
     """
-    remaining = _header_int(headers, "RateLimit-Remaining")
-    reset = _header_int(headers, "RateLimit-Reset")
+    # One pass over the raw headers: most responses have none of these, and each
+    # `headers.get` would be a scan of its own.
+    fields: dict[bytes, str] = {}
+    for key, value in headers.raw:
+        lowered = key.lower()
+        if lowered.startswith(b"ratelimit"):
+            fields[lowered] = value.decode("latin-1")
+    if not fields:
+        return None
+    remaining = _int(fields.get(b"ratelimit-remaining"))
+    reset = _int(fields.get(b"ratelimit-reset"))
     if remaining is not None and reset is not None:
         return remaining, reset
-    structured = headers.get("RateLimit")
+    structured = fields.get(b"ratelimit")
     if structured is None:
         return None
     # Several policies may be listed; the tightest (fewest remaining) is the one that binds.
@@ -66,9 +74,10 @@ def server_quota(headers: httpx.Headers) -> tuple[int, int] | None:
             continue
         values: dict[str, int] = {}
         for param in params:
-            key, _, value = param.partition("=")
-            if _INT.fullmatch(value.strip()):
-                values[key.strip()] = int(value.strip())
+            param_name, _, raw = param.partition("=")
+            number = _int(raw)
+            if number is not None:
+                values[param_name.strip()] = number
         if "r" in values and "t" in values:
             quota = values["r"], values["t"]
             if best is None or quota[0] < best[0]:

@@ -108,6 +108,7 @@ class GiveUp:
 
 
 Decision = Accept | Retry | GiveUp
+_ACCEPT = Accept()
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ class RetryState:
         """
         self._record(status=status)
         if status not in self.policy.statuses or not self.eligible:
-            return Accept()
+            return _ACCEPT
         seconds = None
         if self.policy.respect_retry_after:
             seconds = parse_retry_after(retry_after, now=wall)
@@ -213,7 +214,7 @@ class RetryState:
         """Report that the attempt raised ``error`` at monotonic time ``now``."""
         self._record(error=error)
         if not isinstance(error, self.policy.errors) or not self.eligible:
-            return Accept()
+            return _ACCEPT
         return self._decide(now, None, None)
 
     # -- internals -----------------------------------------------------------------------

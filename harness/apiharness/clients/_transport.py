@@ -66,22 +66,22 @@ def default_is_failure(outcome: Outcome) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Send:
     request: httpx.Request
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Sleep:
     seconds: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Read:
     response: httpx.Response
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Close:
     response: httpx.Response
 
@@ -222,22 +222,20 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         ``_Send`` with the response or the exception the inner transport raised.
         """
         policy = self.retry
-        target = describe_target(request)
         state: RetryState | None = None
         if policy is not None:
             state = policy.start(
                 method=request.method,
-                has_idempotency_key=policy.idempotency_header in request.headers,
+                # Only looked up when it matters: a header lookup is a scan in httpx.
+                has_idempotency_key=request.method not in policy.methods
+                and policy.idempotency_header in request.headers,
                 now=get_clock().monotonic(),
                 rng=self._rng,
             )
         base_timeout = dict(request.extensions.get("timeout") or {})
         while True:
-            if state is not None and state.policy.deadline is not None:
-                left = state.now + state.policy.deadline - get_clock().monotonic()
-                request.extensions["timeout"] = _clamp(base_timeout, max(left, 0.0))
-            outcome: Outcome = yield from self._attempt(request, target)
-            decision = self._decide(state, outcome)
+            outcome, ended = yield from self._attempt(request, state, base_timeout)
+            decision = self._decide(state, outcome, ended)
             response = outcome if isinstance(outcome, httpx.Response) else None
             if isinstance(decision, Accept):
                 if isinstance(outcome, Exception):
@@ -246,7 +244,10 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             if isinstance(decision, GiveUp):
                 error = decision.error
                 reason = getattr(error, "reason", "retry-after")
-                emit(self.on_event, RetryGaveUp(target, len(error.attempts), reason))
+                emit(
+                    self.on_event,
+                    RetryGaveUp(describe_target(request), len(error.attempts), reason),
+                )
                 if isinstance(outcome, Exception):
                     raise error from outcome
                 yield _Read(outcome)  # so that error.last_response has its body
@@ -254,7 +255,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             emit(
                 self.on_event,
                 RetryScheduled(
-                    target,
+                    describe_target(request),
                     attempt=len(state.attempts) if state is not None else 0,
                     delay=decision.delay,
                     status=None if response is None else response.status_code,
@@ -266,17 +267,28 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 yield _Close(response)
             yield _Sleep(decision.delay)
 
-    def _attempt(self, request: httpx.Request, target: str) -> Generator[_Action, Any, Outcome]:
-        """One attempt through breaker and limiter; returns the response or the exception."""
+    def _attempt(
+        self,
+        request: httpx.Request,
+        state: RetryState | None,
+        base_timeout: dict[str, float | None],
+    ) -> Generator[_Action, Any, tuple[Outcome, float]]:
+        """One attempt through breaker, limiter and timeout.
+
+        Returns the response or the exception, and the monotonic time at which it ended.
+        """
         breaker, limiter = self.breaker, self.limiter
         permit: Permit | None = breaker.acquire() if breaker is not None else None
         try:
             if limiter is not None:
                 wait = limiter.reserve()
                 if wait > 0:
-                    emit(self.on_event, RateLimitWaited(target, wait))
+                    emit(self.on_event, RateLimitWaited(describe_target(request), wait))
                     yield _Sleep(wait)
             started = get_clock().monotonic()
+            if state is not None and state.policy.deadline is not None:
+                left = max(state.now + state.policy.deadline - started, 0.0)
+                request.extensions["timeout"] = _clamp(base_timeout, left)
             outcome: Outcome = yield _Send(request)
         except BaseException:
             # No verdict on the upstream (the limiter refused, or the task was cancelled):
@@ -284,32 +296,37 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             if breaker is not None and permit is not None:
                 breaker.release(permit)
             raise
+        ended = get_clock().monotonic()
         if breaker is not None and permit is not None:
-            duration = get_clock().monotonic() - started
-            breaker.record(permit, failure=self.is_failure(outcome), duration=duration)
+            breaker.record(permit, failure=self.is_failure(outcome), duration=ended - started)
         if limiter is not None and isinstance(outcome, httpx.Response):
             limiter.observe(outcome)
-        return outcome
+        return outcome, ended
 
-    def _decide(self, state: RetryState | None, outcome: Outcome) -> Decision:
+    def _decide(self, state: RetryState | None, outcome: Outcome, now: float) -> Decision:
         if state is None:
             return Accept()
-        clock = get_clock()
         if isinstance(outcome, httpx.Response):
+            status = outcome.status_code
+            retryable = status in state.policy.statuses
             return state.on_response(
-                outcome.status_code,
-                outcome.headers.get("Retry-After"),
-                now=clock.monotonic(),
-                wall=clock.time(),
+                status,
+                outcome.headers.get("Retry-After") if retryable else None,
+                now=now,
+                wall=get_clock().time() if retryable else 0.0,
                 response=outcome,
             )
-        return state.on_error(outcome, now=clock.monotonic())
+        return state.on_error(outcome, now=now)
 
 
 def _clamp(timeout: dict[str, float | None], left: float) -> dict[str, float | None]:
     """httpx's per-operation timeouts, none of them longer than ``left`` seconds."""
-    clamped: dict[str, float | None] = {}
-    for key in ("connect", "read", "write", "pool"):
-        value = timeout.get(key)
-        clamped[key] = left if value is None else min(left, value)
-    return clamped
+    return {
+        key: left if value is None or value > left else value
+        for key, value in (
+            ("connect", timeout.get("connect")),
+            ("read", timeout.get("read")),
+            ("write", timeout.get("write")),
+            ("pool", timeout.get("pool")),
+        )
+    }
