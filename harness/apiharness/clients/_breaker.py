@@ -294,17 +294,19 @@ class CircuitBreaker:
         if window.timed or permit.probe:
             self._record(permit, failure or slow, slow)
             return
-        with self._lock:
-            if permit.done:
-                return
-            permit.done = True
-        self._record_closed(permit.generation, failure or slow, slow)
+        self._record_closed(permit.generation, failure or slow, slow, permit)
 
-    def _record_closed(self, generation: int, failed: bool, slow: bool) -> None:
+    def _record_closed(
+        self, generation: int, failed: bool, slow: bool, permit: Permit | None = None
+    ) -> None:
         # The hot path: a count window and a call admitted while closed. It needs no clock: if
         # the generation still matches, no transition happened, so the breaker is still closed.
         window = self._window
         with self._lock:
+            if permit is not None:
+                if permit.done:
+                    return
+                permit.done = True
             if generation != self._generation:
                 return  # admitted under a state that has since ended; its outcome is stale
             window.add(0.0, failed, slow)

@@ -288,7 +288,8 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             started = get_clock().monotonic()
             if state is not None and state.policy.deadline is not None:
                 left = max(state.now + state.policy.deadline - started, 0.0)
-                request.extensions["timeout"] = _clamp(base_timeout, left)
+                if left < _longest(base_timeout):  # else the client's own timeouts already fit
+                    request.extensions["timeout"] = _clamp(base_timeout, left)
             outcome: Outcome = yield _Send(request)
         except BaseException:
             # No verdict on the upstream (the limiter refused, or the task was cancelled):
@@ -317,6 +318,12 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 response=outcome,
             )
         return state.on_error(outcome, now=now)
+
+
+def _longest(timeout: dict[str, float | None]) -> float:
+    """The longest of httpx's per-operation timeouts (``inf`` if any is switched off)."""
+    values = [timeout.get(key) for key in ("connect", "read", "write", "pool")]
+    return max((float("inf") if value is None else value) for value in values)
 
 
 def _clamp(timeout: dict[str, float | None], left: float) -> dict[str, float | None]:
