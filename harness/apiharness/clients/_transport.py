@@ -136,20 +136,12 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         inner = self.inner
         if not isinstance(inner, httpx.BaseTransport):
-            raise ConfigurationError(
-                f"ResilientTransport wraps {type(inner).__name__}, which only serves async "
-                "clients; use httpx.AsyncClient, or wrap httpx.HTTPTransport() for httpx.Client"
-            )
+            raise self._wrong_inner("async", "httpx.AsyncClient", "httpx.HTTPTransport()")
         if self._may_retry(request):
             request.read()
         flow = self._flow(request)
         reply: Any = None
-        while True:
-            try:
-                action = flow.send(reply)
-            except StopIteration as done:
-                response: httpx.Response = done.value
-                return response
+        while not isinstance(action := _advance(flow, reply), httpx.Response):
             reply = None
             if isinstance(action, _Send):
                 try:
@@ -165,24 +157,17 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 action.response.read()
             else:
                 action.response.close()
+        return action
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         inner = self.inner
         if not isinstance(inner, httpx.AsyncBaseTransport):
-            raise ConfigurationError(
-                f"ResilientTransport wraps {type(inner).__name__}, which only serves sync "
-                "clients; use httpx.Client, or wrap httpx.AsyncHTTPTransport() for AsyncClient"
-            )
+            raise self._wrong_inner("sync", "httpx.Client", "httpx.AsyncHTTPTransport()")
         if self._may_retry(request):
             await request.aread()
         flow = self._flow(request)
         reply: Any = None
-        while True:
-            try:
-                action = flow.send(reply)
-            except StopIteration as done:
-                response: httpx.Response = done.value
-                return response
+        while not isinstance(action := _advance(flow, reply), httpx.Response):
             reply = None
             if isinstance(action, _Send):
                 try:
@@ -198,6 +183,13 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 await action.response.aread()
             else:
                 await action.response.aclose()
+        return action
+
+    def _wrong_inner(self, serves: str, client: str, transport: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"ResilientTransport wraps {type(self.inner).__name__}, which only serves {serves} "
+            f"clients; use {client}, or wrap {transport} for this client"
+        )
 
     def close(self) -> None:
         if isinstance(self.inner, httpx.BaseTransport):
@@ -318,6 +310,15 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 response=outcome,
             )
         return state.on_error(outcome, now=now)
+
+
+def _advance(flow: _Flow, reply: object) -> _Action | httpx.Response:
+    """The flow's next action, or the response it returned."""
+    try:
+        return flow.send(reply)
+    except StopIteration as done:
+        response: httpx.Response = done.value
+        return response
 
 
 def _longest(timeout: dict[str, float | None]) -> float:
