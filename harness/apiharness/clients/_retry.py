@@ -161,7 +161,7 @@ class RetryPolicy:
     ) -> RetryState:
         """A fresh state machine for one request whose first attempt starts at ``now``."""
         return RetryState(
-            self, method=method, has_idempotency_key=has_idempotency_key, now=now, rng=rng
+            self, method=method, has_idempotency_key=has_idempotency_key, started_at=now, rng=rng
         )
 
 
@@ -172,15 +172,13 @@ class RetryState:
     policy: RetryPolicy
     method: str
     has_idempotency_key: bool
-    now: float
+    started_at: float
     rng: random.Random
     attempts: list[Attempt] = field(default_factory=list)
-    _started: float = field(init=False)
     _next_delay: float = field(init=False, default=0.0)
     _previous: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self._started = self.now
         self._previous = self.policy.backoff.base
 
     @property
@@ -228,7 +226,7 @@ class RetryState:
     ) -> Decision:
         policy = self.policy
         count = len(self.attempts)
-        remaining = None if policy.deadline is None else self._started + policy.deadline - now
+        remaining = None if policy.deadline is None else self.started_at + policy.deadline - now
         if count >= policy.max_attempts:
             return self._give_up("attempts", f"{count} attempts, the most allowed", response)
         if retry_after is not None:

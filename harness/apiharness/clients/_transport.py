@@ -279,7 +279,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     yield _Sleep(wait)
             started = get_clock().monotonic()
             if state is not None and state.policy.deadline is not None:
-                left = max(state.now + state.policy.deadline - started, 0.0)
+                left = max(state.started_at + state.policy.deadline - started, 0.0)
                 if left < _longest(base_timeout):  # else the client's own timeouts already fit
                     request.extensions["timeout"] = _clamp(base_timeout, left)
             outcome: Outcome = yield _Send(request)
