@@ -48,7 +48,7 @@ from apiharness.clients._events import (
     emit,
 )
 from apiharness.clients._limiter import TokenBucket
-from apiharness.clients._retry import Accept, Decision, GiveUp, RetryPolicy, RetryState
+from apiharness.clients._retry import _ACCEPT, Accept, Decision, GiveUp, RetryPolicy, RetryState
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError
 
@@ -214,20 +214,32 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         ``_Send`` with the response or the exception the inner transport raised.
         """
         policy = self.retry
+        begun = get_clock().monotonic()
+        deadline_at = None
+        if policy is not None and policy.deadline is not None:
+            deadline_at = begun + policy.deadline
         state: RetryState | None = None
-        if policy is not None:
-            state = policy.start(
-                method=request.method,
-                # Only looked up when it matters: a header lookup is a scan in httpx.
-                has_idempotency_key=request.method not in policy.methods
-                and policy.idempotency_header in request.headers,
-                now=get_clock().monotonic(),
-                rng=self._rng,
-            )
         base_timeout = dict(request.extensions.get("timeout") or {})
         while True:
-            outcome, ended = yield from self._attempt(request, state, base_timeout)
-            decision = self._decide(state, outcome, ended)
+            outcome, ended = yield from self._attempt(request, deadline_at, base_timeout)
+            if policy is None or (
+                state is None
+                and isinstance(outcome, httpx.Response)
+                and outcome.status_code not in policy.statuses
+            ):
+                # The hot path: a first answer that is not retryable needs no retry state.
+                decision: Decision = _ACCEPT
+            else:
+                if state is None:
+                    state = policy.start(
+                        method=request.method,
+                        # Looked up only when it matters: a header lookup is a scan in httpx.
+                        has_idempotency_key=request.method not in policy.methods
+                        and policy.idempotency_header in request.headers,
+                        now=begun,
+                        rng=self._rng,
+                    )
+                decision = self._decide(state, outcome, ended)
             response = outcome if isinstance(outcome, httpx.Response) else None
             if isinstance(decision, Accept):
                 if isinstance(outcome, Exception):
@@ -262,7 +274,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _attempt(
         self,
         request: httpx.Request,
-        state: RetryState | None,
+        deadline_at: float | None,
         base_timeout: dict[str, float | None],
     ) -> Generator[_Action, Any, tuple[Outcome, float]]:
         """One attempt through breaker, limiter and timeout.
@@ -278,8 +290,8 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     emit(self.on_event, RateLimitWaited(describe_target(request), wait))
                     yield _Sleep(wait)
             started = get_clock().monotonic()
-            if state is not None and state.policy.deadline is not None:
-                left = max(state.started_at + state.policy.deadline - started, 0.0)
+            if deadline_at is not None:
+                left = max(deadline_at - started, 0.0)
                 if left < _longest(base_timeout):  # else the client's own timeouts already fit
                     request.extensions["timeout"] = _clamp(base_timeout, left)
             outcome: Outcome = yield _Send(request)
@@ -296,9 +308,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             limiter.observe(outcome)
         return outcome, ended
 
-    def _decide(self, state: RetryState | None, outcome: Outcome, now: float) -> Decision:
-        if state is None:
-            return Accept()
+    def _decide(self, state: RetryState, outcome: Outcome, now: float) -> Decision:
         if isinstance(outcome, httpx.Response):
             status = outcome.status_code
             retryable = status in state.policy.statuses
