@@ -334,3 +334,16 @@ def test_logging_hook_logs_each_event(clock: VirtualClock, caplog: Any) -> None:
     [record] = [r for r in caplog.records if r.name == "apiharness.clients"]
     assert "RetryScheduled" in record.getMessage()
     assert "sk_live_secret" not in record.getMessage()
+
+
+def test_a_token_wait_may_not_pass_the_deadline(clock: VirtualClock, run: Runner) -> None:
+    policy = RetryPolicy(Backoff("none", base=1.0, cap=8.0), deadline=10)
+    bucket = TokenBucket(rate=0.05, capacity=1, max_wait=None)  # one token every 20 s
+    script = Script(503, 200)
+    with pytest.raises(RateLimitExceeded) as info:
+        run(resilient(script, retry=policy, limiter=bucket), "GET", URL)
+    # After the first attempt and a 2 s backoff, the next token is 18 s away; 8 s are left.
+    assert info.value.wait == pytest.approx(18.0)
+    assert info.value.max_wait == pytest.approx(8.0)
+    assert clock.sleeps == [2.0]
+    assert len(script.requests) == 1

@@ -145,21 +145,26 @@ class TokenBucket:
             self._refill(now)
             return self._tokens
 
-    def reserve(self) -> float:
+    def reserve(self, *, within: float | None = None) -> float:
         """Take a token; return how many seconds to wait before using it (0 if none).
 
-        Raises :class:`~apiharness.errors.RateLimitExceeded` if that exceeds ``max_wait``.
+        Raises :class:`~apiharness.errors.RateLimitExceeded` (and takes no token) if that
+        exceeds ``max_wait``, or ``within`` seconds when given (e.g. a caller's deadline).
         """
         now = self._now()
+        limit = self.max_wait
+        if within is not None:
+            limit = max(within, 0.0) if limit is None else min(limit, max(within, 0.0))
         with self._lock:
             self._refill(now)
             wait = max(self._stamp - now, 0.0) + max(1.0 - self._tokens, 0.0) / self.rate
-            if self.max_wait is not None and wait > self.max_wait:
+            if limit is not None and wait > limit:
                 raise RateLimitExceeded(
                     f"the rate limiter would have to wait {wait:g} s for a token, more than "
-                    f"max_wait={self.max_wait:g} s; raise max_wait or send fewer requests",
+                    f"the {limit:g} s allowed (max_wait, or the time left before a deadline); "
+                    "raise the limit or send fewer requests",
                     wait=wait,
-                    max_wait=self.max_wait,
+                    max_wait=limit,
                 )
             self._tokens -= 1.0
             return wait

@@ -19,8 +19,9 @@ The order, outermost first, for each request:
    point), and each attempt's outcome is recorded. Retries therefore feed the breaker, and an
    open breaker stops a retry loop at once.
 3. **rate limiter**: each attempt, retries included, takes a token (they all count against the
-   server's limit) and waits for it; responses adapt the bucket to 429s and RateLimit headers.
-   It comes after the breaker so that an open breaker wastes no tokens.
+   server's limit) and waits for it, unless the wait would pass the retry deadline
+   (:class:`~apiharness.errors.RateLimitExceeded`); responses adapt the bucket to 429s and
+   RateLimit headers. It comes after the breaker so that an open breaker wastes no tokens.
 4. **timeout**: httpx's own per-operation timeouts (``request.extensions["timeout"]``, set by
    the client) are clamped to the time left before the retry deadline, so no attempt can run
    past it; a read timeout is then a retryable outcome like any other.
@@ -285,7 +286,9 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         permit: Permit | None = breaker.acquire() if breaker is not None else None
         try:
             if limiter is not None:
-                wait = limiter.reserve()
+                # Waiting for a token must not carry the request past the retry deadline.
+                within = None if deadline_at is None else deadline_at - get_clock().monotonic()
+                wait = limiter.reserve(within=within)
                 if wait > 0:
                     emit(self.on_event, RateLimitWaited(describe_target(request), wait))
                     yield _Sleep(wait)
