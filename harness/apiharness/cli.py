@@ -6,14 +6,36 @@ that ``apiharness --help`` stays fast and works without the optional extras.
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from apiharness import __version__
 
 __all__ = ["cli", "main"]
 
+# Subcommands by name -> "module:attribute" of their click command, imported only when run
+# (or when --help lists them). Add one line per subcommand.
+LAZY_COMMANDS = {
+    "record": "apiharness.recording._cli:record_command",
+    "check-cassettes": "apiharness.recording._cli:check_cassettes_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="apiharness")
 def cli() -> None:
     """apiharness: mock misbehaving upstreams, record and replay real APIs, check contracts,

@@ -26,6 +26,7 @@ The tree::
     │   └── WebhookVerificationError  a webhook failed verification (subclassed per reason)
     ├── SpecError                     an OpenAPI description is invalid or cannot be loaded
     ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
+    │   └── SecretLeakError           a secret value occurs in a cassette (names, never values)
     ├── RecordingError                the recording proxy could not start or stopped badly
     └── ConformanceError              the conformance suite was misconfigured
 
@@ -33,6 +34,8 @@ Subpackages may refine these leaves further; they never add a second root.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = [
     "ApiHarnessError",
@@ -50,6 +53,7 @@ __all__ = [
     "RetryAfterTooLong",
     "RetryError",
     "RetryExhausted",
+    "SecretLeakError",
     "ServerThreadError",
     "SpecError",
     "UnmatchedRequestError",
@@ -136,6 +140,14 @@ class SpecError(ApiHarnessError):
 
 class CassetteError(ApiHarnessError):
     """A cassette is corrupt, of an unknown version, or would leak a secret."""
+
+
+class SecretLeakError(CassetteError):
+    """A secret value occurs in a cassette; ``leaks`` says where, never what the value is."""
+
+    def __init__(self, message: str, leaks: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.leaks = list(leaks)
 
 
 class RecordingError(ApiHarnessError):
