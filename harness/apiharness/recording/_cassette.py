@@ -168,7 +168,7 @@ class Cassette:
 
     def to_yaml(self) -> str:
         """The cassette as YAML text that plain vcrpy loads."""
-        return yaml.dump(self.to_dict(), Dumper=SafeDumper, allow_unicode=True)
+        return yaml.dump(self.to_dict(), Dumper=SafeDumper, allow_unicode=True, sort_keys=False)
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the cassette atomically to ``path`` (default: where it was loaded from)."""
