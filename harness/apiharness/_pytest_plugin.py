@@ -13,11 +13,21 @@ import pytest
 
 from apiharness.clock import VirtualClock
 from apiharness.errors import ConfigurationError
+from apiharness.recording._fixtures import MARKER as _RECORDING_MARKER
+from apiharness.recording._fixtures import add_options as _add_recording_options
+from apiharness.recording._fixtures import (
+    apiharness_cassette,
+    apiharness_secrets,
+    check_secrets_at_end,
+)
 
 __all__ = [
+    "apiharness_cassette",
+    "apiharness_secrets",
     "clock",
     "pytest_addoption",
     "pytest_configure",
+    "pytest_sessionfinish",
 ]
 
 # One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).
@@ -25,6 +35,7 @@ MARKERS = [
     "upstream(*routes, **options): declare the mocked upstream for this test "
     "(see apiharness.upstream)",
     "apiharness_real_time: this test runs in real time; it must not use the `clock` fixture",
+    _RECORDING_MARKER,
 ]
 
 
@@ -43,6 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Default seed for seeded random behaviours (an integer).",
         default="0",
     )
+    _add_recording_options(group, parser)
 
 
 @contextlib.contextmanager
@@ -59,6 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     with usage_errors():
         config.stash[_SEED_KEY] = _read_seed(config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    check_secrets_at_end(session)
 
 
 _SEED_KEY = pytest.StashKey[int]()

@@ -115,6 +115,8 @@ def test_secrets_from_env_pick_secret_names_and_long_values() -> None:
         "SESSION_TTL": "3600",
         "HOME": "/home/someone-long",
         "PATH": "/usr/bin:/bin",
+        "PWD": "/work/somewhere",
+        "OLDPWD": "/work/elsewhere",
     }
     assert secrets_from_env(env) == {
         "GITHUB_TOKEN": "ghp_abcdefgh12345",

@@ -43,6 +43,8 @@ _SECRET_ENV_NAME = re.compile(
     r"TOKEN|SECRET|PASSW|PASSWD|PWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|COOKIE|SESSION",
     re.I,
 )
+# Shell bookkeeping whose names merely contain "PWD".
+_NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
 # Short values (ports, flags, "true") under such names would match everywhere by accident.
 MIN_ENV_SECRET_LENGTH = 8
 MIN_DECLARED_SECRET_LENGTH = 4
@@ -73,7 +75,9 @@ def secrets_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]
     return {
         name: value
         for name, value in env.items()
-        if _SECRET_ENV_NAME.search(name) and len(value.strip()) >= MIN_ENV_SECRET_LENGTH
+        if _SECRET_ENV_NAME.search(name)
+        and name.upper() not in _NOT_SECRET_ENV
+        and len(value.strip()) >= MIN_ENV_SECRET_LENGTH
     }
 
 
