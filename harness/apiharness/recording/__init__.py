@@ -4,6 +4,8 @@
 * :class:`Redactor` replaces secrets (on by default); :func:`check_cassettes` is the leak gate.
 * :class:`Recorder` drives a real ``mitmdump``; ``apiharness record`` is its command line.
 * :class:`CassettePlayer` replays a cassette as an httpx transport, with an indexed lookup.
+* :func:`serve_cassette` (``Upstream.from_cassette``) serves a cassette as a mocked upstream's
+  routes, so any fault of :mod:`apiharness.upstream` can be injected into a real recording.
 
 The mitmproxy addon lives in :mod:`apiharness.recording.addon`, so that importing this package
 never imports mitmproxy or vcrpy.
@@ -33,6 +35,7 @@ from apiharness.recording._redact import (
     PLACEHOLDER,
     Redactor,
 )
+from apiharness.recording._upstream import CassetteRoutes, serve_cassette
 
 __all__ = [
     "DEFAULT_BODY_FIELDS",
@@ -43,6 +46,7 @@ __all__ = [
     "Cassette",
     "CassetteIndex",
     "CassettePlayer",
+    "CassetteRoutes",
     "Headers",
     "Interaction",
     "Leak",
@@ -55,4 +59,5 @@ __all__ = [
     "find_leaks",
     "match_key",
     "secrets_from_env",
+    "serve_cassette",
 ]

@@ -30,12 +30,18 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 MatchKey = tuple[str, str, str, int | None, str, tuple[tuple[str, str], ...]]
 
 
-def match_key(method: str, uri: str) -> MatchKey:
-    """What two requests must share to match: vcrpy's default ``match_on``, normalised."""
+def match_key(method: str, uri: str, *, origin: bool = True) -> MatchKey:
+    """What two requests must share to match: vcrpy's default ``match_on``, normalised.
+
+    With ``origin=False`` scheme, host and port are left out (a mock serving the recording
+    under its own base URL).
+    """
     parts = urlsplit(uri)
+    query = tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    if not origin:
+        return (method.upper(), "", "", None, parts.path, query)
     scheme = parts.scheme.lower()
     port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
-    query = tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
     return (method.upper(), scheme, (parts.hostname or "").lower(), port, parts.path, query)
 
 
@@ -54,13 +60,16 @@ class CassetteIndex:
         *,
         redactor: Redactor | None = None,
         allow_repeats: bool = False,
+        match_origin: bool = True,
     ) -> None:
-        self._redactor = redactor if redactor is not None else Redactor()
+        self.redactor = redactor if redactor is not None else Redactor()
         self._allow_repeats = allow_repeats
+        self._origin = match_origin
         self._all: dict[MatchKey, list[Interaction]] = {}
         for interaction in interactions:
             request = interaction.request
-            self._all.setdefault(match_key(request.method, request.uri), []).append(interaction)
+            key = match_key(request.method, request.uri, origin=match_origin)
+            self._all.setdefault(key, []).append(interaction)
         self._queues: dict[MatchKey, deque[Interaction]] = {}
         self.rewind()
 
@@ -70,7 +79,7 @@ class CassetteIndex:
 
     def key_for(self, method: str, uri: str) -> MatchKey:
         """The key of a live request, redacted first as the recorded ones were."""
-        return match_key(method, self._redactor.redact_url(uri))
+        return match_key(method, self.redactor.redact_url(uri), origin=self._origin)
 
     def play(self, method: str, uri: str) -> Interaction | None:
         """The next unplayed interaction recorded for this request, or None."""
@@ -81,6 +90,11 @@ class CassetteIndex:
                 return queue.popleft()
             return queue[0]
         return None
+
+    def peek(self, method: str, uri: str) -> Interaction | None:
+        """The interaction :meth:`play` would return next, without playing it."""
+        queue = self._queues.get(self.key_for(method, uri))
+        return queue[0] if queue else None
 
     @property
     def all_played(self) -> bool:
@@ -121,7 +135,6 @@ class CassettePlayer(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ) -> None:
         self.cassette = cassette if isinstance(cassette, Cassette) else Cassette.load(cassette)
         self.index = CassetteIndex(self.cassette, redactor=redactor, allow_repeats=allow_repeats)
-        self._redactor = redactor if redactor is not None else Redactor()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
@@ -131,7 +144,7 @@ class CassettePlayer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         interaction = self.index.play(request.method, str(request.url))
         if interaction is None:
             # The URL is redacted first: the message must not carry a live secret.
-            shown = self._redactor.redact_url(str(request.url))
+            shown = self.index.redactor.redact_url(str(request.url))
             where = self.cassette.path or "the cassette"
             raise UnmatchedRequestError(
                 f"{request.method} {shown} is not in {where} (or every recording of it was "
