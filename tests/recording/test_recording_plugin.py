@@ -18,6 +18,8 @@ AUTH = {{"Authorization": "Bearer {SECRETS["API_TOKEN"]}"}}
 def test_binary(apiharness_cassette):
     with httpx.Client(headers=AUTH) as client:
         response = client.get(os.environ["INNER_API_URL"] + "/binary")
+        if os.environ.get("INNER_MORE"):
+            assert client.get(os.environ["INNER_API_URL"] + "/redirect").status_code == 302
     assert response.status_code == 200
     assert response.content == bytes(range(256)) * 4
     print("RECORDING" if apiharness_cassette.recording else "REPLAYING")
@@ -39,11 +41,22 @@ def test_once_records_then_none_replays_with_the_api_down(
         recorded = pytester.runpytest("-p", "apiharness", "--apiharness-record-mode=once", "-s")
         recorded.assert_outcomes(passed=2)
         recorded.stdout.fnmatch_lines(["*RECORDING*"])
-    folder = pytester.path / "cassettes" / "test_inner"
-    assert sorted(p.name for p in folder.iterdir()) == ["test_binary.yaml", "test_stream.yaml"]
-    [interaction] = Cassette.load(folder / "test_binary.yaml").interactions
-    assert interaction.request.uri == f"{upstream}/binary"
-    assert interaction.response.body == BINARY
+        folder = pytester.path / "cassettes" / "test_inner"
+        assert sorted(p.name for p in folder.iterdir()) == ["test_binary.yaml", "test_stream.yaml"]
+        [interaction] = Cassette.load(folder / "test_binary.yaml").interactions
+        assert interaction.request.uri == f"{upstream}/binary"
+        assert interaction.response.body == BINARY
+        # new_episodes: /binary replays, the new /redirect goes live and is appended.
+        monkeypatch.setenv("INNER_MORE", "1")
+        more = pytester.runpytest(
+            "-p", "apiharness", "--apiharness-record-mode=new_episodes", "-k", "binary"
+        )
+        more.assert_outcomes(passed=1)
+    binary = Cassette.load(folder / "test_binary.yaml").interactions
+    assert [(i.request.uri, i.response.status) for i in binary] == [
+        (f"{upstream}/binary", 200),
+        (f"{upstream}/redirect", 302),
+    ]
     assert SECRETS["API_TOKEN"].encode() not in (folder / "test_binary.yaml").read_bytes()
 
     # The API is down; the default mode (none) replays with vcrpy.
