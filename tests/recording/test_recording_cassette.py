@@ -14,6 +14,7 @@ from vcr.serializers import yamlserializer
 
 from apiharness.errors import CassetteError
 from apiharness.recording import Cassette, Interaction, RecordedRequest, RecordedResponse
+from apiharness.recording._yaml import load_yaml
 
 header_names = st.sampled_from(["Content-Type", "X-Trace", "Set-Cookie", "Accept"])
 header_values = st.text(
@@ -174,8 +175,8 @@ def test_a_hand_edited_cassette_names_the_file_and_the_entry(
         ("interactions: []\n", "version None is not supported"),
         ("- request: {}\n", "old VCR.py"),
         ("version: 1\ninteractions: {}\n", "'interactions' must be a list"),
-        ("version: 1\ninteractions: [\n", "not valid YAML at line"),
-        ("!!python/object/apply:os.system ['true']\n", "safe loader"),
+        ("version: 1\ninteractions: [\n", "not a loadable cassette at line 3"),
+        ("!!python/object/apply:os.system ['true']\n", "python/object/apply:os.system' is not"),
         ("version: 1\ninteractions:\n- !!python/object/new:_io.BytesIO {}\n", "safe loader"),
     ],
 )
@@ -194,3 +195,40 @@ def test_a_missing_file_is_a_cassette_error(tmp_path: Path) -> None:
         Cassette.load(tmp_path / "absent.yaml")
     with pytest.raises(CassetteError, match="no path"):
         Cassette().save()
+
+
+yaml_documents = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(yaml_documents)
+def test_the_fast_reader_reads_what_pyyaml_safe_load_reads(document: object) -> None:
+    text = yaml.safe_dump(document)
+    assert load_yaml(text) == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: !!python/name:os.system\n", "'tag:yaml.org,2002:python/name:os.system' is not"),
+        ("--- 1\n--- 2\n", "a second YAML document"),
+        ("? [1]\n: 2\n", "a mapping or sequence as a key"),
+        ("a: !!binary 'abc'\n", "invalid base64"),
+    ],
+)
+def test_the_fast_reader_refuses_what_a_cassette_cannot_hold(text: str, problem: str) -> None:
+    with pytest.raises(yaml.YAMLError, match=problem):
+        load_yaml(text)
+    assert load_yaml("a: &x [1]\nb: *x\n") == {"a": [1], "b": [1]}  # aliases are plain data

@@ -6,7 +6,8 @@ A cassette is a YAML mapping ``{"version": 1, "interactions": [...]}``; each int
 they are valid UTF-8 and ``!!binary`` otherwise, which is what vcrpy's own serializer produces
 and reads back (format taken from vcrpy's ``serialize.py`` and ``request.py``).
 
-Loading uses libyaml's *safe* loader only, checks every field and names the file and the entry
+Loading uses a *safe* reader only (:mod:`apiharness.recording._yaml`: plain data, no tags
+naming Python objects), checks every field and names the file and the entry
 on any problem, so a hand-edited cassette fails with advice instead of a ``KeyError`` deep in a
 replay. Writes go through :func:`apiharness._io.atomic_write`.
 """
@@ -23,6 +24,7 @@ import yaml
 
 from apiharness._io import atomic_write
 from apiharness.errors import CassetteError
+from apiharness.recording._yaml import load_yaml
 
 __all__ = [
     "FORMAT_VERSION",
@@ -32,16 +34,13 @@ __all__ = [
     "RecordedRequest",
     "RecordedResponse",
     "SafeDumper",
-    "SafeLoader",
     "header_values",
     "replace_header",
 ]
 
 FORMAT_VERSION = 1
 
-# libyaml is about ten times faster than the pure-Python loader (NOTES.md: 210 ms for 1,000
-# interactions); fall back quietly where PyYAML was built without it.
-SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's emitter where PyYAML was built with it; the pure-Python one otherwise.
 SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 Headers = tuple[tuple[str, str], ...]
@@ -125,14 +124,14 @@ class Cassette:
         """Parse cassette YAML (``source`` only names the file in error messages)."""
         where = str(source) if source is not None else "<cassette>"
         try:
-            data = yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a safe loader (CSafeLoader)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or type(exc).__name__
             raise CassetteError(
-                f"{where}: not valid YAML{at} ({problem}); cassettes are loaded with a safe "
-                "loader, so Python-specific tags are refused. Fix the file or re-record it."
+                f"{where}: not a loadable cassette{at}: {problem}. Cassettes are read with a "
+                "safe loader (plain data only). Fix the file or re-record it."
             ) from None
         return cls.from_dict(data, source=source)
 

@@ -27,7 +27,7 @@ from urllib.parse import quote, quote_plus
 import yaml
 
 from apiharness.errors import ConfigurationError, SecretLeakError
-from apiharness.recording._cassette import SafeLoader
+from apiharness.recording._yaml import load_yaml
 
 __all__ = [
     "Leak",
@@ -164,7 +164,7 @@ def find_leaks(data: bytes, secrets: Mapping[str, str], *, path: str = "<cassett
                 leaks.setdefault((name, encoding, location), Leak(name, encoding, path, location))
 
     try:
-        document = yaml.load(data, Loader=SafeLoader)  # noqa: S506 - a safe loader
+        document = load_yaml(data)
     except yaml.YAMLError:
         document = None
     for location, text in _strings(document, ""):
