@@ -232,3 +232,9 @@ def test_the_fast_reader_refuses_what_a_cassette_cannot_hold(text: str, problem:
     with pytest.raises(yaml.YAMLError, match=problem):
         load_yaml(text)
     assert load_yaml("a: &x [1]\nb: *x\n") == {"a": [1], "b": [1]}  # aliases are plain data
+
+
+@pytest.mark.parametrize("scalar", ["²", "0777", "012", "1_000", "0", "200", "yes", "~", "1.5e3"])
+def test_the_fast_reader_resolves_plain_scalars_as_yaml_1_1(scalar: str) -> None:
+    text = f"a: {scalar}\n"
+    assert load_yaml(text) == yaml.safe_load(text)

@@ -54,7 +54,8 @@ def _convert(tag: str, value: str) -> Any:
 
 
 def _plain(value: str) -> Any:
-    if value.isdigit():  # the common case (status codes, the version), without regexes
+    # The common case (status codes, the version) without regexes; "0777" is octal in YAML 1.1.
+    if value.isascii() and value.isdigit() and (value == "0" or value[0] != "0"):
         return int(value)
     for tag, pattern in Resolver.yaml_implicit_resolvers.get(value[:1] if value else "", []):
         if tag in _SCALARS and pattern.match(value):
