@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from apiharness.clock import VirtualClock
-from apiharness.errors import ConfigurationError
+from apiharness.conformance import _pytest as _conformance
+from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
+from apiharness.errors import ApiHarnessError, ConfigurationError
 from apiharness.recording._fixtures import MARKER as _RECORDING_MARKER
 from apiharness.recording._fixtures import add_options as _add_recording_options
 from apiharness.recording._fixtures import (
@@ -24,10 +26,12 @@ from apiharness.upstream._fixtures import upstream, upstream_server, upstream_se
 
 __all__ = [
     "apiharness_cassette",
+    "apiharness_conformance",
     "apiharness_secrets",
     "apiharness_seed",
     "clock",
     "pytest_addoption",
+    "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_sessionfinish",
     "upstream",
@@ -55,6 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Seed for seeded random behaviours (random delays, chaos scripts). "
         "Default: the apiharness_seed ini value, else 0.",
     )
+    _conformance.add_options(group)
     parser.addini(
         "apiharness_seed",
         help="Default seed for seeded random behaviours (an integer).",
@@ -68,7 +73,7 @@ def usage_errors() -> Iterator[None]:
     """Show a bad option or ini value as pytest's one-line usage error, not a traceback."""
     try:
         yield
-    except ConfigurationError as exc:
+    except ApiHarnessError as exc:
         raise pytest.UsageError(f"apiharness: {exc}") from exc
 
 
@@ -77,6 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     with usage_errors():
         config.stash[_SEED_KEY] = _read_seed(config)
+    with usage_errors():
+        _conformance.configure(config, config.stash[_SEED_KEY])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
