@@ -46,6 +46,7 @@ ENCODERS = {
     "base64url-unpadded": lambda v: base64.urlsafe_b64encode(v.encode()).rstrip(b"="),
     "json": lambda v: json.dumps({"k": v}).encode(),
     "json-ascii": lambda v: json.dumps({"k": v}, ensure_ascii=True).encode(),
+    "json-escaped-slash": lambda v: json.dumps({"k": v}).replace("/", "\\/").encode(),
 }
 
 

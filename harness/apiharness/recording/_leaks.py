@@ -111,8 +111,9 @@ def encoded_forms(value: str) -> dict[bytes, str]:
     for needle in (quote(value, safe=""), quote_plus(value), quote(value)):
         add(needle, "url-encoded")
         add(re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), needle), "url-encoded")
-    add(json.dumps(value)[1:-1], "json-escaped")
-    add(json.dumps(value, ensure_ascii=False)[1:-1], "json-escaped")
+    for escaped in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+        add(escaped, "json-escaped")
+        add(escaped.replace("/", "\\/"), "json-escaped")  # PHP and others escape "/" too
     for encoding, fragment in _b64_fragments(raw):
         add(fragment, encoding)
     for encoding, encoder in (
