@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import ssl
@@ -214,7 +215,9 @@ def test_record_around_a_command_over_https(tmp_path: Path, server_tls: Any, ca_
     with serve(server_tls) as upstream:
         command = [*apiharness_cli(), "record", "--cassette", str(cassette)]
         command += ["--upstream-ca", str(ca_pem), "--", sys.executable, str(script), upstream]
-        done = subprocess.run(command, capture_output=True, timeout=120, check=False)
+        # A NO_PROXY naming the target would bypass the proxy: record must clear it.
+        env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1"}
+        done = subprocess.run(command, capture_output=True, timeout=120, check=False, env=env)
     assert done.returncode == 3, done.stderr.decode()[-2000:]
     interactions = Cassette.load(cassette).interactions
     assert [(i.request.uri, i.response.status) for i in interactions] == [
@@ -224,7 +227,8 @@ def test_record_around_a_command_over_https(tmp_path: Path, server_tls: Any, ca_
     assert SECRETS["API_TOKEN"].encode() not in cassette.read_bytes()
 
 
-def test_record_reverse_proxy_until_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_record_reverse_proxy_until_stopped(tmp_path: Path, stop: signal.Signals) -> None:
     cassette = tmp_path / "reverse.yaml"
     with serve() as upstream:
         command = [*apiharness_cli(), "record", "--cassette", str(cassette), "--upstream", upstream]
@@ -237,7 +241,7 @@ def test_record_reverse_proxy_until_sigterm(tmp_path: Path) -> None:
             response = httpx.get(match.group(1) + "/binary", headers=AUTH)
             assert response.content == BINARY
             assert not cassette.exists()  # written when recording ends, not before
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(stop)
             assert process.wait(timeout=60) == 0
         finally:
             if process.poll() is None:

@@ -114,3 +114,33 @@ def test_the_leak_gate_runs_after_recording_and_at_the_end(
     final.stdout.fnmatch_lines(
         ["*apiharness: secret leak in cassettes*", "*INNER_CHUNK_TOKEN (raw)*"]
     )
+
+
+def test_it_works_beside_pytest_recording(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_both="""
+        import pytest
+
+
+        def test_ours(apiharness_cassette, record_mode):
+            assert apiharness_cassette.mode == "none"
+            assert not apiharness_cassette.recording
+            assert record_mode == "once"  # pytest-recording's own option, untouched
+
+
+        @pytest.mark.vcr
+        def test_theirs(vcr, apiharness_secrets):
+            assert vcr.record_mode == "once"
+            assert apiharness_secrets == {}
+        """
+    )
+    # An existing (empty) cassette, replayed by apiharness's fixture with vcrpy.
+    ours = pytester.path / "cassettes" / "test_both" / "test_ours.yaml"
+    ours.parent.mkdir(parents=True)
+    ours.write_text("interactions: []\nversion: 1\n")
+    both = ("-p", "apiharness", "-p", "pytest_recording", "--record-mode=once")
+    result = pytester.runpytest(*both, "--apiharness-record-mode=none")
+    result.assert_outcomes(passed=2)
+    help_text = pytester.runpytest(*both, "--help").stdout.str()
+    assert "--apiharness-record-mode" in help_text
+    assert "--record-mode" in help_text
