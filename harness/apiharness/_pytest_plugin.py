@@ -22,6 +22,7 @@ from apiharness.recording._fixtures import (
     apiharness_secrets,
     check_secrets_at_end,
 )
+from apiharness.recording._fixtures import record_mode as _check_record_mode
 from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
 
 __all__ = [
@@ -84,6 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_SEED_KEY] = _read_seed(config)
     with usage_errors():
         _conformance.configure(config, config.stash[_SEED_KEY])
+    _check_record_mode(config)  # a bad ini value is a usage error at start, not a failure per test
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

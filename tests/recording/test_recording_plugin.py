@@ -144,3 +144,11 @@ def test_it_works_beside_pytest_recording(pytester: pytest.Pytester) -> None:
     help_text = pytester.runpytest(*both, "--help").stdout.str()
     assert "--apiharness-record-mode" in help_text
     assert "--record-mode" in help_text
+
+
+def test_a_bad_record_mode_in_the_ini_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\napiharness_record_mode = sometimes\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-p", "apiharness")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*apiharness_record_mode must be one of none, once*'sometimes'*"])

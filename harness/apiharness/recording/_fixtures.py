@@ -44,6 +44,7 @@ __all__ = [
     "apiharness_cassette",
     "apiharness_secrets",
     "check_secrets_at_end",
+    "record_mode",
 ]
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
@@ -79,7 +80,7 @@ def add_options(group: Any, parser: pytest.Parser) -> None:
     )
 
 
-def _record_mode(config: pytest.Config) -> str:
+def record_mode(config: pytest.Config) -> str:
     mode = config.getoption("--apiharness-record-mode") or config.getini("apiharness_record_mode")
     if mode not in RECORD_MODES:
         raise pytest.UsageError(
@@ -175,7 +176,7 @@ def apiharness_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]
     the live API; plain ``pytest`` replays it.
     """
     config = request.config
-    mode = _record_mode(config)
+    mode = record_mode(config)
     marker = request.node.get_closest_marker("apiharness_cassette")
     options = dict(marker.kwargs) if marker else {}
     unknown = set(options) - _RECORDER_OPTIONS
