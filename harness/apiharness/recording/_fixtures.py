@@ -195,10 +195,10 @@ def apiharness_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]
         query_params=options.get("redact_params", ()),
         body_fields=options.get("redact_fields", ()),
     )
-    if exists:
-        Cassette.load(path)  # a corrupt cassette fails here, naming the file and the entry
     record = mode == "all" or (mode in {"once", "new_episodes"} and not exists)
     replay = mode == "none" or (mode in {"once", "new_episodes"} and exists)
+    if replay and exists:
+        Cassette.load(path)  # a corrupt cassette fails here, naming the file and the entry
     append = mode == "new_episodes" and exists
     recorder = Recorder(path, append=append, **options) if record or append else None
     gate = _Gate(request.getfixturevalue("apiharness_secrets")) if recorder else None
