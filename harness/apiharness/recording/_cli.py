@@ -106,6 +106,8 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
         status = _run_command(recorder, command) if command else _run_reverse(recorder)
     except ApiHarnessError as exc:
         raise click.ClickException(str(exc)) from None
+    except _Stop:  # SIGTERM while mitmdump was still starting: nothing was recorded
+        raise click.ClickException("stopped before recording started") from None
     sys.exit(status)
 
 

@@ -159,9 +159,9 @@ def find_leaks(data: bytes, secrets: Mapping[str, str], *, path: str = "<cassett
     ]
     leaks: dict[tuple[str, str, str], Leak] = {}
 
-    def scan(location: str, haystack: bytes) -> None:
+    def scan(location: str, haystack: bytes, skip: frozenset[str] = frozenset()) -> None:
         for name, needle, encoding in needles:
-            if needle in haystack:
+            if name not in skip and needle in haystack:
                 leaks.setdefault((name, encoding, location), Leak(name, encoding, path, location))
 
     try:
@@ -170,9 +170,9 @@ def find_leaks(data: bytes, secrets: Mapping[str, str], *, path: str = "<cassett
         document = None
     for location, text in _strings(document, ""):
         scan(location, text)
-    if not leaks:
-        # Whatever the parsed view did not show (comments, a file that is not YAML at all).
-        scan("file", data)
+    # Whatever the parsed view did not show (comments, a file that is not YAML at all), for
+    # the secrets it did not already place in an interaction.
+    scan("file", data, skip=frozenset(name for name, _, _ in leaks))
     return list(leaks.values())
 
 
