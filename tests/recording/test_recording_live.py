@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import requests
 import vcr
 from _api_server import BINARY, CHUNKS, ITEMS, SECRETS, serve
 
+from apiharness.errors import ConfigurationError, RecordingError
 from apiharness.recording import Cassette, Recorder, Redactor, check_cassettes, encoded_forms
 
 AUTH = {"Authorization": f"Bearer {SECRETS['API_TOKEN']}"}
@@ -250,3 +252,15 @@ def test_record_reverse_proxy_until_stopped(tmp_path: Path, stop: signal.Signals
     interactions = Cassette.load(cassette).interactions
     assert [i.request.uri for i in interactions] == [f"{upstream}/binary"]
     assert dict(interactions[0].request.headers)["Authorization"] == "Bearer REDACTED"
+
+
+def test_a_recorder_that_cannot_start_says_why_and_leaves_nothing_running(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(RecordingError, match="mitmdump did not start") as info:
+            Recorder(tmp_path / "x.yaml", upstream="http://127.0.0.1:9", port=port).start()
+    assert str(port) in str(info.value)  # mitmdump's own complaint is included
+    with pytest.raises(ConfigurationError, match="upstream must be an http"):
+        Recorder(tmp_path / "x.yaml", upstream="ftp://example.com")
+    with pytest.raises(RecordingError, match="not running"):
+        _ = Recorder(tmp_path / "x.yaml").base_url

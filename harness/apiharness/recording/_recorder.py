@@ -187,14 +187,18 @@ class Recorder:
             )
         clock = SystemClock()
         deadline = clock.monotonic() + self.startup_timeout
-        while not ready.exists():
-            if self._process.poll() is not None or clock.monotonic() > deadline:
-                self._abort()
-                tail = log.read_text(errors="replace")[-2000:]
-                self._cleanup()
-                raise RecordingError(f"mitmdump did not start:\n{tail}")
-            clock.sleep(0.02)
-        self._listen_port = json.loads(ready.read_text())["port"]
+        try:
+            while not ready.exists():
+                if self._process.poll() is not None or clock.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RecordingError(f"mitmdump did not start:\n{tail}")
+                clock.sleep(0.02)
+            self._listen_port = json.loads(ready.read_text())["port"]
+        except BaseException:
+            # Never leave a mitmdump behind: not on a failed start, nor on Ctrl-C during it.
+            self._abort()
+            self._cleanup()
+            raise
         return self
 
     def _abort(self) -> None:
