@@ -24,6 +24,7 @@ from apiharness.recording._fixtures import (
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
 from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
+from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
     "apiharness_cassette",
@@ -38,6 +39,7 @@ __all__ = [
     "upstream",
     "upstream_server",
     "upstream_session_server",
+    "webhook_sender",
 ]
 
 # One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).
