@@ -342,3 +342,61 @@ def test_encrypted_store_keeps_tokens_across_restarts(
     EncryptedFileTokenStore(path, key=key).clear()
     assert EncryptedFileTokenStore(path, key=key).load() is None
     assert repr(MemoryTokenStore(original)) == "MemoryTokenStore(has_token=True)"
+
+
+def test_managers_sharing_a_store_adopt_each_others_refresh(
+    logged_in: TokenManager,
+    flow: AuthorizationCodeFlow,
+    http: httpx.Client,
+    auth: AuthorizationServer,
+    *,
+    tmp_path: Path,
+    clock: VirtualClock,
+) -> None:
+    key = EncryptedFileTokenStore.generate_key()
+    token = logged_in.store.load()
+    assert token is not None
+    first = TokenManager(flow, store=EncryptedFileTokenStore(tmp_path / "t.json", key=key))
+    first.set_token(token)
+    second = TokenManager(flow, store=EncryptedFileTokenStore(tmp_path / "t.json", key=key))
+    assert second.get_token(http).expires_at == token.expires_at  # read and cached
+    expire(clock, first)
+    refreshed = first.get_token(http)
+    # `second` still caches the old token, whose refresh token was just rotated out: it must
+    # pick up the stored one instead of presenting the dead one (which would revoke the family)
+    adopted = second.get_token(http)
+    assert adopted.access_token.get_secret_value() == refreshed.access_token.get_secret_value()
+    assert auth.refreshes == 1
+    assert auth.reuse_detected == 0
+
+
+def test_a_cancelled_leader_releases_its_followers(
+    logged_in: TokenManager, auth: AuthorizationServer, clock: VirtualClock
+) -> None:
+    expire(clock, logged_in)
+
+    async def main() -> list[object]:
+        entered = asyncio.Event()
+        never = asyncio.Event()
+
+        async def stuck(request: httpx.Request) -> httpx.Response:
+            entered.set()
+            await never.wait()
+            return auth.handle(request)
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(stuck)) as client:
+            leader = asyncio.create_task(logged_in.aget_token(client))
+            await entered.wait()
+            followers = [asyncio.create_task(logged_in.aget_token(client)) for _ in range(3)]
+            await asyncio.sleep(0)
+            leader.cancel()
+            outcomes = await asyncio.gather(leader, *followers, return_exceptions=True)
+        async with httpx.AsyncClient(transport=httpx.MockTransport(auth.handle)) as client:
+            outcomes.append(await logged_in.aget_token(client))
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert isinstance(outcomes[0], asyncio.CancelledError)
+    assert all(isinstance(o, TokenUnavailable) for o in outcomes[1:4]), outcomes
+    assert isinstance(outcomes[4], Token)
+    assert auth.refreshes == 1

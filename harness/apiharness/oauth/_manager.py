@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hmac
 import threading
 from collections.abc import AsyncGenerator, Generator
 from typing import Protocol
@@ -36,6 +37,13 @@ class Refresher(Protocol):
 
     def refresh_flow(self, refresh_token: SecretStr, *, scope: str | None = None) -> Flow[Token]:
         """Trade ``refresh_token`` for a new token."""
+
+
+def _same(a: Token, b: Token) -> bool:
+    """Whether two tokens carry the same access token (compared in constant time)."""
+    return a is b or hmac.compare_digest(
+        a.access_token.get_secret_value().encode(), b.access_token.get_secret_value().encode()
+    )
 
 
 class _Flight:
@@ -81,6 +89,7 @@ class TokenManager:
         self._scope = scope
         self._lock = threading.Lock()
         self._flight: _Flight | None = None
+        self._token: Token | None = None  # the store's token, read once, then kept current
         #: How many refreshes this manager started (followers do not count).
         self.refresh_count = 0
 
@@ -101,24 +110,35 @@ class TokenManager:
         """Store ``token``, e.g. the result of the code exchange."""
         if not isinstance(token, Token):
             raise ConfigurationError(f"set_token() takes a Token, got {type(token).__name__}")
-        self._store.save(token)
+        with self._lock:
+            self._store.save(token)
+            self._token = token
+
+    def _usable(self, token: Token, *, force: bool, stale: Token | None) -> bool:
+        if token.expires_within(self._leeway, now=get_clock().time()):
+            return False
+        # Asked to refresh because `stale` was rejected: a different token is the answer.
+        return not force or (stale is not None and not _same(token, stale))
 
     def _plan(self, *, force: bool, stale: Token | None) -> _Plan:
         with self._lock:
             if self._flight is not None:
                 return None, self._flight, False
-            token = self._store.load()
+            token = self._token if self._token is not None else self._store.load()
             if token is None:
                 raise TokenUnavailable(
                     "no token stored; complete the authorization flow and call set_token() first"
                 )
-            if force:
-                # Asked to refresh because `stale` was rejected: if the token has changed
-                # since, someone already refreshed it and the new one is the answer.
-                if stale is not None and token is not stale:
-                    return token, None, False
-            elif not token.expires_within(self._leeway, now=get_clock().time()):
+            self._token = token
+            if self._usable(token, force=force, stale=stale):
                 return token, None, False
+            # The store is read once per refresh, not per request: another process sharing
+            # it may have refreshed already, and its rotated refresh token is the live one.
+            stored = self._store.load()
+            if stored is not None and not _same(stored, token):
+                self._token = token = stored
+                if self._usable(token, force=force, stale=stale):
+                    return token, None, False
             if token.refresh_token is None:
                 raise TokenUnavailable(
                     "the access token expired and there is no refresh token; authorize again"
@@ -152,6 +172,7 @@ class TokenManager:
         with self._lock:
             if isinstance(outcome, Token):
                 self._store.save(outcome)
+                self._token = outcome
             if self._flight is flight:
                 self._flight = None
         if isinstance(outcome, Token):
