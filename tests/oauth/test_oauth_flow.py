@@ -79,22 +79,15 @@ def test_login_async(flow: AuthorizationCodeFlow, auth: AuthorizationServer) -> 
 def test_confidential_client_authenticates_with_basic(http: httpx.Client) -> None:
     server = AuthorizationServer()
     server.register_client("conf", redirect_uris=[REDIRECT], secret="s3cr:et/")
-    flow = AuthorizationCodeFlow(
-        client_id="conf",
-        authorization_endpoint=f"{ISSUER}/authorize",
-        token_endpoint=f"{ISSUER}/token",
-        redirect_uri=REDIRECT,
-        client_secret="s3cr:et/",
-    )
+    endpoints = {
+        "authorization_endpoint": f"{ISSUER}/authorize",
+        "token_endpoint": f"{ISSUER}/token",
+        "redirect_uri": REDIRECT,
+    }
+    flow = AuthorizationCodeFlow(client_id="conf", client_secret="s3cr:et/", **endpoints)
     with httpx.Client(transport=httpx.MockTransport(server.handle)) as client:
         assert flow.login(client).refresh_token is not None
-        wrong = AuthorizationCodeFlow(
-            client_id="conf",
-            authorization_endpoint=f"{ISSUER}/authorize",
-            token_endpoint=f"{ISSUER}/token",
-            redirect_uri=REDIRECT,
-            client_secret="wrong",
-        )
+        wrong = AuthorizationCodeFlow(client_id="conf", client_secret="wrong", **endpoints)
         with pytest.raises(AuthorizationServerError) as info:
             wrong.login(client)
     assert info.value.error == "invalid_client"

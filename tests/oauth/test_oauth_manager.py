@@ -43,6 +43,31 @@ class Gate:
         return self.handler(request)
 
 
+def storm(gate: Gate, manager: TokenManager, count: int) -> list[object]:
+    """``count`` threads ask for a token; the first leads and is held in the server until the
+    others have had time to find its refresh in flight. Returns tokens and errors."""
+    results: list[object] = []
+
+    def call() -> None:
+        with httpx.Client(transport=httpx.MockTransport(gate)) as client:
+            try:
+                results.append(manager.get_token(client))
+            except Exception as exc:  # collected for the test to assert on
+                results.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    threads[0].start()
+    assert gate.entered.wait(timeout=10)
+    for thread in threads[1:]:
+        thread.start()
+    threading.Event().wait(0.2)  # real time: let the followers reach the flight
+    gate.release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == count
+    return results
+
+
 @pytest.fixture
 def logged_in(
     flow: AuthorizationCodeFlow, http: httpx.Client, clock: VirtualClock
@@ -90,27 +115,8 @@ def test_valid_token_is_reused_and_refreshed_within_the_leeway(
 def test_concurrent_threads_trigger_exactly_one_refresh(
     logged_in: TokenManager, auth: AuthorizationServer, clock: VirtualClock
 ) -> None:
-    gate = Gate(auth.handle)
     expire(clock, logged_in)
-    results: list[Token | BaseException] = []
-
-    def call() -> None:
-        with httpx.Client(transport=httpx.MockTransport(gate)) as client:
-            try:
-                results.append(logged_in.get_token(client))
-            except BaseException as exc:  # collected and asserted below
-                results.append(exc)
-
-    threads = [threading.Thread(target=call) for _ in range(20)]
-    threads[0].start()
-    assert gate.entered.wait(timeout=10)
-    for thread in threads[1:]:
-        thread.start()
-    threading.Event().wait(0.2)  # real time: let the followers reach the flight
-    gate.release.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert len(results) == 20
+    results = storm(Gate(auth.handle), logged_in, 20)
     assert all(isinstance(r, Token) for r in results), results
     assert len({id(r) for r in results}) == 1
     assert auth.refreshes == 1
@@ -194,27 +200,8 @@ def test_failed_refresh_reaches_every_waiter_and_does_not_wedge(
             auth.fail_next_token("invalid_grant")
         return auth.handle(request)
 
-    gate = Gate(faulty)
     expire(clock, logged_in)
-    results: list[object] = []
-
-    def call() -> None:
-        with httpx.Client(transport=httpx.MockTransport(gate)) as client:
-            try:
-                results.append(logged_in.get_token(client))
-            except Exception as exc:  # collected and asserted below
-                results.append(exc)
-
-    threads = [threading.Thread(target=call) for _ in range(8)]
-    threads[0].start()
-    assert gate.entered.wait(timeout=10)
-    for thread in threads[1:]:
-        thread.start()
-    threading.Event().wait(0.2)
-    gate.release.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert len(results) == 8
+    results = storm(Gate(faulty), logged_in, 8)
     assert all(isinstance(r, expected) for r in results), results
     if fault == "invalid_grant":
         assert all(getattr(r, "error", None) == "invalid_grant" for r in results)
