@@ -13,17 +13,23 @@ import pytest
 
 from apiharness.clock import VirtualClock
 from apiharness.errors import ConfigurationError
+from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
 
 __all__ = [
+    "apiharness_seed",
     "clock",
     "pytest_addoption",
     "pytest_configure",
+    "upstream",
+    "upstream_server",
+    "upstream_session_server",
 ]
 
 # One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).
 MARKERS = [
-    "upstream(*routes, **options): declare the mocked upstream for this test "
-    "(see apiharness.upstream)",
+    "upstream(*routes, **options): declare the mocked upstream of the `upstream` and "
+    "`upstream_server` fixtures: mappings {'METHOD /path': behaviour or [script]}; options "
+    "allow_unmatched=, check_expectations=, base_url= (see apiharness.upstream)",
     "apiharness_real_time: this test runs in real time; it must not use the `clock` fixture",
 ]
 
@@ -80,6 +86,12 @@ def _read_seed(config: pytest.Config) -> int:
 def seed_for(config: pytest.Config) -> int:
     """The seed configured for this run (used by fixtures of the subpackages)."""
     return config.stash.get(_SEED_KEY, 0)
+
+
+@pytest.fixture
+def apiharness_seed(request: pytest.FixtureRequest) -> int:
+    """The run's seed for seeded random behaviours (``--apiharness-seed``)."""
+    return seed_for(request.config)
 
 
 @pytest.fixture

@@ -1,0 +1,132 @@
+"""pytest fixtures and the ``upstream`` marker for the mocked upstream.
+
+``upstream`` is a fresh in-process :class:`Upstream` per test. ``upstream_server`` is the
+same on a loopback socket: one server per session (per xdist worker, so workers never share
+a port or state), cleared before each test rather than restarted, which makes it cheaper per
+test than starting a server. Both verify at teardown: a request that matched no route, or a
+route whose ``expect=`` count was not met, fails the test with a message saying how to opt
+out; ``upstream_server`` also re-raises errors from the server thread.
+
+The marker declares the upstream without code::
+
+    @pytest.mark.upstream(
+        {"GET /users/{id}": respond(200, json={"id": 1}),
+         "POST /charges": [status(503), respond(201)]},
+        allow_unmatched=True,
+    )
+    def test_client(upstream): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import pytest
+
+from apiharness.errors import DeclarationError
+from apiharness.upstream._server import LoopbackServer
+from apiharness.upstream._upstream import Upstream
+
+__all__ = ["apply_marker", "upstream", "upstream_server", "upstream_session_server"]
+
+_OPTIONS = ("allow_unmatched", "check_expectations", "base_url")
+
+
+def _declare(up: Upstream, routes: object) -> None:
+    if not isinstance(routes, Mapping):
+        raise DeclarationError(
+            f"@pytest.mark.upstream takes mappings of 'METHOD /path' to behaviours, got "
+            f"{routes!r}; e.g. @pytest.mark.upstream({{'GET /users/1': respond(200)}})"
+        )
+    for spec, script in routes.items():
+        method, _, path = str(spec).partition(" ")
+        if not path:
+            raise DeclarationError(
+                f"@pytest.mark.upstream route {spec!r} must read 'METHOD /path', e.g. 'GET /users'"
+            )
+        steps = script if isinstance(script, list | tuple) else [script]
+        up.route(method, path.strip()).respond(*steps)
+
+
+def apply_marker(up: Upstream, node: pytest.Item, *, served: bool) -> None:
+    """Declare on ``up`` what the test's ``upstream`` markers say (closest marker last)."""
+    for marker in reversed(list(node.iter_markers("upstream"))):
+        unknown = set(marker.kwargs) - set(_OPTIONS)
+        if unknown:
+            raise DeclarationError(
+                f"@pytest.mark.upstream got unknown option(s) {sorted(unknown)}; "
+                f"it accepts {', '.join(_OPTIONS)}"
+            )
+        for name in ("allow_unmatched", "check_expectations"):
+            if name in marker.kwargs:
+                value = marker.kwargs[name]
+                if not isinstance(value, bool):
+                    raise DeclarationError(f"@pytest.mark.upstream({name}=...) takes a bool")
+                setattr(up, name, value)
+        if "base_url" in marker.kwargs:
+            if served:
+                raise DeclarationError(
+                    "@pytest.mark.upstream(base_url=...) applies to the in-process `upstream` "
+                    "fixture; a served upstream's URL is the loopback server's"
+                )
+            up.base_url = marker.kwargs["base_url"]
+        for routes in marker.args:
+            _declare(up, routes)
+
+
+@pytest.fixture
+def upstream(request: pytest.FixtureRequest, apiharness_seed: int) -> Iterator[Upstream]:
+    """An in-process mocked upstream for this test (``https://api.test``).
+
+    Use it as the client's transport; unmatched requests and unmet ``expect=`` counts fail
+    the test at teardown::
+
+        def test_retries(upstream):
+            upstream.get("/items").respond(status(503), respond(200, json=[]))
+            http = httpx.Client(transport=upstream, base_url=upstream.base_url)
+            assert http.get("/items").status_code == 503
+    """
+    up = Upstream(seed=apiharness_seed)
+    apply_marker(up, request.node, served=False)
+    yield up
+    up.verify()
+
+
+@pytest.fixture(scope="session")
+def upstream_session_server() -> Iterator[LoopbackServer]:
+    """The session's loopback server (one per xdist worker); tests use ``upstream_server``."""
+    up = Upstream(base_url="http://127.0.0.1")
+    server = LoopbackServer(up).start()
+    up.base_url = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream_server(
+    request: pytest.FixtureRequest,
+    upstream_session_server: LoopbackServer,
+    apiharness_seed: int,
+) -> Iterator[Upstream]:
+    """A mocked upstream served on ``http://127.0.0.1:PORT``, cleared for this test.
+
+    ``upstream_server.base_url`` is the address for any client (requests, urllib3, aiohttp,
+    a subprocess); ``upstream_server.server`` is the :class:`LoopbackServer`::
+
+        def test_reset(upstream_server):
+            upstream_server.get("/x").respond(reset())
+            with pytest.raises(requests.ConnectionError):
+                requests.get(upstream_server.base_url + "/x")
+    """
+    server = upstream_session_server
+    up = server.upstream
+    server.check()  # never blame this test for a previous one's leftovers
+    up.reset()
+    up.seed, up.allow_unmatched, up.check_expectations = apiharness_seed, False, True
+    apply_marker(up, request.node, served=True)
+    yield up
+    try:
+        server.check()
+        up.verify()
+    finally:
+        up.reset()

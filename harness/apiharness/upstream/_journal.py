@@ -1,0 +1,165 @@
+"""The journal: every request the upstream saw, in arrival order, with what answered it.
+
+Timestamps come from the active clock, so under the ``clock`` fixture they are virtual and a
+backoff schedule can be asserted exactly::
+
+    assert up.journal.intervals("GET", "/users/1") == [0.5, 1.0, 2.0]
+    assert up.journal.attempt(2).headers["Idempotency-Key"] == key
+"""
+
+from __future__ import annotations
+
+import itertools
+import json as _json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, overload
+
+import httpx
+
+from apiharness.upstream._behaviours import Behaviour
+
+if TYPE_CHECKING:
+    from apiharness.upstream._routes import Route
+
+__all__ = ["Journal", "JournalEntry"]
+
+
+@dataclass(slots=True, eq=False)
+class JournalEntry:
+    """One request and its fate. Read-only for users; the upstream fills in ``delivered``.
+
+    ``status`` is None when no response reached the wire (hang, reset, close, garbage, a
+    dropped response). ``processed`` says whether the upstream performed the operation (it
+    produced a response), even if the connection then dropped: count side effects with it.
+    """
+
+    method: str
+    url: str
+    path: str
+    headers: httpx.Headers
+    body: bytes
+    time: float
+    monotonic: float
+    behaviour: Behaviour | None
+    route: Route | None
+    status: int | None
+    processed: bool
+    delivered: bool = False
+    request: httpx.Request | None = field(default=None, repr=False)
+
+    def json(self) -> Any:
+        """The request body parsed as JSON."""
+        return _json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return (
+            f"JournalEntry({self.method} {self.path} -> {self.status}, "
+            f"behaviour={self.behaviour!r}, t={self.monotonic:g})"
+        )
+
+
+class Journal:
+    """The requests an upstream received, oldest first. Thread-safe.
+
+    Iterate it, index it, or ask it: :meth:`count`, :meth:`intervals`, :meth:`attempt`. Every
+    question takes the same optional filters: ``method``, ``path`` (the request path, exactly),
+    ``route``, ``status``.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[JournalEntry] = []
+        self._lock = threading.Lock()
+
+    def append(self, entry: JournalEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    @property
+    def entries(self) -> list[JournalEntry]:
+        """A snapshot of every entry, oldest first."""
+        with self._lock:
+            return list(self._entries)
+
+    def filter(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        route: Route | None = None,
+        status: int | None = None,
+    ) -> list[JournalEntry]:
+        """The entries that pass every filter given, oldest first."""
+        wanted = method.upper() if method else None
+        return [
+            e
+            for e in self.entries
+            if (wanted is None or e.method == wanted)
+            and (path is None or e.path == path)
+            and (route is None or e.route is route)
+            and (status is None or e.status == status)
+        ]
+
+    def count(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        route: Route | None = None,
+        status: int | None = None,
+    ) -> int:
+        """How many requests pass the filters: ``journal.count("POST", "/charges")``."""
+        return len(self.filter(method, path, route=route, status=status))
+
+    def intervals(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        route: Route | None = None,
+        status: int | None = None,
+    ) -> list[float]:
+        """Seconds between consecutive matching requests (the client's backoff schedule)."""
+        times = [e.monotonic for e in self.filter(method, path, route=route, status=status)]
+        return [round(b - a, 9) for a, b in itertools.pairwise(times)]
+
+    def attempt(
+        self,
+        k: int,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        route: Route | None = None,
+        status: int | None = None,
+    ) -> JournalEntry:
+        """What the client sent on attempt ``k`` (1-based) among the matching requests."""
+        matching = self.filter(method, path, route=route, status=status)
+        if not 1 <= k <= len(matching):
+            raise IndexError(
+                f"attempt({k}): there were {len(matching)} matching request(s); "
+                "attempts are numbered from 1"
+            )
+        return matching[k - 1]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        return iter(self.entries)
+
+    @overload
+    def __getitem__(self, index: int) -> JournalEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[JournalEntry]: ...
+    def __getitem__(self, index: int | slice) -> JournalEntry | list[JournalEntry]:
+        with self._lock:
+            return self._entries[index]
+
+    def __repr__(self) -> str:
+        return f"<Journal of {len(self)} request(s)>"

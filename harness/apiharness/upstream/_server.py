@@ -1,0 +1,477 @@
+"""Loopback delivery: the upstream on a real socket on 127.0.0.1, for any client.
+
+A raw asyncio server in a background thread rather than werkzeug or uvicorn: it starts and
+stops in about a millisecond (uvicorn's stop takes over 100 ms, pytest-httpserver's up to
+500 ms), keeps connections alive (werkzeug closes each one), and gives direct control over
+the socket, which the faults need: ``reset()`` sets ``SO_LINGER`` to zero so closing sends a
+real TCP RST, ``truncate()`` writes a head whose Content-Length lies, ``dribble()`` writes the
+body piece by piece. Plain responses are written in one ``write`` call on a ``TCP_NODELAY``
+socket (Nagle plus delayed ACK would add ~40 ms per request).
+
+The event loop's own time is pinned to the real monotonic clock, so the ``clock`` fixture's
+patching of ``time.monotonic`` cannot stall the server's timers; waits the *upstream* makes
+(``delay``, ``dribble``) still go through the active clock, as in-process.
+
+Exceptions raised while serving (a callable behaviour or a policy failing) are answered with a
+500, collected, and re-raised in the test thread by :meth:`LoopbackServer.check` as a
+:class:`~apiharness.errors.ServerThreadError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import ssl
+import struct
+import tempfile
+import threading
+import traceback
+from http import HTTPStatus
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from apiharness.clock import _real_asyncio_sleep, _real_monotonic, get_clock
+from apiharness.errors import ConfigurationError, ServerThreadError
+from apiharness.upstream._behaviours import Fault
+from apiharness.upstream._upstream import (
+    Exchange,
+    dribble_pieces,
+    response_headers,
+    upstream_asleep,
+)
+
+if TYPE_CHECKING:
+    from apiharness.upstream._upstream import Upstream
+
+__all__ = ["LoopbackServer"]
+
+_REASONS = {int(s): s.phrase for s in HTTPStatus}
+_MAX_HEAD = 64 * 1024
+
+
+class _RealTimeLoop(asyncio.SelectorEventLoop):
+    def time(self) -> float:
+        return _real_monotonic()
+
+
+class _BadRequest(Exception):
+    """The bytes on the connection are not an HTTP/1.1 request we can parse."""
+
+
+def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
+    """A chunked body starting at ``pos``: (body, end) or None while incomplete."""
+    body = bytearray()
+    while True:
+        line_end = buf.find(b"\r\n", pos)
+        if line_end < 0:
+            return None
+        try:
+            size = int(bytes(buf[pos:line_end]).split(b";", 1)[0], 16)
+        except ValueError:
+            raise _BadRequest("bad chunk size") from None
+        pos = line_end + 2
+        if size == 0:
+            if buf[pos : pos + 2] == b"\r\n":
+                return bytes(body), pos + 2
+            trailers_end = buf.find(b"\r\n\r\n", pos)
+            return None if trailers_end < 0 else (bytes(body), trailers_end + 4)
+        if len(buf) < pos + size + 2:
+            return None
+        body += buf[pos : pos + size]
+        pos += size + 2
+
+
+def _parse(buf: bytearray) -> tuple[str, str, str, list[tuple[str, str]], bytes, int] | None:
+    """One request from the front of ``buf``, or None while it is incomplete."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buf) > _MAX_HEAD:
+            raise _BadRequest("request head too large")
+        return None
+    lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _BadRequest(f"bad request line {lines[0][:80]!r}")
+    headers = []
+    length, chunked = 0, False
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise _BadRequest("bad header line")
+        name, value = name.strip(), value.strip()
+        lowered = name.lower()
+        if lowered == "content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise _BadRequest("bad Content-Length") from None
+        elif lowered == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+        headers.append((name, value))
+    start = end + 4
+    if chunked:
+        found = _dechunk(buf, start)
+        if found is None:
+            return None
+        body, consumed = found
+    else:
+        if len(buf) < start + length:
+            return None
+        body, consumed = bytes(buf[start : start + length]), start + length
+    return parts[0], parts[1], parts[2], headers, body, consumed
+
+
+def _head(status: int, headers: list[tuple[str, str]], *, close: bool) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses requests in order and carries out their plans."""
+
+    def __init__(self, server: LoopbackServer) -> None:
+        self.server = server
+        self.buffer = bytearray()
+        self.busy = False
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] | None = None
+
+    # -- asyncio callbacks ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.closed = asyncio.get_running_loop().create_future()
+        sock = transport.get_extra_info("socket")
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self.serve_buffered()
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def serve_buffered(self) -> None:
+        assert self.transport is not None
+        while not self.busy and not self.transport.is_closing():
+            try:
+                parsed = _parse(self.buffer)
+            except _BadRequest as exc:
+                self.transport.write(
+                    _head(400, [("Content-Length", str(len(str(exc))))], close=True)
+                    + str(exc).encode()
+                )
+                self.transport.close()
+                return
+            if parsed is None:
+                return
+            method, target, version, headers, body, consumed = parsed
+            del self.buffer[:consumed]
+            connection = next((v.lower() for k, v in headers if k.lower() == "connection"), "")
+            keep_alive = "close" not in connection and (
+                version == "HTTP/1.1" or "keep-alive" in connection
+            )
+            try:
+                exchange = self.server.upstream.dispatch(
+                    self._request(method, target, headers, body), get_clock()
+                )
+            except Exception as exc:  # user code failed: report it to the test
+                self._fail(exc)
+                return
+            plan = exchange.plan
+            if plan.fault is Fault.NONE and not plan.delay and plan.chunks == 1 and not plan.over:
+                self._write_whole(exchange, keep_alive)
+                continue
+            self.busy = True
+            task = asyncio.get_running_loop().create_task(self._serve_slowly(exchange, keep_alive))
+            # The loop keeps only weak references to tasks: hold them until they finish.
+            self.server.tasks.add(task)
+            task.add_done_callback(self.server.tasks.discard)
+
+    def _request(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> httpx.Request:
+        host = next((v for k, v in headers if k.lower() == "host"), self.server.authority)
+        request = httpx.Request(
+            method,
+            f"{self.server.scheme}://{host}{target}",
+            headers=headers,
+            stream=httpx.ByteStream(body),
+        )
+        request.read()
+        return request
+
+    def _write_whole(self, exchange: Exchange, keep_alive: bool) -> None:
+        assert self.transport is not None
+        assert exchange.plan.response is not None
+        data = exchange.plan.response
+        body = b"" if exchange.request.method == "HEAD" else data.body
+        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
+        self.transport.write(head + body)
+        self.server.upstream.finish(exchange, delivered=True)
+        if not keep_alive:
+            self.transport.close()
+
+    async def _serve_slowly(self, exchange: Exchange, keep_alive: bool) -> None:
+        try:
+            await self._carry_out(exchange, keep_alive)
+        except Exception as exc:  # user code failed: report it to the test
+            self._fail(exc)
+        finally:
+            self.busy = False
+        if self.transport is not None and not self.transport.is_closing() and self.buffer:
+            self.serve_buffered()
+
+    async def _carry_out(self, exchange: Exchange, keep_alive: bool) -> None:
+        plan, transport = exchange.plan, self.transport
+        assert transport is not None
+        assert self.closed is not None
+        delivered = False
+        try:
+            if plan.fault is Fault.HANG:
+                await self.closed  # until the client gives up, or the server stops
+                return
+            if plan.delay:
+                await upstream_asleep(get_clock(), plan.delay)
+            if transport.is_closing():
+                return
+            if plan.fault is Fault.RESET:
+                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                transport.abort()
+                return
+            if plan.fault is Fault.GARBAGE:
+                transport.write(plan.garbage)
+            if plan.response is None or plan.fault is Fault.DROP:
+                transport.close()
+                return
+            data = plan.response
+            body = b"" if exchange.request.method == "HEAD" else data.body
+            head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
+            if plan.fault is Fault.TRUNCATE:
+                transport.write(head + body[: plan.truncate_after])
+                transport.close()
+                return
+            gap, chunks = dribble_pieces(plan)
+            transport.write(head)
+            for chunk in chunks:
+                await upstream_asleep(get_clock(), gap)
+                if transport.is_closing():
+                    return
+                transport.write(chunk)
+            delivered = True
+            if not keep_alive:
+                transport.close()
+        finally:
+            self.server.upstream.finish(exchange, delivered=delivered)
+
+    def _fail(self, exc: Exception) -> None:
+        self.server.record(exc)
+        assert self.transport is not None
+        text = f"apiharness: the upstream raised {type(exc).__name__}; see the test's failure"
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))]
+        self.transport.write(_head(500, headers, close=True) + text.encode())
+        self.transport.close()
+
+
+class LoopbackServer:
+    """An :class:`Upstream` served on ``127.0.0.1`` on a free port, in a background thread.
+
+    Use it as a context manager (``with up.serve() as server``) or call :meth:`start` and
+    :meth:`stop`. ``https=True`` serves TLS with a throwaway CA made by trustme: hand
+    :attr:`ca_path` (a PEM file) or :meth:`ssl_context` to the client::
+
+        with up.serve(https=True) as server:
+            httpx.get(server.base_url + "/ping", verify=server.ssl_context())
+            requests.get(server.base_url + "/ping", verify=server.ca_path)
+    """
+
+    def __init__(self, upstream: Upstream, *, https: bool = False) -> None:
+        self.upstream = upstream
+        self.https = https
+        self.port = 0
+        self.connections: set[_Connection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._errors: list[BaseException] = []
+        self._errors_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ca: Any = None
+        self._ca_dir: str | None = None
+        self._tls: ssl.SSLContext | None = None
+
+    # -- addresses -----------------------------------------------------------------------------
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.https else "http"
+
+    @property
+    def authority(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The server's root URL, ``http://127.0.0.1:PORT``."""
+        return f"{self.scheme}://{self.authority}"
+
+    @property
+    def base_url(self) -> str:
+        """The root URL plus the upstream's base path: what clients should use."""
+        return self.url + self.upstream._prefix
+
+    @property
+    def ca_path(self) -> str:
+        """The throwaway CA's certificate (PEM) for ``https=True`` servers."""
+        if self._ca_dir is None:
+            raise ConfigurationError("ca_path exists only for servers started with https=True")
+        return os.path.join(self._ca_dir, "ca.pem")
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client SSL context that trusts this server's throwaway CA."""
+        if self._ca is None:
+            raise ConfigurationError(
+                "ssl_context() exists only for servers started with https=True"
+            )
+        context = ssl.create_default_context()
+        self._ca.configure_trust(context)
+        return context
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def _make_tls(self) -> ssl.SSLContext:
+        try:
+            import trustme
+        except ImportError:  # pragma: no cover - trustme ships with the dev and https extras
+            raise ConfigurationError(
+                "serve(https=True) needs trustme: pip install 'apiharness[https]'"
+            ) from None
+        self._ca = trustme.CA()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        self._ca_dir = tempfile.mkdtemp(prefix="apiharness-ca-")
+        partial = os.path.join(self._ca_dir, "ca.pem.partial")
+        self._ca.cert_pem.write_to_path(partial)
+        os.replace(partial, self.ca_path)  # never a half-written CA file
+        return context
+
+    def start(self) -> LoopbackServer:
+        """Bind a free port and serve in a background thread; returns self."""
+        if self._thread is not None:
+            raise ConfigurationError("this LoopbackServer is already started")
+        tls = self._make_tls() if self.https else None
+        # IPPROTO_TCP explicitly: with proto 0 asyncio skips TCP_NODELAY on accepted sockets.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        loop = _RealTimeLoop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            server = None
+            try:
+                server = loop.run_until_complete(
+                    loop.create_server(lambda: _Connection(self), sock=sock, ssl=tls)
+                )
+                ready.set()
+                loop.run_forever()
+            except BaseException as exc:  # surfaced through check()
+                self.record(exc)
+            finally:
+                ready.set()
+                if server is not None:
+                    server.close()
+                for connection in list(self.connections):
+                    if connection.transport is not None:
+                        connection.transport.abort()
+                for task in self.tasks:
+                    task.cancel()
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(
+                        asyncio.gather(*self.tasks, _real_asyncio_sleep(0), return_exceptions=True)
+                    )
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name=f"apiharness-upstream:{self.port}")
+        self._thread.daemon = True
+        self._thread.start()
+        ready.wait()
+        self.upstream.server = self
+        self.check()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections, remove the CA file."""
+        if self._thread is None or self._loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop already closed after a failure
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+        if self.upstream.server is self:
+            self.upstream.server = None
+        if self._ca_dir is not None:
+            shutil.rmtree(self._ca_dir, ignore_errors=True)
+            self._ca_dir = None
+
+    # -- errors from the server thread -------------------------------------------------------------
+
+    def record(self, exc: BaseException) -> None:
+        with self._errors_lock:
+            self._errors.append(exc)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions raised while serving, not yet re-raised by :meth:`check`."""
+        with self._errors_lock:
+            return list(self._errors)
+
+    def check(self) -> None:
+        """Re-raise, in the caller's thread, what went wrong in the server thread."""
+        with self._errors_lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            first = errors[0]
+            where = "".join(traceback.format_exception(first)[-3:]).strip()
+            raise ServerThreadError(
+                f"{len(errors)} exception(s) in the loopback server thread; the first was "
+                f"{type(first).__name__}: {first}\n{where}"
+            ) from first
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if exc_type is None:
+            self.check()
+
+    def __repr__(self) -> str:
+        state = "serving" if self._thread is not None else "stopped"
+        return f"<LoopbackServer {self.url} {state}>"
