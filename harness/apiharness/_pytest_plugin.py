@@ -14,10 +14,12 @@ import pytest
 from apiharness.clock import VirtualClock
 from apiharness.errors import ConfigurationError
 from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
+from apiharness.upstream._oauth_fixtures import oauth_server
 
 __all__ = [
     "apiharness_seed",
     "clock",
+    "oauth_server",
     "pytest_addoption",
     "pytest_configure",
     "upstream",

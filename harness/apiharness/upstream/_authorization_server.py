@@ -1,8 +1,18 @@
 """A mock OAuth 2 authorization server: ``/authorize``, ``/token`` and a protected resource.
 
-The endpoints are plain handlers ``(httpx.Request) -> httpx.Response``, so they are behaviours
-of the mocked upstream: mounted on its routes they get every fault the upstream can inject
-(``route.respond(status(503).times(2), server.token)``), in-process and over loopback.
+The server lives on a mocked :class:`~apiharness.upstream.Upstream` (``server.upstream``, an
+httpx transport; ``server.serve()`` for a loopback socket), one route per endpoint, so every
+fault the upstream knows can be injected per endpoint, in-process and over loopback::
+
+    server = AuthorizationServer()                      # or the `oauth_server` fixture
+    server.register_client("app", redirect_uris=["http://127.0.0.1:8765/callback"])
+    server.inject("token", status(503).times(2))        # a 503 burst, then normal service
+    server.route("token").respond(delay(5, then=server.service("token")))   # slow, always
+    server.fail_next_token("invalid_grant")
+
+The endpoint handlers (:meth:`authorize`, :meth:`token`, :meth:`resource`, and :meth:`handle`
+dispatching by path) are plain ``(httpx.Request) -> httpx.Response`` callables, usable with
+``httpx.MockTransport`` too.
 
 What it enforces, with the source of each rule:
 
@@ -38,15 +48,24 @@ import hmac
 import secrets
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import httpx
 
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError
+from apiharness.upstream._behaviours import Behaviour, respond
+from apiharness.upstream._routes import Route
+from apiharness.upstream._server import LoopbackServer
+from apiharness.upstream._upstream import Upstream
 
-__all__ = ["AuthorizationServer", "RegisteredClient"]
+__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_REDIRECT_URI", "AuthorizationServer", "RegisteredClient"]
+
+#: The client the ``oauth_server`` fixture registers.
+DEFAULT_CLIENT_ID = "app"
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+_ENDPOINTS = ("authorize", "token", "resource")
 
 
 @dataclass(frozen=True, repr=False)
@@ -83,7 +102,27 @@ class _Family:
     refresh_tokens: set[str] = field(default_factory=set)
     access_tokens: set[str] = field(default_factory=set)
     current_refresh: str | None = None
+    previous_refresh: str | None = None
+    rotated_at: float = 0.0
     revoked: bool = False
+
+
+def _behaviour_of(
+    handler: Callable[[httpx.Request], httpx.Response],
+) -> Callable[[httpx.Request], Behaviour]:
+    """A handler as an upstream behaviour: its response becomes ``respond(...)``."""
+
+    def planned(request: httpx.Request) -> Behaviour:
+        response = handler(request)
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name.lower() not in ("content-length", "transfer-encoding")
+        }
+        return respond(response.status_code, content=response.content, headers=headers)
+
+    planned.__qualname__ = f"AuthorizationServer.{getattr(handler, '__name__', 'handler')}"
+    return planned
 
 
 def _s256(verifier: str) -> str:
@@ -120,9 +159,13 @@ class AuthorizationServer:
     def __init__(
         self,
         *,
+        base_url: str = "https://auth.test",
+        upstream: Upstream | None = None,
+        seed: int = 0,
         access_token_ttl: float = 3600.0,
         code_ttl: float = 600.0,
         rotate_refresh_tokens: bool = True,
+        refresh_grace: float = 0.0,
         allow_plain: bool = False,
         authorize_path: str = "/authorize",
         token_path: str = "/token",  # noqa: S107 - a path, not a password
@@ -132,6 +175,9 @@ class AuthorizationServer:
             raise ConfigurationError(
                 "AuthorizationServer(access_token_ttl=..., code_ttl=...) must be positive seconds"
             )
+        if refresh_grace < 0:
+            raise ConfigurationError("AuthorizationServer(refresh_grace=...) must not be negative")
+        self.refresh_grace = float(refresh_grace)
         self.access_token_ttl = float(access_token_ttl)
         self.code_ttl = float(code_ttl)
         self.rotate_refresh_tokens = rotate_refresh_tokens
@@ -148,12 +194,65 @@ class AuthorizationServer:
         self.token_requests = 0
         self.refreshes = 0
         self.reuse_detected = 0
+        self.upstream = upstream if upstream is not None else Upstream(base_url, seed=seed)
+        handlers = {"authorize": self.authorize, "token": self.token, "resource": self.resource}
+        methods = {"authorize": "GET", "token": "POST", "resource": "GET"}
+        self._handlers = {name: _behaviour_of(handlers[name]) for name in _ENDPOINTS}
+        self._routes = {
+            name: self.upstream.route(methods[name], self.paths[name]).respond(self._handlers[name])
+            for name in _ENDPOINTS
+        }
 
     def __repr__(self) -> str:
         return (
             f"AuthorizationServer(clients={sorted(self._clients)!r}, "
             f"families={len(self._families)}, refreshes={self.refreshes})"
         )
+
+    # -- where it is, and its faults ---------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The issuer's base URL on the in-process upstream (``https://auth.test``)."""
+        return self.upstream.base_url
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return self.base_url + self.paths["authorize"]
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.base_url + self.paths["token"]
+
+    @property
+    def resource_endpoint(self) -> str:
+        return self.base_url + self.paths["resource"]
+
+    def serve(self) -> LoopbackServer:
+        """A loopback server for this authorization server; use it with ``with``; its
+        ``base_url`` replaces :attr:`base_url` for clients."""
+        return self.upstream.serve()
+
+    def route(self, endpoint: str) -> Route:
+        """The upstream route of ``endpoint`` (``"authorize"``, ``"token"``, ``"resource"``),
+        to script it freely; :meth:`service` is its normal behaviour."""
+        if endpoint not in self._routes:
+            raise ConfigurationError(
+                f"unknown endpoint {endpoint!r}; choose one of {', '.join(_ENDPOINTS)}"
+            )
+        return self._routes[endpoint]
+
+    def inject(self, endpoint: str, *faults: object) -> Route:
+        """Serve ``faults`` (behaviours, in order) on ``endpoint``, then normal service again::
+
+        server.inject("token", status(503).times(3), delay(2, then=server.service("token")))
+        """
+        return self.route(endpoint).respond(*faults, self._handlers[endpoint])
+
+    def service(self, endpoint: str) -> Callable[[httpx.Request], Behaviour]:
+        """The normal service of ``endpoint`` as a behaviour, to compose with faults."""
+        self.route(endpoint)  # validates the name
+        return self._handlers[endpoint]
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -324,7 +423,8 @@ class AuthorizationServer:
         if family.current_refresh is None or self.rotate_refresh_tokens:
             refresh = secrets.token_urlsafe(32)
             family.refresh_tokens.add(refresh)
-            family.current_refresh = refresh
+            family.previous_refresh, family.current_refresh = family.current_refresh, refresh
+            family.rotated_at = get_clock().time()
             self._refresh_owner[refresh] = family_id
             body["refresh_token"] = refresh
         if family.scope:
@@ -372,7 +472,16 @@ class AuthorizationServer:
             raise _Refusal("invalid_grant", "refresh token issued to another client")
         if family.revoked:
             raise _Refusal("invalid_grant", "refresh token revoked")
-        if family.current_refresh is None or not _equal(presented, family.current_refresh):
+        in_grace = (
+            family.previous_refresh is not None
+            and _equal(presented, family.previous_refresh)
+            and get_clock().time() - family.rotated_at < self.refresh_grace
+        )
+        if in_grace:
+            # The client lost the answer to its last refresh (a timeout, a dropped response):
+            # servers with a reuse grace period (Okta, Auth0) accept the previous token once more.
+            family.current_refresh = presented
+        elif family.current_refresh is None or not _equal(presented, family.current_refresh):
             # A rotated-out token came back: one of the two presenters is an attacker.
             self.reuse_detected += 1
             self._revoke(family_id)
