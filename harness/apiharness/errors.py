@@ -39,6 +39,14 @@ Subpackages may refine these leaves further; they never add a second root.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations: errors.py must stay importable on its own
+    import httpx
+
+    from apiharness.clients import Attempt
+
 __all__ = [
     "ApiHarnessError",
     "AuthorizationServerError",
@@ -114,21 +122,76 @@ class ClientError(ApiHarnessError):
 class RetryError(ClientError):
     """Base for errors of the retry policy."""
 
+    def __init__(self, message: str, *, attempts: Sequence[Attempt] = ()) -> None:
+        super().__init__(message)
+        #: Every attempt made, in order: its status or exception, and the delay before it.
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+
 
 class RetryExhausted(RetryError):
-    """All permitted attempts failed."""
+    """All permitted attempts failed (attempts, deadline, or a non-retryable failure after some).
+
+    ``reason`` is ``"attempts"`` or ``"deadline"``; ``last_response`` is the final retryable
+    response (already read, so its body is available) or None if the last attempt raised.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: Sequence[Attempt] = (),
+        reason: str = "attempts",
+        last_response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.reason = reason
+        self.last_response = last_response
 
 
 class RetryAfterTooLong(RetryError):
-    """The server asked the client to wait longer than the deadline or the configured maximum."""
+    """The server asked the client to wait longer than the deadline or the configured maximum.
+
+    ``retry_after`` is the requested wait in seconds, ``limit`` the most the client would wait.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: Sequence[Attempt] = (),
+        retry_after: float = 0.0,
+        limit: float = 0.0,
+        last_response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.last_response = last_response
 
 
 class CircuitOpen(ClientError):
-    """The circuit breaker is open: the call failed fast without reaching the upstream."""
+    """The circuit breaker is open: the call failed fast without reaching the upstream.
+
+    ``name`` names the breaker; ``retry_in`` is how many seconds remain until it admits a probe
+    (0 when it is half-open and all probe slots are taken).
+    """
+
+    def __init__(self, message: str, *, name: str = "", retry_in: float = 0.0) -> None:
+        super().__init__(message)
+        self.name = name
+        self.retry_in = retry_in
 
 
 class RateLimitExceeded(ClientError):
-    """The client-side rate limiter would have had to wait longer than permitted."""
+    """The client-side rate limiter would have had to wait longer than permitted.
+
+    ``wait`` is the wait the limiter would have needed, ``max_wait`` the most it may wait.
+    """
+
+    def __init__(self, message: str, *, wait: float = 0.0, max_wait: float = 0.0) -> None:
+        super().__init__(message)
+        self.wait = wait
+        self.max_wait = max_wait
 
 
 class ResponseValidationError(ClientError):

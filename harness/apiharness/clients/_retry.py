@@ -1,0 +1,272 @@
+"""The retry policy and its sans-I/O state machine.
+
+:class:`RetryPolicy` is the configuration; :meth:`RetryPolicy.start` returns a
+:class:`RetryState` for one logical request. The caller makes an attempt, reports its outcome
+(:meth:`RetryState.on_response` or :meth:`RetryState.on_error`) with the current time, and gets
+back a decision: :class:`Accept` (the outcome stands: return the response or re-raise the
+error), :class:`Retry` (sleep ``delay`` seconds, then attempt again) or :class:`GiveUp` (raise
+``error``). The state machine never sleeps, never reads a clock and never does I/O, so the sync
+and async drivers share it, and tests drive it directly.
+
+What is retried:
+
+* statuses 408, 425, 429, 500, 502, 503, 504 (never another 4xx, 501 or 505: the request
+  itself was wrong or the server cannot do it, so an identical retry fails identically);
+* transport errors that happen before or while the response is read: connect errors and
+  timeouts, read timeouts, resets (read or write errors) and remote protocol errors;
+* only for idempotent methods (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE), or
+  for any method when the request carries an ``Idempotency-Key`` header.
+
+Delays come from :class:`~apiharness.clients.Backoff`, unless the response carries a valid
+``Retry-After``, whose value is then used as it is (the server knows when it will recover). A
+``Retry-After`` beyond ``max_retry_after`` or past the remaining deadline fails fast with
+:class:`~apiharness.errors.RetryAfterTooLong` instead of sleeping. No retry is scheduled whose
+delay would end past the deadline, so the sum of the delays never exceeds it.
+
+Hand-written rather than built on tenacity or stamina, though tenacity's ``DoAttempt/DoSleep``
+loop is the model: neither library parses ``Retry-After`` or fails fast on it, neither offers
+decorrelated jitter (tenacity's ``wait_random_exponential`` is full jitter with the exponent
+starting at 0, not at the post's first retry), and neither records the attempts the way
+:class:`~apiharness.errors.RetryExhausted` must carry them. What is left of the loop once those
+are written is a dozen lines; taking a dependency for it would add two sleeping conventions
+(tenacity binds ``sleep`` at import; stamina's test mode defaults to one attempt) to avoid.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import httpx
+
+from apiharness.clients._backoff import Backoff
+from apiharness.clients._retry_after import parse_retry_after
+from apiharness.errors import ConfigurationError, RetryAfterTooLong, RetryError, RetryExhausted
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RETRYABLE_ERRORS",
+    "RETRYABLE_STATUSES",
+    "Accept",
+    "Attempt",
+    "Decision",
+    "GiveUp",
+    "Retry",
+    "RetryPolicy",
+    "RetryState",
+]
+
+#: RFC 9110 §9.2.2.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Statuses that say the request itself is at fault or unsupported; retrying cannot help.
+_NEVER_RETRYABLE = frozenset(range(400, 500)) - {408, 425, 429} | {501, 505}
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.ReadError,  # a reset while reading
+    httpx.WriteError,  # a reset while sending
+    httpx.RemoteProtocolError,  # e.g. the server closed the connection without a response
+)
+
+_DEFAULT_BACKOFF = Backoff()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt: its number (from 1), the delay slept before it, and how it ended."""
+
+    number: int
+    delay: float
+    status: int | None = None
+    error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        outcome = f"status={self.status}" if self.error is None else f"error={self.error!r}"
+        return f"Attempt(number={self.number}, delay={self.delay:g}, {outcome})"
+
+
+@dataclass(frozen=True)
+class Accept:
+    """The outcome stands: return the response, or re-raise the error."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Sleep ``delay`` seconds, then make the next attempt."""
+
+    delay: float
+    retry_after: bool = False
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Stop and raise ``error`` (carrying every attempt)."""
+
+    error: RetryError
+
+
+Decision = Accept | Retry | GiveUp
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before retrying a request.
+
+    ``max_attempts`` counts the first attempt; ``deadline`` (seconds, from the start of the
+    first attempt) bounds the whole schedule, attempts included; ``max_retry_after`` is the
+    longest ``Retry-After`` the client accepts. ``None`` switches a bound off.
+
+        policy = RetryPolicy(Backoff("decorrelated", base=0.5, cap=30), max_attempts=6)
+        client = httpx.Client(transport=ResilientTransport(httpx.HTTPTransport(), retry=policy))
+    """
+
+    backoff: Backoff = _DEFAULT_BACKOFF
+    max_attempts: int = 4
+    deadline: float | None = 60.0
+    max_retry_after: float | None = 60.0
+    statuses: frozenset[int] = RETRYABLE_STATUSES
+    methods: frozenset[str] = IDEMPOTENT_METHODS
+    errors: tuple[type[Exception], ...] = RETRYABLE_ERRORS
+    respect_retry_after: bool = True
+    idempotency_header: str = "Idempotency-Key"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not (
+            isinstance(self.max_attempts, int) and self.max_attempts >= 1
+        ):
+            raise ConfigurationError(
+                f"RetryPolicy(max_attempts={self.max_attempts!r}) must be an int >= 1 "
+                "(it counts the first attempt; 1 means no retries)"
+            )
+        for name in ("deadline", "max_retry_after"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < float("inf"):
+                raise ConfigurationError(
+                    f"RetryPolicy({name}={value!r}) must be a finite number of seconds >= 0, "
+                    "or None for no limit"
+                )
+        wrong = sorted(set(self.statuses) & _NEVER_RETRYABLE)
+        if wrong:
+            raise ConfigurationError(
+                f"RetryPolicy(statuses=...) includes {wrong}: a retry of the same request gets "
+                "the same answer; retry only 408, 425, 429 and 5xx other than 501 and 505"
+            )
+        object.__setattr__(self, "methods", frozenset(m.upper() for m in self.methods))
+
+    def start(
+        self, *, method: str, has_idempotency_key: bool, now: float, rng: random.Random
+    ) -> RetryState:
+        """A fresh state machine for one request whose first attempt starts at ``now``."""
+        return RetryState(
+            self, method=method, has_idempotency_key=has_idempotency_key, now=now, rng=rng
+        )
+
+
+@dataclass
+class RetryState:
+    """The retry state of one request. Not thread-safe: one request, one state."""
+
+    policy: RetryPolicy
+    method: str
+    has_idempotency_key: bool
+    now: float
+    rng: random.Random
+    attempts: list[Attempt] = field(default_factory=list)
+    _started: float = field(init=False)
+    _next_delay: float = field(init=False, default=0.0)
+    _previous: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._started = self.now
+        self._previous = self.policy.backoff.base
+
+    @property
+    def eligible(self) -> bool:
+        """Whether this request may be retried at all (idempotent, or keyed)."""
+        return self.method.upper() in self.policy.methods or self.has_idempotency_key
+
+    def on_response(
+        self,
+        status: int,
+        retry_after: str | None,
+        *,
+        now: float,
+        wall: float,
+        response: httpx.Response | None = None,
+    ) -> Decision:
+        """Report that the attempt ended with ``status`` at monotonic time ``now``.
+
+        ``retry_after`` is the raw header value (or None); ``wall`` is the wall-clock time used
+        to resolve an HTTP-date; ``response`` is attached to the error if the policy gives up.
+        """
+        self._record(status=status)
+        if status not in self.policy.statuses or not self.eligible:
+            return Accept()
+        seconds = None
+        if self.policy.respect_retry_after:
+            seconds = parse_retry_after(retry_after, now=wall)
+        return self._decide(now, seconds, response)
+
+    def on_error(self, error: BaseException, *, now: float) -> Decision:
+        """Report that the attempt raised ``error`` at monotonic time ``now``."""
+        self._record(error=error)
+        if not isinstance(error, self.policy.errors) or not self.eligible:
+            return Accept()
+        return self._decide(now, None, None)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _record(self, *, status: int | None = None, error: BaseException | None = None) -> None:
+        number = len(self.attempts) + 1
+        self.attempts.append(Attempt(number, self._next_delay, status, error))
+
+    def _decide(
+        self, now: float, retry_after: float | None, response: httpx.Response | None
+    ) -> Decision:
+        policy = self.policy
+        count = len(self.attempts)
+        remaining = None if policy.deadline is None else self._started + policy.deadline - now
+        if count >= policy.max_attempts:
+            return self._give_up("attempts", f"{count} attempts, the most allowed", response)
+        if retry_after is not None:
+            limits = [x for x in (policy.max_retry_after, remaining) if x is not None]
+            limit = min(limits, default=None)
+            if limit is not None and retry_after > limit:
+                return GiveUp(
+                    RetryAfterTooLong(
+                        f"the server asked to retry after {retry_after:g} s, but the client "
+                        f"waits at most {max(limit, 0.0):g} s (max_retry_after or the "
+                        "remaining deadline); failing fast instead of sleeping",
+                        attempts=self.attempts,
+                        retry_after=retry_after,
+                        limit=max(limit, 0.0),
+                        last_response=response,
+                    )
+                )
+            delay = retry_after
+        else:
+            delay = policy.backoff.delay(count, self._previous, self.rng)
+            self._previous = delay
+        if remaining is not None and delay > remaining:
+            return self._give_up(
+                "deadline",
+                f"the next delay of {delay:g} s would pass the {policy.deadline:g} s deadline",
+                response,
+            )
+        self._next_delay = delay
+        return Retry(delay, retry_after is not None)
+
+    def _give_up(self, reason: str, why: str, response: httpx.Response | None) -> GiveUp:
+        outcomes = ", ".join(
+            str(a.status) if a.error is None else type(a.error).__name__ for a in self.attempts
+        )
+        return GiveUp(
+            RetryExhausted(
+                f"gave up after {len(self.attempts)} attempt(s) ({outcomes}): {why}",
+                attempts=self.attempts,
+                reason=reason,
+                last_response=response,
+            )
+        )
