@@ -231,3 +231,44 @@ def test_bad_arguments_are_refused() -> None:
         IdempotencyTransport(httpx.MockTransport(Recorder()), store=object())  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="ttl"):
         IdempotencyTransport(httpx.MockTransport(Recorder()), ttl=-5)
+
+
+def test_with_the_retry_transport_a_post_is_retried_with_one_key_and_charged_once(
+    clock: VirtualClock,
+) -> None:
+    from apiharness.clients import ResilientTransport
+    from apiharness.upstream import (
+        IdempotencyPolicy,
+        Upstream,
+        drop_after_processing,
+        reset,
+        respond,
+        status,
+    )
+
+    def upstream() -> tuple[Upstream, IdempotencyPolicy]:
+        up, policy = Upstream(), IdempotencyPolicy(required=False)
+        charge = respond(201, json={"id": "ch_1"})
+        up.post("/charges").respond(reset(), status(503), drop_after_processing(charge), charge)
+        up.post("/charges").add_policy(policy)
+        return up, policy
+
+    up, policy = upstream()
+    keyed = httpx.Client(transport=IdempotencyTransport(ResilientTransport(up, seed=1)))
+    response = keyed.post("https://api.test/charges", json={"amount": 5})
+    assert response.status_code == 201
+    assert response.headers["idempotent-replayed"] == "true"
+    keys = {entry.headers.get("idempotency-key") for entry in up.journal}
+    assert len(up.journal) == 4
+    assert len(keys) == 1
+    assert None not in keys
+    assert policy.side_effects == 1
+    assert len(clock.sleeps) == 3  # the retry transport backed off in virtual time
+
+    # without a key the retry transport must not retry a POST: one attempt, then the error
+    bare, _ = upstream()
+    with pytest.raises(httpx.ReadError):
+        httpx.Client(transport=ResilientTransport(bare, seed=1)).post(
+            "https://api.test/charges", json={"amount": 5}
+        )
+    assert len(bare.journal) == 1
