@@ -242,3 +242,17 @@ def test_secrets_never_show_in_reprs_errors_or_logs(
     for secret in secrets:
         assert secret not in shown
     assert "**" in repr(token.access_token)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    url=st.one_of(
+        st.text(max_size=120),
+        st.builds(lambda q: f"{REDIRECT}?{q}", st.text(max_size=120)),
+        st.sampled_from(["http://[::1", "http://127.0.0.1:99999/callback?state=x", "\x00"]),
+    )
+)
+def test_any_malformed_callback_is_a_typed_error(flow: AuthorizationCodeFlow, url: str) -> None:
+    flow.authorization_request()
+    with pytest.raises((CallbackError, AuthorizationServerError)):
+        flow.validate_callback(url)

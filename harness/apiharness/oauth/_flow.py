@@ -233,7 +233,11 @@ class AuthorizationCodeFlow:
         """
         if not isinstance(callback_url, str):
             raise CallbackError("the callback must be the URL string the user agent arrived at")
-        if _origin_and_path(callback_url) != _origin_and_path(self.redirect_uri):
+        try:
+            arrived = _origin_and_path(callback_url)
+        except ValueError:  # urllib's verdict on e.g. an unclosed IPv6 literal
+            raise CallbackError("the callback is not a well-formed URL") from None
+        if arrived != _origin_and_path(self.redirect_uri):
             raise CallbackError(
                 "the callback did not arrive at the registered redirect_uri "
                 f"{self.redirect_uri!r}; refusing it (RFC 6749 section 3.1.2)"
