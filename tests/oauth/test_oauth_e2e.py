@@ -141,11 +141,13 @@ def test_invalid_grant_and_denied_authorization(
         assert info.value.status_code == 400
 
 
-def test_a_slow_token_endpoint_times_out_and_the_grace_period_recovers(
-    clock: VirtualClock,
-) -> None:
-    # In-process, so the 30 s delay meets the client's 5 s read timeout in virtual time.
-    server = AuthorizationServer(refresh_grace=60)
+def refresh_answer_lost(
+    clock: VirtualClock, *, grace: float
+) -> tuple[AuthorizationServer, TokenManager, httpx.Client]:
+    """Log in, then let the token endpoint answer slower than the client waits (in-process,
+    so the 30 s delay meets the 5 s read timeout in virtual time): the server rotates the
+    refresh token, the client never learns the new one."""
+    server = AuthorizationServer(refresh_grace=grace)
     server.register_client(DEFAULT_CLIENT_ID, redirect_uris=[DEFAULT_REDIRECT_URI])
     client = httpx.Client(transport=server.upstream, timeout=5)
     flow = flow_for(server.base_url)
@@ -155,25 +157,22 @@ def test_a_slow_token_endpoint_times_out_and_the_grace_period_recovers(
     clock.advance(3600)
     with pytest.raises(TokenUnavailable, match="could not be reached"):
         manager.get_token(client)
-    # the server did rotate before the client gave up; within the grace period the old
-    # refresh token still works once, so the client recovers without a revoked family
     assert server.refreshes == 1
+    return server, manager, client
+
+
+def test_a_slow_token_endpoint_times_out_and_the_grace_period_recovers(
+    clock: VirtualClock,
+) -> None:
+    server, manager, client = refresh_answer_lost(clock, grace=60)
+    # within the grace period the previous refresh token works once more: no revocation
     assert isinstance(manager.get_token(client), Token)
     assert server.reuse_detected == 0
     server.upstream.verify()
 
 
 def test_without_grace_a_lost_refresh_answer_revokes_the_family(clock: VirtualClock) -> None:
-    server = AuthorizationServer()
-    server.register_client(DEFAULT_CLIENT_ID, redirect_uris=[DEFAULT_REDIRECT_URI])
-    client = httpx.Client(transport=server.upstream, timeout=5)
-    flow = flow_for(server.base_url)
-    manager = TokenManager(flow)
-    manager.set_token(flow.login(client))
-    server.inject("token", delay(30, then=server.service("token")))
-    clock.advance(3600)
-    with pytest.raises(TokenUnavailable):
-        manager.get_token(client)
+    server, manager, client = refresh_answer_lost(clock, grace=0)
     with pytest.raises(AuthorizationServerError, match="invalid_grant"):
         manager.get_token(client)
     assert server.reuse_detected == 1
