@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: run the bundled example project's tests with apiharness and print what they show
+## demo: run the example project's tests, then grade its clients and print the scorecards
 demo: $(STAMP)
 	$(BIN)/python -m pytest -p apiharness -c examples/pytest.ini examples -q -rA --no-header
+	cd examples && ../$(BIN)/python demo.py
 
 ## test: lint, type-check and run the whole suite in parallel
 test: lint typecheck pytest

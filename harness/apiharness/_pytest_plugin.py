@@ -12,15 +12,19 @@ from collections.abc import Iterator
 import pytest
 
 from apiharness.clock import VirtualClock
-from apiharness.errors import ConfigurationError
+from apiharness.conformance import _pytest as _conformance
+from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
+from apiharness.errors import ApiHarnessError, ConfigurationError
 from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
 from apiharness.upstream._oauth_fixtures import oauth_server
 
 __all__ = [
+    "apiharness_conformance",
     "apiharness_seed",
     "clock",
     "oauth_server",
     "pytest_addoption",
+    "pytest_collection_modifyitems",
     "pytest_configure",
     "upstream",
     "upstream_server",
@@ -46,6 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Seed for seeded random behaviours (random delays, chaos scripts). "
         "Default: the apiharness_seed ini value, else 0.",
     )
+    _conformance.add_options(group)
     parser.addini(
         "apiharness_seed",
         help="Default seed for seeded random behaviours (an integer).",
@@ -58,7 +63,7 @@ def usage_errors() -> Iterator[None]:
     """Show a bad option or ini value as pytest's one-line usage error, not a traceback."""
     try:
         yield
-    except ConfigurationError as exc:
+    except ApiHarnessError as exc:
         raise pytest.UsageError(f"apiharness: {exc}") from exc
 
 
@@ -67,6 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     with usage_errors():
         config.stash[_SEED_KEY] = _read_seed(config)
+    with usage_errors():
+        _conformance.configure(config, config.stash[_SEED_KEY])
 
 
 _SEED_KEY = pytest.StashKey[int]()

@@ -6,6 +6,9 @@ that ``apiharness --help`` stays fast and works without the optional extras.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from apiharness import __version__
@@ -21,6 +24,36 @@ def cli() -> None:
 
     Most of apiharness runs inside pytest: `pytest -p apiharness`.
     """
+
+
+@cli.command()
+@click.argument("factory", metavar="MODULE:FACTORY")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the scorecard as JSON."
+)
+@click.option(
+    "-s", "--scenario", "scenarios", multiple=True, help="Run only this scenario (repeatable)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random faults.")
+def grade(factory: str, json_path: str | None, scenarios: tuple[str, ...], seed: int) -> None:
+    """Grade a client against the conformance catalogue and print its scorecard.
+
+    FACTORY builds the client's adapter for a base URL, e.g. myproject.conformance:make_client.
+    Exits 0 only when every scenario passes.
+    """
+    from apiharness.conformance import grade as run_grade
+    from apiharness.errors import ConformanceError
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # so the user's project imports as it does in pytest
+    try:
+        card = run_grade(factory, scenarios=scenarios or None, seed=seed)
+    except ConformanceError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(card.render(), nl=False)
+    if json_path:
+        card.write_json(json_path)
+    sys.exit(0 if card.ok else 1)
 
 
 def main() -> None:

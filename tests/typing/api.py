@@ -27,3 +27,11 @@ def catch_everything() -> str | None:
     except ApiHarnessError as exc:
         return str(exc)
     return apiharness.__version__
+
+
+def grade_my_client() -> bool:
+    from apiharness.conformance import CATALOGUE, Scorecard, grade
+
+    card: Scorecard = grade("myproject.conformance:make_client", scenarios=list(CATALOGUE)[:2])
+    card.write_json("scorecard.json")
+    return card.ok and all(r.passed for r in card.results)

@@ -1,0 +1,83 @@
+"""The conformance adapter for apiharness's own reference client — the standard to meet.
+
+``resilient_client`` brings retry with full-jitter backoff and Retry-After, a circuit breaker
+and deadlines; this adapter adds the two things only the caller can know: one Idempotency-Key
+per logical operation (the retry transport resends the same request, so every attempt carries
+it) and validation of the body against the published schema.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import jsonschema
+
+from apiharness.clients import async_resilient_client, resilient_client
+from apiharness.conformance import RESOURCE_SCHEMA
+from apiharness.errors import ClientError, ResponseValidationError
+
+_VALIDATOR = jsonschema.Draft202012Validator(RESOURCE_SCHEMA)
+ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError, ClientError)
+TIMEOUT = 0.5  # per attempt; the conformance suite's hung upstream must cost little wall time
+
+
+def parse(response: httpx.Response) -> dict[str, Any]:
+    """Raise for error statuses; parse and validate the body, or raise a typed error."""
+    response.raise_for_status()
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResponseValidationError(f"{response.request.url.path}: body is not JSON") from exc
+    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(body))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise ResponseValidationError(f"{response.request.url.path}: {where}: {error.message}")
+    resource: dict[str, Any] = body
+    return resource
+
+
+def new_key() -> dict[str, str]:
+    return {"Idempotency-Key": f'"{uuid.uuid4()}"'}
+
+
+class ReferenceAdapter:
+    errors = ERRORS
+
+    def __init__(self, base_url: str) -> None:
+        self.http = resilient_client(base_url, timeout=TIMEOUT)
+
+    def get(self, path: str) -> dict[str, Any]:
+        return parse(self.http.get(path))
+
+    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return parse(self.http.post(path, json=body, headers=new_key()))
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class AsyncReferenceAdapter:
+    errors = ERRORS
+
+    def __init__(self, base_url: str) -> None:
+        self.http = async_resilient_client(base_url, timeout=TIMEOUT)
+
+    async def get(self, path: str) -> dict[str, Any]:
+        return parse(await self.http.get(path))
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return parse(await self.http.post(path, json=body, headers=new_key()))
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+def make_client(base_url: str) -> ReferenceAdapter:
+    return ReferenceAdapter(base_url)
+
+
+def make_async_client(base_url: str) -> AsyncReferenceAdapter:
+    return AsyncReferenceAdapter(base_url)

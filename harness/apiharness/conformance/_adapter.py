@@ -1,0 +1,137 @@
+"""The client under test, reached through a small adapter the user writes.
+
+A factory ``make_client(base_url: str) -> adapter`` is named as ``"module:attribute"``. The
+adapter performs one *logical* operation per call, through the client's whole stack (retries,
+breaker, validation …):
+
+* ``get(path: str) -> object`` — one idempotent read;
+* ``create(path: str, body: dict) -> object`` — one POST;
+* ``errors: tuple[type[BaseException], ...]`` — the errors the client means to raise;
+* ``close()`` — optional.
+
+``get`` and ``create`` are both plain functions or both coroutine functions. Async adapters run
+on one private event loop per scenario, so clients bound to a loop (``httpx.AsyncClient``) work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from apiharness.errors import ConformanceError
+
+__all__ = ["ClientAdapter", "ClientFactory", "Driver", "load_factory"]
+
+
+@runtime_checkable
+class ClientAdapter(Protocol):
+    """What the conformance suite needs of a client (sync form; async adapters mirror it)."""
+
+    errors: tuple[type[BaseException], ...]
+
+    def get(self, path: str) -> object:
+        """Read the resource at ``path``: one logical, idempotent operation."""
+
+    def create(self, path: str, body: dict[str, Any]) -> object:
+        """Create a resource with one logical POST."""
+
+
+ClientFactory = Callable[[str], object]
+
+
+def load_factory(spec: str | ClientFactory) -> ClientFactory:
+    """Resolve ``"package.module:make_client"`` (or pass a callable through).
+
+    >>> load_factory("examples.naive_httpx:make_client")  # doctest: +SKIP
+    """
+    if callable(spec):
+        return spec
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConformanceError(
+            f"cannot read client factory {spec!r}: write it as 'module:callable', "
+            "e.g. 'myproject.testing:make_client'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConformanceError(
+            f"cannot import {module_name!r} for client factory {spec!r}: {exc}; "
+            "is the module on sys.path (run from your project root, or set PYTHONPATH)?"
+        ) from exc
+    factory = module
+    for part in attribute.split("."):
+        try:
+            factory = getattr(factory, part)
+        except AttributeError:
+            raise ConformanceError(
+                f"module {module_name!r} has no attribute {attribute!r} (client factory {spec!r})"
+            ) from None
+    if not callable(factory):
+        raise ConformanceError(f"client factory {spec!r} is not callable")
+    return factory
+
+
+def _check_adapter(
+    adapter: object, factory_name: str
+) -> tuple[bool, tuple[type[BaseException], ...]]:
+    """Validate the adapter's shape; return whether it is async, and its declared errors."""
+    missing = [name for name in ("get", "create", "errors") if not hasattr(adapter, name)]
+    if missing:
+        raise ConformanceError(
+            f"the adapter returned by {factory_name} lacks {', '.join(missing)}; it needs "
+            "get(path), create(path, body) and errors (a tuple of exception classes)"
+        )
+    errors = adapter.errors  # type: ignore[attr-defined]
+    if not isinstance(errors, tuple) or not all(
+        isinstance(e, type) and issubclass(e, BaseException) for e in errors
+    ):
+        raise ConformanceError(
+            f"{factory_name}(...).errors must be a tuple of exception classes, got {errors!r}"
+        )
+    kinds = {
+        name: inspect.iscoroutinefunction(getattr(adapter, name)) for name in ("get", "create")
+    }
+    if len(set(kinds.values())) != 1:
+        raise ConformanceError(
+            f"{factory_name}(...).get and .create must be both sync or both async, got {kinds}"
+        )
+    return kinds["get"], errors
+
+
+class Driver:
+    """Drives one adapter, sync or async, from the grader's worker thread."""
+
+    def __init__(self, factory: ClientFactory, base_url: str) -> None:
+        self._runner: asyncio.Runner | None = None
+        name = getattr(factory, "__qualname__", repr(factory))
+        self.adapter: Any = factory(base_url)
+        self.is_async, self.errors = _check_adapter(self.adapter, name)
+        if self.is_async:
+            self._runner = asyncio.Runner()
+
+    def _call(self, method: str, *args: object) -> object:
+        result = getattr(self.adapter, method)(*args)
+        if self._runner is not None:
+            return self._runner.run(result)
+        return result
+
+    def get(self, path: str) -> object:
+        return self._call("get", path)
+
+    def create(self, path: str, body: Mapping[str, Any]) -> object:
+        return self._call("create", path, dict(body))
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.adapter, "close", None)
+            if close is not None:
+                result = close()
+                if inspect.isawaitable(result) and self._runner is not None:
+                    self._runner.run(result)  # type: ignore[arg-type]
+        finally:
+            if self._runner is not None:
+                self._runner.close()

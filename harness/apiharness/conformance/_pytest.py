@@ -1,0 +1,180 @@
+"""pytest face of the conformance suite: one test item per scenario, and the scorecard.
+
+``--apiharness-conformance=module:make_client`` adds an item per scenario (its id in the item's
+name, so ``-k``, JUnit XML, xdist and IDEs work). Results travel in each report's
+``user_properties``, so the controller aggregates them across pytest-xdist workers, prints the
+scorecard in the terminal summary and writes ``--apiharness-report=PATH`` (JSON, atomically).
+
+Without the option, the ``apiharness_conformance`` fixture grades from a user's own test::
+
+    @pytest.mark.parametrize("scenario", apiharness.conformance.CATALOGUE)
+    def test_my_client(scenario, apiharness_conformance):
+        apiharness_conformance.check(scenario, "myproject.conformance:make_client")
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from apiharness.conformance._adapter import ClientFactory, load_factory
+from apiharness.conformance._catalogue import CATALOGUE, Scenario
+from apiharness.conformance._grader import run_scenario, select
+from apiharness.conformance._scorecard import ScenarioResult, Scorecard
+from apiharness.errors import ConformanceError
+
+__all__ = ["ConformanceChecker", "add_options", "configure"]
+
+PROPERTY = "apiharness_conformance"
+_SEED = pytest.StashKey[int]()
+
+
+def add_options(group: pytest.OptionGroup) -> None:
+    group.addoption(
+        "--apiharness-conformance",
+        action="store",
+        default=None,
+        metavar="MODULE:FACTORY",
+        help="Grade the client built by this factory against the conformance catalogue: "
+        "one test item per scenario.",
+    )
+    group.addoption(
+        "--apiharness-report",
+        action="store",
+        default=None,
+        metavar="PATH",
+        help="Write the conformance scorecard as JSON to PATH (aggregated across xdist workers).",
+    )
+
+
+class ConformanceFailure(Exception):
+    """A scenario failed; carries the result so the report explains itself."""
+
+    def __init__(self, result: ScenarioResult) -> None:
+        super().__init__(result.explain())
+        self.result = result
+
+
+def _run(node: pytest.Item, scenario: Scenario, factory: ClientFactory | str, name: str) -> None:
+    seed = node.config.stash.get(_SEED, 0)
+    result = run_scenario(scenario, factory, client=name, seed=seed)
+    node.user_properties.append((PROPERTY, json.dumps(result.to_dict())))
+    if not result.passed:
+        raise ConformanceFailure(result)
+
+
+class ConformanceItem(pytest.Item):
+    """One scenario against the client named by ``--apiharness-conformance``."""
+
+    def __init__(self, *, scenario: Scenario, factory: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.factory = factory
+
+    def runtest(self) -> None:
+        _run(self, self.scenario, self.factory, self.factory)
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str | Any:
+        if isinstance(excinfo.value, ConformanceFailure | ConformanceError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return "apiharness-conformance", None, f"conformance: {self.scenario.id}"
+
+
+class ConformanceSuite(pytest.Collector):
+    def __init__(self, *, factory: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.factory = factory
+
+    def collect(self) -> Iterator[ConformanceItem]:
+        for scenario in select():
+            yield ConformanceItem.from_parent(
+                self, name=scenario.id, scenario=scenario, factory=self.factory
+            )
+
+
+class ConformanceChecker:
+    """The ``apiharness_conformance`` fixture: grade scenarios from the user's own tests."""
+
+    def __init__(self, node: pytest.Item) -> None:
+        self._node = node
+
+    def check(self, scenario: str, factory: ClientFactory | str) -> None:
+        """Run ``scenario`` against the client ``factory`` builds; fail the test if it fails."""
+        name = factory if isinstance(factory, str) else getattr(factory, "__qualname__", "")
+        try:
+            _run(self._node, select([scenario])[0], factory, name)
+        except ConformanceFailure as failure:
+            pytest.fail(str(failure), pytrace=False)
+
+
+class _Reporter:
+    """Collects results from reports (the controller sees every worker's) and reports them."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.card = Scorecard()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == PROPERTY:
+                self.card.extend([ScenarioResult.from_dict(json.loads(str(value)))])
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.card.results:
+            return
+        terminalreporter.write_sep("=", "apiharness conformance scorecard")
+        terminalreporter.write(self.card.sorted(list(CATALOGUE)).render())
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.config.getoption("--apiharness-report")
+        if path and not hasattr(self.config, "workerinput"):
+            self.card.sorted(list(CATALOGUE)).write_json(path)
+
+
+def configure(config: pytest.Config, seed: int) -> None:
+    """Called from the plugin's ``pytest_configure``."""
+    config.stash[_SEED] = seed
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Reporter(config), "apiharness-conformance-reporter")
+    spec = config.getoption("--apiharness-conformance")
+    if spec:
+        root = str(config.invocation_params.dir)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        load_factory(spec)  # fail at start-up, with advice, if the factory cannot be found
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection sees the items
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    spec = config.getoption("--apiharness-conformance")
+    if spec:
+        suite = ConformanceSuite.from_parent(
+            session, name="apiharness-conformance", nodeid="apiharness-conformance", factory=spec
+        )
+        # Through the public collection hooks, so counts, --collect-only and xdist see them.
+        report = suite.ihook.pytest_make_collect_report(collector=suite)
+        suite.ihook.pytest_collectreport(report=report)
+        items.extend(node for node in report.result if isinstance(node, pytest.Item))
+
+
+@pytest.fixture
+def apiharness_conformance(request: pytest.FixtureRequest) -> ConformanceChecker:
+    """Grade conformance scenarios from your own (parametrized) tests; see the module doc."""
+    item = request.node
+    assert isinstance(item, pytest.Item)
+    return ConformanceChecker(item)

@@ -1,0 +1,169 @@
+"""One scenario's run: a served upstream, a virtual clock, the client, and a watchdog.
+
+The client under test runs in a worker thread. If it has not returned within the scenario's
+wall limit (a client with no timeout against a hung upstream), the trial records a timeout
+and shuts the server down, which unblocks the client; the run goes on instead of hanging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from apiharness.clock import VirtualClock
+from apiharness.conformance._adapter import ClientFactory, Driver
+from apiharness.upstream import LoopbackServer, Upstream
+
+__all__ = ["Outcome", "Trial", "Verdict"]
+
+_perf = time.perf_counter  # wall time; never patched by the virtual clock
+_TIMELINE_HEAD, _TIMELINE_TAIL = 8, 2  # journal lines shown in an explanation
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    observed: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """What one call through the adapter did."""
+
+    value: object = None
+    error: BaseException | None = None
+    typed: bool = False
+    timed_out: bool = False
+    virtual_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    def describe(self, trial: Trial) -> str:
+        if self.timed_out:
+            return f"did not return within {self.wall_seconds:.1f} s"
+        if self.error is None:
+            return "returned"
+        kind = "" if self.typed else " (not one of its declared errors)"
+        return f"raised {type(self.error).__name__}{kind}"
+
+
+@dataclass
+class Trial:
+    """The world a scenario acts on: ``up`` (the upstream), ``clock``, and the client."""
+
+    up: Upstream
+    clock: VirtualClock
+    server: LoopbackServer
+    factory: ClientFactory
+    wall_limit: float
+    drivers: list[Driver] = field(default_factory=list)
+    _driver: Driver | None = None
+
+    # -- the client ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Driver:
+        if self._driver is None:
+            self._driver = Driver(self.factory, self.server.base_url)
+            self.drivers.append(self._driver)
+        return self._driver
+
+    def fresh(self) -> None:
+        """Forget the upstream's routes and journal, and use a new client from now on."""
+        self.up.reset()
+        self._driver = None
+
+    def get(self, path: str = "/resources/res_1") -> Outcome:
+        return self._call(lambda: self.client.get(path))
+
+    def create(self, path: str = "/resources", body: dict[str, Any] | None = None) -> Outcome:
+        payload = body if body is not None else {"name": "gadget", "amount": 500, "currency": "eur"}
+        return self._call(lambda: self.client.create(path, payload))
+
+    def _call(self, call: Callable[[], object]) -> Outcome:
+        driver = self.client
+        outcome = Outcome()
+        started_virtual, started_wall = self.clock.monotonic(), _perf()
+
+        def work() -> None:
+            try:
+                outcome.value = call()
+            except BaseException as exc:
+                outcome.error = exc
+                outcome.typed = isinstance(exc, driver.errors)
+
+        worker = threading.Thread(target=work, name="apiharness-conformance-client", daemon=True)
+        worker.start()
+        worker.join(self.wall_limit)
+        if worker.is_alive():
+            outcome.timed_out = True
+            # Unblock the client so the thread can end; its result no longer matters.
+            self.server.stop()
+        outcome.virtual_seconds = self.clock.monotonic() - started_virtual
+        outcome.wall_seconds = _perf() - started_wall
+        return outcome
+
+    # -- the journal ---------------------------------------------------------------------
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        return self.up.journal.count(method, path)
+
+    def timeline(self) -> tuple[str, ...]:
+        """The journal as lines a person reads: each attempt, its gap, and its answer."""
+        entries = self.up.journal.entries
+        lines = []
+        for k, entry in enumerate(entries, start=1):
+            if _TIMELINE_HEAD < k <= len(entries) - _TIMELINE_TAIL:
+                if k == _TIMELINE_HEAD + 1:
+                    lines.append(f"... {len(entries) - _TIMELINE_HEAD - _TIMELINE_TAIL} more ...")
+                continue
+            answer = str(entry.status) if entry.status is not None else repr(entry.behaviour)
+            key = entry.headers.get("idempotency-key")
+            keyed = f" [Idempotency-Key {key[:8]}…]" if key else ""
+            when = f"t={entry.monotonic:.2f} s"
+            if k > 1:
+                when += f" (+{entry.monotonic - entries[k - 2].monotonic:.2f} s)"
+            lines.append(f"attempt {k}: {entry.method} {entry.path} {when}{keyed} -> {answer}")
+        return tuple(lines)
+
+    # -- verdicts ------------------------------------------------------------------------
+
+    def ok(self, observed: str) -> Verdict:
+        return Verdict(True, observed, self.timeline())
+
+    def fail(self, observed: str) -> Verdict:
+        return Verdict(False, observed, self.timeline())
+
+    def close(self) -> None:
+        for driver in self.drivers:
+            with contextlib.suppress(Exception):
+                driver.close()
+
+
+@contextlib.contextmanager
+def ticking(clock: VirtualClock, step: float = 0.01) -> Iterator[None]:
+    """Let virtual time flow at least as fast as real time while the block runs.
+
+    For scenarios where the client blocks for real (a socket read timeout), so that its
+    deadline, measured on the virtual clock, still sees time pass.
+    """
+    stop = threading.Event()
+
+    def tick() -> None:
+        last = _perf()
+        while not stop.wait(step):
+            now = _perf()
+            clock.advance(now - last)
+            last = now
+
+    ticker = threading.Thread(target=tick, name="apiharness-conformance-ticker", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()
