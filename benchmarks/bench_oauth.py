@@ -6,7 +6,8 @@
   an ``httpx.Auth`` that refreshes on expiry in each request without coordination (what a
   hand-written auth class does): refreshes performed and requests that failed.
 * Per-request cost of ``IdempotencyTransport`` without a store, with the in-memory store and
-  with the SQLite store (WAL), against a bare transport.
+  with the SQLite store (WAL), against a bare transport; and of an upstream route enforcing
+  keys with ``IdempotencyPolicy`` against a plain route.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pydantic import SecretStr
 
 from apiharness.clients import IdempotencyTransport, MemoryResultStore, SQLiteResultStore
 from apiharness.oauth import AuthorizationCodeFlow, Token, TokenManager
-from apiharness.upstream._authorization_server import AuthorizationServer
+from apiharness.upstream import AuthorizationServer, IdempotencyPolicy, Upstream, respond
 from benchmarks._common import Table, median_time
 
 BASE = "https://auth.test"
@@ -168,5 +169,25 @@ def _idempotency(smoke: bool) -> Table:
     return table
 
 
+def _enforcement(smoke: bool) -> Table:
+    number = 50 if smoke else 2000
+    table = Table(
+        "Upstream enforcing idempotency keys, in-process", "µs per request", "plain route"
+    )
+    for name, policy in (("plain route", None), ("IdempotencyPolicy", IdempotencyPolicy())):
+        up = Upstream()
+        route = up.post("/charges").respond(respond(201, json={"id": 1}))
+        if policy is not None:
+            route.add_policy(policy)
+        # a fresh key per request: the policy records every operation, the costly path
+        with httpx.Client(transport=IdempotencyTransport(up)) as client:
+            seconds = median_time(
+                lambda client=client: client.post("https://api.test/charges", json={"a": 1}),
+                number=number,
+            )
+        table.add(name, 1e6 * seconds)
+    return table
+
+
 def run(smoke: bool) -> list[Table]:
-    return [_per_request(smoke), _storm(smoke), _idempotency(smoke)]
+    return [_per_request(smoke), _storm(smoke), _idempotency(smoke), _enforcement(smoke)]

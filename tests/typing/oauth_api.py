@@ -59,3 +59,15 @@ def charge(amount: int) -> httpx.Response:
 
 def pkce() -> str:
     return s256_challenge(new_code_verifier())
+
+
+def upstream_side() -> int:
+    from apiharness.upstream import AuthorizationServer, IdempotencyPolicy, Upstream, respond
+
+    up = Upstream()
+    policy = IdempotencyPolicy(ttl=3600, strict_format=True)
+    up.post("/charges").respond(respond(201)).add_policy(policy)
+    server = AuthorizationServer(refresh_grace=30)
+    server.register_client("app", redirect_uris=["http://127.0.0.1:8765/callback"])
+    server.inject("token", respond(503))
+    return policy.side_effects + server.refreshes

@@ -236,7 +236,9 @@ class TokenAuth(httpx.Auth):
     """``Authorization: Bearer`` from a :class:`TokenManager`, for ``httpx.Client(auth=...)``.
 
     Refresh requests go through the same client (and so through its transport). A 401 causes
-    one forced refresh and one retry; a second 401 is returned to the caller as it is.
+    one forced refresh and one retry; a second 401 is returned to the caller as it is. If the
+    refresh request itself fails on the wire, the request that led it raises httpx's error (as
+    any request of that client would) and every follower gets :class:`TokenUnavailable`.
     """
 
     requires_response_body = True

@@ -152,8 +152,12 @@ class IdempotencyPolicy:
         checked = request.method.upper() in self.methods
         now = get_clock().time()
         with self._lock:
-            for stale in [k for k, r in self._records.items() if r.expires_at <= now]:
-                del self._records[stale]
+            # Records are kept in creation order with one ttl, so the expired ones are a prefix.
+            while self._records:
+                oldest = next(iter(self._records))
+                if self._records[oldest].expires_at > now:
+                    break
+                del self._records[oldest]
             refusal = self._refuse_key(request, key) if checked else None
             if refusal is not None:
                 return refusal
@@ -162,6 +166,9 @@ class IdempotencyPolicy:
                 return None
             fingerprint = _fingerprint(request)
             record = self._records.get(key)
+            if record is not None and record.expires_at <= now:  # out of order: wall clock
+                del self._records[key]
+                record = None
             if record is None:
                 self._records[key] = _Record(fingerprint, now + self.ttl)
                 self._owners[id(request)] = key
