@@ -387,3 +387,29 @@ def test_a_cancelled_leader_releases_its_followers(
     assert all(isinstance(o, TokenUnavailable) for o in outcomes[1:4]), outcomes
     assert isinstance(outcomes[4], Token)
     assert auth.refreshes == 1
+
+
+def test_a_store_that_fails_to_save_does_not_lose_the_rotated_token(
+    logged_in: TokenManager, flow: AuthorizationCodeFlow, http: httpx.Client, clock: VirtualClock
+) -> None:
+    class FullDisk(MemoryTokenStore):
+        fail = False
+
+        def save(self, token: Token) -> None:
+            if self.fail:
+                raise OSError("disk full")
+            super().save(token)
+
+    store = FullDisk()
+    manager = TokenManager(flow, store=store)
+    current = logged_in.store.load()
+    assert current is not None
+    manager.set_token(current)
+    expire(clock, manager)
+    store.fail = True
+    with pytest.raises(OSError, match="disk full"):
+        manager.get_token(http)
+    # the refresh happened and its token is in use: no second refresh, no reuse of the old one
+    assert manager.get_token(http).expires_at == clock.time() + 3600
+    assert manager.refresh_count == 1
+    assert "refreshing=False" in repr(manager)

@@ -308,6 +308,10 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             f"store={self.store!r})"
         )
 
+    def _fingerprints(self, request: httpx.Request) -> bool:
+        """Whether this request's body is hashed (so must be read): keyed, with a store."""
+        return self.store is not None and request.method.upper() in self.methods
+
     def _prepare(self, request: httpx.Request) -> tuple[str, StoredResult | None, str] | None:
         """Key the request; returns (key, stored result, fingerprint), or None to pass it on."""
         if request.method.upper() not in self.methods:
@@ -336,7 +340,8 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(self._inner, httpx.BaseTransport):
             raise ConfigurationError("this IdempotencyTransport wraps an async transport")
-        request.read()
+        if self._fingerprints(request):
+            request.read()
         plan = self._prepare(request)
         if plan is None:
             return self._inner.handle_request(request)
@@ -352,7 +357,8 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(self._inner, httpx.AsyncBaseTransport):
             raise ConfigurationError("this IdempotencyTransport wraps a sync transport")
-        await request.aread()
+        if self._fingerprints(request):
+            await request.aread()
         plan = self._prepare(request)
         if plan is None:
             return await self._inner.handle_async_request(request)

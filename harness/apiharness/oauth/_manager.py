@@ -169,16 +169,21 @@ class TokenManager:
         return token
 
     def _land(self, flight: _Flight, outcome: Token | BaseException) -> None:
-        with self._lock:
+        """Publish the outcome. If the store fails to save a new token, the token is still
+        used (the old refresh token is dead once rotated) and the store's error reaches the
+        leader only."""
+        try:
+            with self._lock:
+                if self._flight is flight:
+                    self._flight = None
+                if isinstance(outcome, Token):
+                    self._token = outcome
+                    self._store.save(outcome)
+        finally:
             if isinstance(outcome, Token):
-                self._store.save(outcome)
-                self._token = outcome
-            if self._flight is flight:
-                self._flight = None
-        if isinstance(outcome, Token):
-            flight.future.set_result(outcome)
-        else:
-            flight.future.set_exception(outcome)
+                flight.future.set_result(outcome)
+            else:
+                flight.future.set_exception(outcome)
 
     # -- synchronous -------------------------------------------------------------------------
 
