@@ -97,7 +97,7 @@ def seed_for(config: pytest.Config) -> int:
     return config.stash.get(_SEED_KEY, 0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def apiharness_seed(request: pytest.FixtureRequest) -> int:
     """The run's seed for seeded random behaviours (``--apiharness-seed``)."""
     return seed_for(request.config)

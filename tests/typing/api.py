@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 import apiharness
 from apiharness import ApiHarnessError, Clock, VirtualClock, get_clock, use_clock
 
@@ -27,6 +29,43 @@ def catch_everything() -> str | None:
     except ApiHarnessError as exc:
         return str(exc)
     return apiharness.__version__
+
+
+def mocked_upstream() -> int:
+    from apiharness.upstream import (
+        Behaviour,
+        JournalEntry,
+        Outcome,
+        Route,
+        Upstream,
+        chance,
+        delay,
+        respond,
+        status,
+    )
+
+    up = Upstream(base_url="https://api.test", seed=1)
+    route: Route = up.get("/users/{id}", expect=2).respond(
+        status(503, retry_after=2).times(2),
+        chance(0.1, delay(3), otherwise=respond(200, json={"id": 1})),
+        lambda request: respond(200, text=request.method),
+    )
+
+    class Policy:
+        def before(self, request: httpx.Request, route: Route) -> Behaviour | None:
+            return respond(409) if "Idempotency-Key" not in request.headers else None
+
+        def after(self, request: httpx.Request, route: Route, outcome: Outcome) -> None:
+            return None
+
+    route.add_policy(Policy())
+    http = httpx.Client(transport=up, base_url=up.base_url)
+    http.get("/users/1")
+    entry: JournalEntry = up.journal.attempt(1, "GET")
+    with up.serve() as server:
+        httpx.get(server.base_url + "/users/1")
+    intervals: list[float] = up.journal.intervals()
+    return entry.status or len(intervals)
 
 
 def grade_my_client() -> bool:

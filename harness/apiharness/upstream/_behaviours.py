@@ -65,8 +65,7 @@ def declared(func: Callable[_P, _R]) -> Callable[_P, _R]:
     signature = inspect.signature(func)
     name = func.__name__
 
-    @functools.wraps(func)
-    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def explain(args: tuple[object, ...], kwargs: dict[str, object]) -> str | None:
         try:
             signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -74,12 +73,23 @@ def declared(func: Callable[_P, _R]) -> Callable[_P, _R]:
             if unknown:
                 close_to = difflib.get_close_matches(unknown[0], list(signature.parameters), n=1)
                 hint = f"; did you mean {close_to[0]!r}?" if close_to else ""
-                raise DeclarationError(
+                return (
                     f"{name}() got an unknown argument {unknown[0]!r}{hint} "
                     f"It accepts: {name}{signature}"
-                ) from None
-            raise DeclarationError(f"{name}(): {exc}; it is called as {name}{signature}") from None
-        return func(*args, **kwargs)
+                )
+            return f"{name}(): {exc}; it is called as {name}{signature}"
+        return None
+
+    @functools.wraps(func)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        # Called first, checked only on a TypeError: declaring in bulk costs nothing extra.
+        try:
+            return func(*args, **kwargs)
+        except TypeError:
+            problem = explain(args, kwargs)
+            if problem is None:
+                raise  # the arguments fit: the TypeError came from inside
+            raise DeclarationError(problem) from None
 
     return checked
 

@@ -11,6 +11,7 @@ An unmatched request gets a diagnostic naming the closest routes and why each di
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import threading
@@ -31,6 +32,7 @@ __all__ = ["METHODS", "Outcome", "Route", "RoutePolicy", "Router"]
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_EMPTY_200 = respond(200)  # what a route answers before it is given a script; stateless
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +63,21 @@ class RoutePolicy(Protocol):
     def after(self, request: httpx.Request, route: Route, outcome: Outcome) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
 class _Template:
-    text: str
-    segments: tuple[str | None, ...]  # literal text, or None for a segment with a parameter
-    regex: re.Pattern[str]
-    names: tuple[str, ...]
-    mixed: bool  # some segment mixes text and a parameter: the regex has the last word
+    """A parsed path template. Its regex is compiled on first use: declaring thousands of
+    routes (cassettes, specs) should not pay for regexes that literal matching never needs."""
+
+    def __init__(
+        self, text: str, segments: tuple[str | None, ...], pattern: str, mixed: bool
+    ) -> None:
+        self.text = text
+        self.segments = segments  # literal text, or None for a segment with a parameter
+        self.pattern = pattern
+        self.mixed = mixed  # some segment mixes text and a parameter: the regex has the last word
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
 
 
 def parse_template(template: object) -> _Template:
@@ -107,8 +117,7 @@ def parse_template(template: object) -> _Template:
         pattern.append(f"{re.escape(before)}(?P<{params[0]}>[^/]+){re.escape(after)}")
     if len(set(names)) != len(names):
         raise DeclarationError(f"route path {template!r} repeats a parameter name; rename one")
-    regex = re.compile("/" + "/".join(pattern))
-    return _Template(template, tuple(segments), regex, tuple(names), mixed)
+    return _Template(template, tuple(segments), "/" + "/".join(pattern), mixed)
 
 
 def _matcher(where: str, value: object, *, lower_keys: bool) -> dict[str, str | None]:
@@ -168,7 +177,7 @@ class Route:
         # Seeded per route, for reproducible chaos, not for secrecy.
         self.rng = random.Random(f"{seed}:{self.method} {template}:{order}")  # noqa: S311
         self._calls: list[JournalEntry] = []
-        self._script: Behaviour = respond(200)
+        self._script: Behaviour = _EMPTY_200
         self.runner: Runner = self._script
 
     @property
@@ -329,12 +338,11 @@ class Router:
             self._roots.clear()
             self._by_key.clear()
 
-    def find(self, request: httpx.Request) -> Route | None:
-        """The first-declared route that matches ``request``, or None."""
+    def find(self, request: httpx.Request, path: str) -> Route | None:
+        """The first-declared route that matches ``request`` (whose URL path is ``path``)."""
         root = self._roots.get(request.method)
         if root is None:
             return None
-        path = request.url.path
         best: Route | None = None
         # Depth-first over the trie: literal children, then the parameter child.
         stack: list[tuple[_Node, int]] = [(root, 0)]

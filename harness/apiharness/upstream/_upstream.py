@@ -309,14 +309,17 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def dispatch(self, request: httpx.Request, clock: Clock) -> Exchange:
         """Match ``request``, run policies and the script, journal it. The body must be read."""
         now, monotonic = clock.time(), clock.monotonic()
-        route = self._router.find(request)
+        path = request.url.path  # decoded on every access: once is enough
+        route = self._router.find(request, path)
         if route is None:
             text = self._router.explain(request, self.routes)
             with self._lock:
                 self._unmatched.append(text)
             headers = (("Content-Type", "text/plain; charset=utf-8"), ("X-Apiharness", "unmatched"))
             answer = Plan(_UNMATCHED, ResponseData(404, headers, text.encode()))
-            entry = self._entry(request, now, monotonic, answer, None)
+            entry = self._entry(
+                request, path=path, now=now, monotonic=monotonic, plan=answer, route=None
+            )
             self.journal.append(entry)
             return Exchange(request, answer, entry, None)
         with route.lock:
@@ -329,13 +332,22 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     break
             if plan is None:
                 plan = route.runner.plan(ctx)
-            entry = self._entry(request, now, monotonic, plan, route)
+            entry = self._entry(
+                request, path=path, now=now, monotonic=monotonic, plan=plan, route=route
+            )
             route.record(entry)
             self.journal.append(entry)
         return Exchange(request, plan, entry, route)
 
     def _entry(
-        self, request: httpx.Request, now: float, monotonic: float, plan: Plan, route: Route | None
+        self,
+        request: httpx.Request,
+        *,
+        path: str,
+        now: float,
+        monotonic: float,
+        plan: Plan,
+        route: Route | None,
     ) -> JournalEntry:
         delivered_status = (
             plan.response.status if plan.response and plan.fault is not Fault.DROP else None
@@ -343,7 +355,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return JournalEntry(
             method=request.method,
             url=str(request.url),
-            path=request.url.path,
+            path=path,
             headers=request.headers,
             body=request.content,
             time=now,

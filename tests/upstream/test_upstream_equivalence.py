@@ -1,0 +1,118 @@
+"""One fault vocabulary, two deliveries: every wire fault raises the same httpx exception class
+in-process as httpx's real transport raises for it on a loopback socket, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from apiharness import VirtualClock, use_clock
+from apiharness.upstream import (
+    Behaviour,
+    Upstream,
+    close,
+    delay,
+    dribble,
+    drop_after_processing,
+    garbage,
+    hang,
+    reset,
+    respond,
+    truncate,
+)
+
+TIMEOUT = 0.25  # real seconds on the socket; virtual in-process
+
+FAULTS: dict[str, Behaviour] = {
+    "hang": hang(),
+    "reset": reset(),
+    "close": close(),
+    "garbage": garbage(48),
+    "truncate": truncate(after=5),
+    "drop": drop_after_processing(respond(201)),
+    "delay-past-timeout": delay(TIMEOUT * 4),
+    "dribble-past-timeout": dribble(2, over=TIMEOUT * 4),
+}
+
+# What httpx's real transport raises, checked below; kept here to catch a silent change in both.
+EXPECTED = {
+    "hang": httpx.ReadTimeout,
+    "reset": httpx.ReadError,
+    "close": httpx.RemoteProtocolError,
+    "garbage": httpx.RemoteProtocolError,
+    "truncate": httpx.RemoteProtocolError,
+    "drop": httpx.RemoteProtocolError,
+    "delay-past-timeout": httpx.ReadTimeout,
+    "dribble-past-timeout": httpx.ReadTimeout,
+}
+
+
+def faulty_upstream() -> Upstream:
+    up = Upstream()
+    for name, behaviour in FAULTS.items():
+        up.get(f"/{name}").respond(behaviour)
+    return up
+
+
+def outcome_sync(http: httpx.Client, name: str) -> type[BaseException] | None:
+    try:
+        http.get(f"/{name}")
+    except httpx.HTTPError as exc:
+        return type(exc)
+    return None
+
+
+async def outcome_async(http: httpx.AsyncClient, name: str) -> type[BaseException] | None:
+    try:
+        await http.get(f"/{name}")
+    except httpx.HTTPError as exc:
+        return type(exc)
+    return None
+
+
+def test_every_wire_fault_raises_the_same_class_in_process_and_on_the_socket() -> None:
+    up = faulty_upstream()
+    # In-process under a virtual clock: the waits cost nothing.
+    with use_clock(VirtualClock()):
+        http = httpx.Client(transport=up, base_url=up.base_url, timeout=TIMEOUT)
+        in_process = {name: outcome_sync(http, name) for name in FAULTS}
+
+        async def run_async() -> dict[str, type[BaseException] | None]:
+            async with httpx.AsyncClient(
+                transport=up, base_url=up.base_url, timeout=TIMEOUT
+            ) as client:
+                return {name: await outcome_async(client, name) for name in FAULTS}
+
+        in_process_async = asyncio.run(run_async())
+    # On a real socket, with httpx's real transport, in real time.
+    with up.serve() as server:
+        with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as http:
+            on_socket = {name: outcome_sync(http, name) for name in FAULTS}
+
+        async def run_socket() -> dict[str, type[BaseException] | None]:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT) as client:
+                return {name: await outcome_async(client, name) for name in FAULTS}
+
+        on_socket_async = asyncio.run(run_socket())
+    assert in_process == on_socket
+    assert in_process_async == on_socket_async
+    assert on_socket == EXPECTED
+    assert on_socket_async == EXPECTED
+
+
+@pytest.mark.parametrize("name", ["drop", "truncate", "reset"])
+def test_journal_agrees_across_deliveries(name: str) -> None:
+    up = faulty_upstream()
+    http = httpx.Client(transport=up, base_url=up.base_url, timeout=TIMEOUT)
+    outcome_sync(http, name)
+    with up.serve() as server, httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as c:
+        outcome_sync(c, name)
+    first, second = up.journal
+    assert (first.status, first.processed, first.delivered) == (
+        second.status,
+        second.processed,
+        second.delivered,
+    )
+    assert first.delivered is False
