@@ -272,3 +272,31 @@ def test_with_the_retry_transport_a_post_is_retried_with_one_key_and_charged_onc
             "https://api.test/charges", json={"amount": 5}
         )
     assert len(bare.journal) == 1
+
+
+def test_a_restart_mid_operation_resends_the_same_key_and_is_not_charged_twice(
+    tmp_path: Path,
+) -> None:
+    from apiharness.upstream import IdempotencyPolicy, Upstream, drop_after_processing, respond
+
+    up, policy = Upstream(), IdempotencyPolicy()
+    charge = respond(201, json={"id": "ch_1"})
+    up.post("/charges").respond(drop_after_processing(charge), charge).add_policy(policy)
+    path = tmp_path / "idem.sqlite3"
+
+    def run_once() -> httpx.Response:
+        store = SQLiteResultStore(path)  # each "process" opens the file afresh
+        client = httpx.Client(transport=IdempotencyTransport(up, store=store))
+        key = store.key_for("order-42/charge")
+        return client.post(
+            "https://api.test/charges", json={"n": 42}, headers={"Idempotency-Key": key}
+        )
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        run_once()  # charged, then the answer was lost and the process died
+    after_restart = run_once()
+    assert after_restart.status_code == 201
+    assert after_restart.headers["idempotent-replayed"] == "true"  # the server deduplicated
+    assert run_once().extensions.get("apiharness_replayed") is True  # now from the local store
+    assert policy.side_effects == 1
+    assert len(up.journal) == 2
