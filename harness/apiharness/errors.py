@@ -201,8 +201,8 @@ class ResponseValidationError(ClientError):
 class IdempotencyKeyReused(ClientError):
     """One idempotency key was used for two requests with different methods, URLs or bodies.
 
-    The IETF draft (draft-ietf-httpapi-idempotency-key-header, section 2.2) requires a fresh
-    key per operation; reusing one for a different payload is a bug in the calling code.
+    The IETF draft (draft-ietf-httpapi-idempotency-key-header, "Uniqueness of Idempotency Key")
+    requires a fresh key per operation; reusing one for another payload is a bug in the caller.
     """
 
 

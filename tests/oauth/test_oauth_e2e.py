@@ -208,3 +208,26 @@ def test_oauth_server_fixture_in_a_fresh_session(pytester: pytest.Pytester) -> N
     result = pytester.runpytest("-p", "apiharness", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*matched no route*"])
+
+
+def test_no_token_reaches_the_logs_over_a_whole_session(
+    oauth_server: AuthorizationServer, clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # httpx and httpcore log every request at DEBUG/INFO
+    with oauth_server.serve() as live, httpx.Client(timeout=10) as client:
+        flow = flow_for(live.base_url)
+        manager = TokenManager(flow)
+        first = flow.login(client)
+        manager.set_token(first)
+        with httpx.Client(auth=manager.auth(), timeout=10) as api:
+            api.get(f"{live.base_url}/resource")
+            clock.advance(3600)
+            api.get(f"{live.base_url}/resource")
+            second = manager.get_token(client)
+    assert oauth_server.refreshes == 1
+    assert "HTTP Request" in caplog.text  # the logs were captured
+    for token in (first, second):
+        assert secret(token) not in caplog.text
+        assert secret(token, "access") not in caplog.text

@@ -3,8 +3,8 @@
 :class:`IdempotencyTransport` wraps another transport. On the methods it is told to protect
 (``POST`` and ``PATCH`` by default: ``PUT`` and ``DELETE`` are idempotent by definition, RFC 9110
 section 9.2.2) it adds an ``Idempotency-Key`` header unless the request already carries one.
-The value follows draft-ietf-httpapi-idempotency-key-header (section 2.1): a Structured Field
-*String* (RFC 8941 section 3.3.3), i.e. the key in double quotes; section 2.3 recommends a
+The value follows draft-ietf-httpapi-idempotency-key-header (section "Syntax"): a Structured
+Field *String* (RFC 8941 section 3.3.3), i.e. the key in double quotes; the draft recommends a
 UUID, and we use a random (version 4) one::
 
     Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324"
@@ -328,7 +328,7 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             raise IdempotencyKeyReused(
                 f"the idempotency key of this {request.method} {request.url.path} was already "
                 "used for a different request; use a fresh key for each operation "
-                "(draft-ietf-httpapi-idempotency-key-header section 2.2)"
+                "(draft-ietf-httpapi-idempotency-key-header, 'Uniqueness of Idempotency Key')"
             )
         return key, stored, fingerprint
 

@@ -1,8 +1,7 @@
 """Idempotency-key enforcement for upstream routes, and the side-effect counter.
 
 Attach :class:`IdempotencyPolicy` to a route and the upstream behaves like an API that honours
-the ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header, "Error Scenarios",
-section 2.7 of draft 07)::
+the ``Idempotency-Key`` header as draft-ietf-httpapi-idempotency-key-header describes it::
 
     policy = IdempotencyPolicy()
     up.post("/charges").respond(respond(201, json={"id": "ch_1"})).add_policy(policy)
@@ -14,19 +13,19 @@ What each request gets, and where it comes from:
 ====================================  ======  ==============================================
 situation                             status  source
 ====================================  ======  ==============================================
-no key, and the route requires one    400     draft section 2.7 (missing key: 400)
-key seen with a different payload     422     draft section 2.7 (reuse with another payload)
-key seen, first request in flight     409     draft section 2.7 (concurrent request: 409)
-key seen, first request completed     stored  draft section 2.6 (return the stored result)
-                                              plus ``Idempotent-Replayed: true``, the header
-                                              Stripe's API sets on replays
+no key, and the route requires one    400     the draft, section "Error Scenarios"
+key seen with a different payload     422     the draft, section "Error Scenarios"
+key seen, first request in flight     409     the draft, section "Error Scenarios"
+key seen, first request completed     stored  the draft, "Idempotency Enforcement
+                                              Scenarios"; plus ``Idempotent-Replayed:
+                                              true``, the header Stripe's API sets on replays
 ====================================  ======  ==============================================
 
 Error bodies are ``application/problem+json`` (RFC 9457) with ``type``, ``title`` and
 ``detail``, the form the draft's examples use. The payload fingerprint is the method, the path
 with its query, and the body bytes. A key's record expires ``ttl`` seconds of *virtual* time
-after its first use (24 hours by default; the draft leaves expiry to the server, section 2.5),
-after which the key counts as new.
+after its first use, after which the key counts as new (24 hours by default; the draft leaves
+expiry to the server in "Idempotency Key Validity and Expiry").
 
 A request that was not processed (``hang()``, ``reset()``, a 5xx or 429 from the script) frees
 its key, so the client's retry runs the operation; a processed one keeps its response even if
@@ -106,7 +105,7 @@ class IdempotencyPolicy:
     ``required``: a keyed method without a key gets 400 (else it runs unprotected).
     ``methods``: which methods are checked (``POST`` and ``PATCH``). ``ttl``: seconds of
     virtual time a key is remembered. ``strict_format``: also refuse (400) keys that are not a
-    Structured Field String, i.e. not in double quotes (draft section 2.1).
+    Structured Field String, i.e. not in double quotes (draft, "Syntax").
     """
 
     def __init__(
