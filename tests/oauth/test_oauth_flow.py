@@ -256,3 +256,11 @@ def test_any_malformed_callback_is_a_typed_error(flow: AuthorizationCodeFlow, ur
     flow.authorization_request()
     with pytest.raises((CallbackError, AuthorizationServerError)):
         flow.validate_callback(url)
+
+
+def test_abandoned_requests_are_forgotten(flow: AuthorizationCodeFlow, clock: VirtualClock) -> None:
+    for _ in range(100):
+        flow.authorization_request()
+    clock.advance(601)
+    flow.authorization_request()
+    assert len(flow._pending) == 1

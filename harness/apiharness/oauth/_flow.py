@@ -204,8 +204,13 @@ class AuthorizationCodeFlow:
             issued_at=get_clock().monotonic(),
         )
         with self._lock:
+            self._prune(pending.issued_at)
             self._pending.append(pending)
         return pending
+
+    def _prune(self, now: float) -> None:
+        """Forget expired requests (the caller holds the lock)."""
+        self._pending = [p for p in self._pending if now - p.issued_at <= self._state_ttl]
 
     # -- step 2: the callback ----------------------------------------------------------------
 
@@ -214,7 +219,7 @@ class AuthorizationCodeFlow:
         now = get_clock().monotonic()
         given = state.encode("utf-8", "replace")
         with self._lock:
-            self._pending = [p for p in self._pending if now - p.issued_at <= self._state_ttl]
+            self._prune(now)
             found = None
             # Compare against every pending state, so timing reveals nothing about which matched.
             for pending in self._pending:
