@@ -17,6 +17,7 @@ from apiharness.conformance._pytest import apiharness_conformance, pytest_collec
 from apiharness.errors import ApiHarnessError, ConfigurationError
 from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
 from apiharness.upstream._oauth_fixtures import oauth_server
+from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
     "apiharness_conformance",
@@ -29,6 +30,7 @@ __all__ = [
     "upstream",
     "upstream_server",
     "upstream_session_server",
+    "webhook_sender",
 ]
 
 # One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).
