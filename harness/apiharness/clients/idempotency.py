@@ -38,6 +38,7 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from apiharness._sqlite import connect_wal, write_transaction
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError, IdempotencyKeyReused
 
@@ -190,43 +191,28 @@ class SQLiteResultStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
-            except sqlite3.Error as exc:
-                raise ConfigurationError(
-                    f"SQLiteResultStore cannot use {str(self.path)!r} ({exc}); pass a path in "
-                    "a writable folder"
-                ) from exc
+        if conn is None:  # one connection per thread: sqlite3 connections are not shareable
+            conn = connect_wal(
+                self.path, schema=_SCHEMA, what="SQLiteResultStore", timeout=self._timeout
+            )
             self._local.conn = conn
         return conn
 
     def key_for(self, operation: str, *, ttl: float = DEFAULT_TTL) -> str:
         ttl = _check_ttl(ttl)
-        conn = self._connect()
         now = get_clock().time()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._connect()) as conn:
             row = conn.execute(
                 "SELECT key FROM operations WHERE operation = ? AND expires_at > ?",
                 (operation, now),
             ).fetchone()
             if row is not None:
-                key = str(row[0])
-            else:
-                key = new_idempotency_key()
-                conn.execute(
-                    "INSERT OR REPLACE INTO operations VALUES (?, ?, ?)",
-                    (operation, key, now + ttl),
-                )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return key
+                return str(row[0])
+            key = new_idempotency_key()
+            conn.execute(
+                "INSERT OR REPLACE INTO operations VALUES (?, ?, ?)", (operation, key, now + ttl)
+            )
+            return key
 
     def lookup(self, key: str) -> StoredResult | None:
         row = (
