@@ -25,6 +25,7 @@ from apiharness.recording._fixtures import (
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
 from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
+from apiharness.upstream._oauth_fixtures import oauth_server
 from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "apiharness_secrets",
     "apiharness_seed",
     "clock",
+    "oauth_server",
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
