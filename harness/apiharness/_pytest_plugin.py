@@ -33,7 +33,7 @@ __all__ = [
     "apiharness_conformance",
     "apiharness_secrets",
     "apiharness_seed",
-    "clock",
+    "clock_fixture",
     "oauth_server",
     "pytest_addoption",
     "pytest_collection_modifyitems",
@@ -125,8 +125,10 @@ def apiharness_seed(request: pytest.FixtureRequest) -> int:
     return seed_for(request.config)
 
 
-@pytest.fixture
-def clock(request: pytest.FixtureRequest) -> Iterator[VirtualClock]:
+# Named by `name=`: a Python name `clock` would shadow the module `apiharness.clock` once the
+# plugin surface is re-exported from `apiharness`.
+@pytest.fixture(name="clock")
+def clock_fixture(request: pytest.FixtureRequest) -> Iterator[VirtualClock]:
     """A virtual clock, active for the test.
 
     ``time.sleep``, ``time.monotonic``, ``time.time``, ``asyncio.sleep`` and every wait of the

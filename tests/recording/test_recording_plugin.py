@@ -152,3 +152,34 @@ def test_a_bad_record_mode_in_the_ini_is_a_usage_error(pytester: pytest.Pytester
     result = pytester.runpytest("-p", "apiharness")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*apiharness_record_mode must be one of none, once*'sometimes'*"])
+
+
+def test_the_gate_reads_declared_secrets_from_the_secrets_provider(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A name that does not look secret, with its value only in .env: only the provider knows.
+    monkeypatch.delenv("PARTNER_ACCOUNT", raising=False)
+    pytester.makeini("[pytest]\napiharness_secrets = PARTNER_ACCOUNT\n")
+    (pytester.path / ".env").write_text("PARTNER_ACCOUNT=acct-7f3e9c2b51\n")
+    cassettes = pytester.path / "cassettes" / "test_x"
+    cassettes.mkdir(parents=True)
+    (cassettes / "leaky.yaml").write_text(
+        "interactions:\n"
+        "- request:\n"
+        "    body: null\n"
+        "    headers: {}\n"
+        "    method: GET\n"
+        "    uri: https://api.example/accounts/acct-7f3e9c2b51\n"
+        "  response:\n"
+        "    body: {string: ''}\n"
+        "    headers: {}\n"
+        "    status: {code: 200, message: OK}\n"
+        "version: 1\n"
+    )
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "apiharness", "--apiharness-check-secrets")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*secret leak in cassettes*", "*PARTNER_ACCOUNT*"])
+    assert "acct-7f3e9c2b51" not in result.stdout.str()
+    (pytester.path / ".env").write_text("PARTNER_ACCOUNT=other-value-123\n")
+    assert pytester.runpytest_subprocess("-p", "apiharness", "--apiharness-check-secrets").ret == 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import statistics
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +23,7 @@ import httpx
 from apiharness.conformance._trial import Outcome, Trial, Verdict
 from apiharness.upstream import (
     Behaviour,
+    IdempotencyPolicy,
     JournalEntry,
     Route,
     drop_after_processing,
@@ -328,46 +328,24 @@ def _post_key_stable(t: Trial) -> Verdict:
     return t.ok(f"{len(keys)} attempts, one key")
 
 
-class _KeyedCharges:
-    """An upstream route that honours Idempotency-Keys and counts side effects.
-
-    The first request is processed and its response lost (the connection drops); a repeat with
-    the same key gets the stored response replayed without a second side effect.
-    """
-
-    def __init__(self) -> None:
-        self.effects = 0
-        self._stored: dict[str, Behaviour] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, request: httpx.Request) -> Behaviour:
-        key = request.headers.get("idempotency-key")
-        with self._lock:
-            if key is not None and key in self._stored:
-                return self._stored[key]
-            self.effects += 1
-            created = respond(201, json=RESOURCE)
-            if key is not None:
-                self._stored[key] = respond(
-                    201, json=RESOURCE, headers={"Idempotent-Replayed": "true"}
-                )
-            return drop_after_processing(created) if self.effects == 1 else created
-
-
 @scenario(
     "lost-response-exactly-once",
     "when a POST's response is lost after processing, the retry does not repeat the effect",
     IDEMPOTENCY_DRAFT,
 )
 def _lost_response_exactly_once(t: Trial) -> Verdict:
-    charges = _KeyedCharges()
-    t.up.post(COLLECTION_PATH).respond(charges)
+    # The upstream honours keys (a repeat replays the stored response) but does not require
+    # them, and loses the response to the first request it processes.
+    charges = IdempotencyPolicy(required=False)
+    created = respond(201, json=RESOURCE)
+    t.up.post(COLLECTION_PATH).respond(drop_after_processing(created), created).add_policy(charges)
     out = t.create()
     n = len(_keys(t))
     if out.error is not None:
         return t.fail(f"{out.describe(t)} after {n} attempt(s); the operation had succeeded")
-    did = f"returned after {n} attempt(s); the upstream performed {charges.effects} effect(s)"
-    return t.ok(did) if charges.effects == 1 else t.fail(did)
+    effects = charges.side_effects
+    did = f"returned after {n} attempt(s); the upstream performed {effects} effect(s)"
+    return t.ok(did) if effects == 1 else t.fail(did)
 
 
 # -- wire faults and bodies -----------------------------------------------------------------

@@ -44,6 +44,7 @@ __all__ = [
     "apiharness_cassette",
     "apiharness_secrets",
     "check_secrets_at_end",
+    "declared_secrets",
     "record_mode",
 ]
 
@@ -77,6 +78,12 @@ def add_options(group: Any, parser: pytest.Parser) -> None:
     )
     parser.addini(
         "apiharness_check_secrets", "Run the leak gate at the end.", type="bool", default=False
+    )
+    parser.addini(
+        "apiharness_secrets",
+        "Names of secrets (read from the environment or .env) the leak gate also looks for.",
+        type="args",
+        default=[],
     )
 
 
@@ -149,17 +156,33 @@ class _Gate:
         pytest.fail(message, pytrace=False)
 
 
+def declared_secrets(config: pytest.Config) -> dict[str, str]:
+    """The secrets named by the ``apiharness_secrets`` ini value, read by the secrets provider.
+
+    Values come from the environment, then the rootdir's ``.env`` (see
+    :class:`apiharness.oauth.SecretsProvider`); names without a value are skipped.
+    """
+    names = config.getini("apiharness_secrets")
+    if not names:
+        return {}
+    from apiharness.oauth._secrets import EnvSecrets, SecretsProvider
+
+    provider = SecretsProvider(EnvSecrets(env_file=config.rootpath / ".env"), declared=names)
+    return {name: value.get_secret_value() for name, value in provider.declared_values().items()}
+
+
 @pytest.fixture
-def apiharness_secrets() -> Mapping[str, str]:
+def apiharness_secrets(request: pytest.FixtureRequest) -> Mapping[str, str]:
     """Secret values (name -> value) the leak gate looks for, besides secret-looking env vars.
 
-    Override it in a conftest.py to declare more::
+    By default, the secrets named in the ``apiharness_secrets`` ini value (from the environment
+    or ``.env``). Override it in a conftest.py to declare others::
 
         @pytest.fixture
         def apiharness_secrets():
             return {"stripe": os.environ.get("STRIPE_TEST_KEY", "sk_test_placeholder")}
     """
-    return {}
+    return declared_secrets(request.config)
 
 
 @pytest.fixture
@@ -232,7 +255,7 @@ def check_secrets_at_end(session: pytest.Session) -> None:
     if not wanted or not folder.is_dir():
         return
     try:
-        check_cassettes([folder])
+        check_cassettes([folder], declared_secrets(config))
     except SecretLeakError as exc:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:

@@ -228,8 +228,10 @@ class _Connection(asyncio.Protocol):
         data = exchange.plan.response
         body = b"" if exchange.request.method == "HEAD" else data.body
         head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
-        self.transport.write(head + body)
+        # Bookkeeping first (journal, route policies): once the client has the response it may
+        # act on it at once, e.g. retry, or assert on the upstream's side-effect counters.
         self.server.upstream.finish(exchange, delivered=True)
+        self.transport.write(head + body)
         if not keep_alive:
             self.transport.close()
 
@@ -247,7 +249,15 @@ class _Connection(asyncio.Protocol):
         plan, transport = exchange.plan, self.transport
         assert transport is not None
         assert self.closed is not None
-        delivered = False
+        delivered = settled = False
+
+        def settle(outcome: bool) -> None:
+            # Before the connection breaks: the client's next move must find it recorded.
+            nonlocal settled
+            if not settled:
+                settled = True
+                self.server.upstream.finish(exchange, delivered=outcome)
+
         try:
             if plan.fault is Fault.HANG:
                 await self.closed  # until the client gives up, or the server stops
@@ -260,17 +270,20 @@ class _Connection(asyncio.Protocol):
                 # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
                 sock = transport.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                settle(False)
                 transport.abort()
                 return
-            if plan.fault is Fault.GARBAGE:
-                transport.write(plan.garbage)
             if plan.response is None or plan.fault is Fault.DROP:
+                settle(False)
+                if plan.fault is Fault.GARBAGE:
+                    transport.write(plan.garbage)
                 transport.close()
                 return
             data = plan.response
             body = b"" if exchange.request.method == "HEAD" else data.body
             head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
             if plan.fault is Fault.TRUNCATE:
+                settle(False)
                 transport.write(head + body[: plan.truncate_after])
                 transport.close()
                 return
@@ -285,7 +298,7 @@ class _Connection(asyncio.Protocol):
             if not keep_alive:
                 transport.close()
         finally:
-            self.server.upstream.finish(exchange, delivered=delivered)
+            settle(delivered)
 
     def _fail(self, exc: Exception) -> None:
         self.server.record(exc)
