@@ -249,6 +249,8 @@ def test_drop_after_processing_is_processed_but_not_delivered() -> None:
         (lambda: respond(200, content="str"), "takes bytes"),
         (lambda: respond(200, headers={"Content-Length": "3"}), "must not set Content-Length"),
         (lambda: delay(-1), "at least 0"),
+        (lambda: delay("1"), "delay\\(seconds\\) must be a number"),
+        (lambda: chance("often", status(500)), "chance\\(p\\) must be a number"),
         (delay, "exactly one"),
         (lambda: delay(between=(2, 1)), "high is below low"),
         (lambda: garbage(0), "garbage\\(n\\) must be an integer of at least 1"),
