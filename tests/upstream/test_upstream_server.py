@@ -240,3 +240,22 @@ def test_base_url_and_server_attribute() -> None:
         assert server.base_url == server.url + "/v1"
         assert httpx.get(server.base_url + "/ping").status_code == 204
     assert up.server is None
+
+
+def test_a_failing_policy_is_reported_too() -> None:
+    class Broken:
+        def before(self, request: httpx.Request, route: object) -> None:
+            return None
+
+        def after(self, request: httpx.Request, route: object, outcome: object) -> None:
+            raise ValueError("policy bookkeeping failed")
+
+    up = Upstream()
+    up.get("/p").add_policy(Broken())  # type: ignore[arg-type]
+    server = up.serve().start()
+    try:
+        requests.get(server.base_url + "/p", timeout=5)
+        with pytest.raises(ServerThreadError, match="policy bookkeeping failed"):
+            server.check()
+    finally:
+        server.stop()

@@ -196,13 +196,13 @@ class _Connection(asyncio.Protocol):
                 exchange = self.server.upstream.dispatch(
                     self._request(method, target, headers, body), get_clock()
                 )
-            except Exception as exc:  # user code failed: report it to the test
+                plan = exchange.plan
+                if plan.fault is Fault.NONE and plan.chunks == 1 and not (plan.delay or plan.over):
+                    self._write_whole(exchange, keep_alive)  # the fast path: no task
+                    continue
+            except Exception as exc:  # user code (a callable, a policy) failed: tell the test
                 self._fail(exc)
                 return
-            plan = exchange.plan
-            if plan.fault is Fault.NONE and not plan.delay and plan.chunks == 1 and not plan.over:
-                self._write_whole(exchange, keep_alive)
-                continue
             self.busy = True
             task = asyncio.get_running_loop().create_task(self._serve_slowly(exchange, keep_alive))
             # The loop keeps only weak references to tasks: hold them until they finish.
@@ -290,6 +290,8 @@ class _Connection(asyncio.Protocol):
     def _fail(self, exc: Exception) -> None:
         self.server.record(exc)
         assert self.transport is not None
+        if self.transport.is_closing():
+            return
         text = f"apiharness: the upstream raised {type(exc).__name__}; see the test's failure"
         headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))]
         self.transport.write(_head(500, headers, close=True) + text.encode())
