@@ -259,3 +259,15 @@ def test_a_failing_policy_is_reported_too() -> None:
             server.check()
     finally:
         server.stop()
+
+
+def test_delayed_empty_and_head_responses_on_the_wire(clock: VirtualClock) -> None:
+    up = Upstream()
+    up.get("/empty").respond(delay(2))
+    up.head("/h").respond(delay(1, then=respond(200, json={"big": "x" * 100})))
+    with up.serve() as server:
+        got = requests.get(server.base_url + "/empty", timeout=5)
+        assert (got.status_code, got.content) == (200, b"")
+        head = requests.head(server.base_url + "/h", timeout=5)
+        assert (head.status_code, head.content) == (200, b"")
+    assert up.journal.intervals() == [2]  # arrival times: the second came after the first's wait

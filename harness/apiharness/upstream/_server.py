@@ -254,38 +254,47 @@ class _Connection(asyncio.Protocol):
                 return
             if plan.delay:
                 await upstream_asleep(get_clock(), plan.delay)
-            if transport.is_closing():
-                return
-            if plan.fault is Fault.RESET:
-                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-                sock = transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                transport.abort()
-                return
-            if plan.fault is Fault.GARBAGE:
-                transport.write(plan.garbage)
-            if plan.response is None or plan.fault is Fault.DROP:
-                transport.close()
-                return
-            data = plan.response
-            body = b"" if exchange.request.method == "HEAD" else data.body
-            head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
-            if plan.fault is Fault.TRUNCATE:
-                transport.write(head + body[: plan.truncate_after])
-                transport.close()
-                return
+            if not transport.is_closing():
+                delivered = await self._deliver(exchange, transport, keep_alive)
+        finally:
+            self.server.upstream.finish(exchange, delivered=delivered)
+
+    async def _deliver(
+        self, exchange: Exchange, transport: asyncio.Transport, keep_alive: bool
+    ) -> bool:
+        """Commit the plan's fault on the socket, or write the response; True if delivered."""
+        plan = exchange.plan
+        if plan.fault is Fault.RESET:
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+            return False
+        if plan.fault is Fault.GARBAGE:
+            transport.write(plan.garbage)
+        if plan.response is None or plan.fault is Fault.DROP:
+            transport.close()
+            return False
+        data = plan.response
+        body = b"" if exchange.request.method == "HEAD" else data.body
+        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
+        if plan.fault is Fault.TRUNCATE:
+            transport.write(head + body[: plan.truncate_after])
+            transport.close()
+            return False
+        if plan.chunks == 1 and not plan.over:
+            transport.write(head + body)  # a delayed but whole response: one write
+        else:
             gap, chunks = dribble_pieces(plan)
             transport.write(head)
             for chunk in chunks:
                 await upstream_asleep(get_clock(), gap)
                 if transport.is_closing():
-                    return
+                    return False
                 transport.write(chunk)
-            delivered = True
-            if not keep_alive:
-                transport.close()
-        finally:
-            self.server.upstream.finish(exchange, delivered=delivered)
+        if not keep_alive:
+            transport.close()
+        return True
 
     def _fail(self, exc: Exception) -> None:
         self.server.record(exc)
