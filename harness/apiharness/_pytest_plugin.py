@@ -16,6 +16,7 @@ from apiharness.conformance import _pytest as _conformance
 from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
 from apiharness.errors import ApiHarnessError, ConfigurationError
 from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
+from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
     "apiharness_conformance",
@@ -27,6 +28,7 @@ __all__ = [
     "upstream",
     "upstream_server",
     "upstream_session_server",
+    "webhook_sender",
 ]
 
 # One line per marker, in pytest's "name(args): help" form (shown by `pytest --markers`).

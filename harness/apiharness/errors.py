@@ -23,7 +23,14 @@ The tree::
     │   └── ResponseValidationError   a response did not match its schema or model
     ├── OAuthError                    OAuth 2 / PKCE flow errors
     ├── WebhookError
-    │   └── WebhookVerificationError  a webhook failed verification (subclassed per reason)
+    │   ├── WebhookVerificationError  a webhook failed verification (subclassed per reason)
+    │   │   ├── MissingWebhookHeader      a header the scheme needs is absent
+    │   │   ├── MalformedWebhookHeader    a header is present but cannot be parsed
+    │   │   ├── WebhookSignatureMismatch  no signature matches any of the secrets
+    │   │   ├── WebhookTimestampOutOfTolerance  the signed timestamp is too old or too new
+    │   │   ├── WebhookReplayed           the delivery id was seen before (dedup store)
+    │   │   └── InvalidWebhookSecret      the secret is unusable (also a ConfigurationError)
+    │   └── WebhookPayloadTypeError   the payload is not the raw bytes (also a TypeError)
     ├── SpecError                     an OpenAPI description is invalid or cannot be loaded
     ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
     ├── RecordingError                the recording proxy could not start or stopped badly
@@ -51,6 +58,9 @@ __all__ = [
     "ConformanceError",
     "DeclarationError",
     "ExpectationError",
+    "InvalidWebhookSecret",
+    "MalformedWebhookHeader",
+    "MissingWebhookHeader",
     "OAuthError",
     "RateLimitExceeded",
     "RecordingError",
@@ -63,6 +73,10 @@ __all__ = [
     "UnmatchedRequestError",
     "UpstreamError",
     "WebhookError",
+    "WebhookPayloadTypeError",
+    "WebhookReplayed",
+    "WebhookSignatureMismatch",
+    "WebhookTimestampOutOfTolerance",
     "WebhookVerificationError",
 ]
 
@@ -191,6 +205,38 @@ class WebhookError(ApiHarnessError):
 
 class WebhookVerificationError(WebhookError):
     """A webhook delivery failed verification."""
+
+
+class MissingWebhookHeader(WebhookVerificationError):
+    """A header the webhook scheme needs is absent from the delivery."""
+
+
+class MalformedWebhookHeader(WebhookVerificationError):
+    """A webhook header is present but not in the form its scheme defines."""
+
+
+class WebhookSignatureMismatch(WebhookVerificationError):
+    """No signature in the delivery matches the payload under any of the secrets."""
+
+
+class WebhookTimestampOutOfTolerance(WebhookVerificationError):
+    """The signed timestamp is further from now than the tolerance allows (stale or future)."""
+
+
+class WebhookReplayed(WebhookVerificationError):
+    """The delivery id was already seen by the dedup store: a replayed delivery."""
+
+
+class InvalidWebhookSecret(WebhookVerificationError, ConfigurationError):
+    """The webhook secret is unusable (empty, wrong type, or not in the scheme's encoding).
+
+    A verification failure too, so a receiver with a broken secret rejects every delivery
+    instead of crashing; also a :class:`ConfigurationError`, because the fix is in the setup.
+    """
+
+
+class WebhookPayloadTypeError(WebhookError, TypeError):
+    """The payload was not given as the raw request bytes (e.g. a ``str`` or parsed JSON)."""
 
 
 class SpecError(ApiHarnessError):

@@ -1,0 +1,178 @@
+"""Replay protection by delivery id: an in-memory store and a SQLite one.
+
+GitHub and Shopify sign no timestamp, so a captured delivery verifies forever; Standard
+Webhooks signs one but a replay inside its five-minute window still verifies. Each sends a
+unique delivery id (``X-GitHub-Delivery``, ``X-Shopify-Webhook-Id``, ``webhook-id``). Give a
+store to ``verify(..., dedup=store)`` and a second delivery with the same id is refused with
+:class:`~apiharness.errors.WebhookReplayed`.
+
+Ids are remembered only after the signature verified (an attacker cannot burn ids with forged
+deliveries) and expire ``ttl`` seconds later by the active clock. Providers retry a delivery
+with the same id when the receiver failed; call :meth:`forget` when processing fails so the
+retry gets through.
+
+Know the limit: GitHub and Shopify do not sign their delivery-id header, so the store stops
+duplicate and naively replayed deliveries, but not an attacker who replays a captured body with
+a fresh id. Standard Webhooks signs ``webhook-id``, so there the protection is complete.
+
+The SQLite store is stdlib ``sqlite3`` in WAL mode, safe across threads and processes (several
+workers behind one receiver): claiming an id is one ``INSERT`` in an immediate transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from apiharness.errors import ConfigurationError, WebhookReplayed
+from apiharness.webhooks._common import Timestamp, now_of, tolerance_of
+
+__all__ = ["DedupStore", "MemoryDedupStore", "SQLiteDedupStore", "claim_delivery"]
+
+_DAY = 24 * 3600.0
+
+
+@runtime_checkable
+class DedupStore(Protocol):
+    """What ``verify(..., dedup=...)`` needs: claim an id once, forget it on failure."""
+
+    def claim(self, delivery_id: str, *, now: float) -> bool:
+        """Record ``delivery_id``; False if it is already recorded and not expired."""
+
+    def forget(self, delivery_id: str) -> None:
+        """Drop ``delivery_id`` so a retry of that delivery is accepted."""
+
+
+def _ttl(ttl: object) -> float:
+    value = tolerance_of(ttl, "dedup store")
+    if value == 0:
+        raise ConfigurationError("dedup store: ttl must be > 0 seconds, e.g. ttl=86400")
+    return value
+
+
+class MemoryDedupStore:
+    """Delivery ids in a dict, for one process. Thread-safe.
+
+    Example::
+
+        from apiharness.webhooks import MemoryDedupStore, github
+
+        seen = MemoryDedupStore(ttl=3 * 24 * 3600)
+        github.verify(body, request.headers, secret, dedup=seen)
+    """
+
+    def __init__(self, ttl: float = _DAY) -> None:
+        self.ttl = _ttl(ttl)
+        self._expires: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._next_purge = 0.0
+
+    def claim(self, delivery_id: str, *, now: float) -> bool:
+        with self._lock:
+            if now >= self._next_purge:
+                # Amortised: sweep expired ids at most once per ttl, not on every call.
+                self._expires = {k: t for k, t in self._expires.items() if t > now}
+                self._next_purge = now + self.ttl
+            expires = self._expires.get(delivery_id)
+            if expires is not None and expires > now:
+                return False
+            self._expires[delivery_id] = now + self.ttl
+            return True
+
+    def forget(self, delivery_id: str) -> None:
+        with self._lock:
+            self._expires.pop(delivery_id, None)
+
+    def __len__(self) -> int:
+        return len(self._expires)
+
+    def __repr__(self) -> str:
+        return f"MemoryDedupStore(ttl={self.ttl:g}, ids={len(self._expires)})"
+
+
+class SQLiteDedupStore:
+    """Delivery ids in a SQLite file (WAL), shared by threads and processes.
+
+    Example::
+
+        seen = SQLiteDedupStore("/var/lib/myapp/webhooks.sqlite3", ttl=3 * 24 * 3600)
+        shopify.verify(body, request.headers, secret, dedup=seen)
+    """
+
+    def __init__(self, path: str | Path, ttl: float = _DAY) -> None:
+        self.ttl = _ttl(ttl)
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS webhook_deliveries "
+                "(id TEXT PRIMARY KEY, expires REAL NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS webhook_deliveries_expires "
+                "ON webhook_deliveries (expires)"
+            )
+        except sqlite3.Error as exc:
+            raise ConfigurationError(
+                f"dedup store: cannot open SQLite database {str(self.path)!r} ({exc}); "
+                "check that its directory exists and is writable"
+            ) from exc
+
+    def claim(self, delivery_id: str, *, now: float) -> bool:
+        with self._lock:
+            # IMMEDIATE takes the write lock first, so two processes cannot both claim an id.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM webhook_deliveries WHERE expires <= ?", (now,))
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO webhook_deliveries (id, expires) VALUES (?, ?)",
+                    (delivery_id, now + self.ttl),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return cursor.rowcount == 1
+
+    def forget(self, delivery_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM webhook_deliveries").fetchone()
+        return int(row[0])
+
+    def __repr__(self) -> str:
+        return f"SQLiteDedupStore({str(self.path)!r}, ttl={self.ttl:g})"
+
+
+def claim_delivery(
+    store: DedupStore | None,
+    delivery_id: str,
+    now: Timestamp | None,
+    scheme: str,
+) -> None:
+    """Refuse a delivery whose id ``store`` has seen; a no-op without a store."""
+    if store is None:
+        return
+    if not isinstance(store, DedupStore):
+        raise ConfigurationError(
+            f"{scheme}: dedup= takes a MemoryDedupStore, a SQLiteDedupStore or an object with "
+            f"claim() and forget(), got {type(store).__name__}"
+        )
+    if not store.claim(delivery_id, now=now_of(now)):
+        raise WebhookReplayed(
+            f"{scheme}: delivery {delivery_id!r} was already received; a replayed delivery"
+        )
