@@ -15,7 +15,11 @@ from apiharness.clock import VirtualClock
 from apiharness.conformance import _pytest as _conformance
 from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
 from apiharness.errors import ApiHarnessError, ConfigurationError
-from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
+from apiharness.upstream._fixtures import (
+    upstream_fixture,
+    upstream_server,
+    upstream_session_server,
+)
 from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
@@ -25,7 +29,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
-    "upstream",
+    "upstream_fixture",
     "upstream_server",
     "upstream_session_server",
     "webhook_sender",
