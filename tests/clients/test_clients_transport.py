@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ from apiharness.clients import (
     RetryScheduled,
     TokenBucket,
     async_resilient_client,
+    logging_hook,
     resilient_client,
 )
 from apiharness.errors import (
@@ -312,3 +315,35 @@ def test_one_call_constructors_have_sensible_defaults(clock: VirtualClock) -> No
     assert asyncio.run(main()) == 200
     assert len(clock.sleeps) == 2
     assert all(0 <= s <= 0.4 for s in clock.sleeps)  # full jitter, first retry: [0, 2 * 0.2]
+
+
+def test_nothing_is_printed_or_logged_by_default(
+    clock: VirtualClock, run: Runner, capsys: pytest.CaptureFixture[str], caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(RetryExhausted):
+        run(resilient(Script(503), breaker=CircuitBreaker()), "GET", URL)
+    assert capsys.readouterr() == ("", "")
+    assert [r for r in caplog.records if r.name.startswith("apiharness")] == []
+
+
+def test_logging_hook_logs_each_event(clock: VirtualClock, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="apiharness.clients")
+    with httpx.Client(transport=resilient(Script(503, 200), on_event=logging_hook())) as client:
+        client.get(URL, headers={"Authorization": "Bearer sk_live_secret"})
+    [record] = [r for r in caplog.records if r.name == "apiharness.clients"]
+    assert "RetryScheduled" in record.getMessage()
+    assert "sk_live_secret" not in record.getMessage()
+
+
+def test_a_token_wait_may_not_pass_the_deadline(clock: VirtualClock, run: Runner) -> None:
+    policy = RetryPolicy(Backoff("none", base=1.0, cap=8.0), deadline=10)
+    bucket = TokenBucket(rate=0.05, capacity=1, max_wait=None)  # one token every 20 s
+    script = Script(503, 200)
+    with pytest.raises(RateLimitExceeded) as info:
+        run(resilient(script, retry=policy, limiter=bucket), "GET", URL)
+    # After the first attempt and a 2 s backoff, the next token is 18 s away; 8 s are left.
+    assert info.value.wait == pytest.approx(18.0)
+    assert info.value.max_wait == pytest.approx(8.0)
+    assert clock.sleeps == [2.0]
+    assert len(script.requests) == 1

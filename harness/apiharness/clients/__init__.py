@@ -13,7 +13,6 @@ sleep and time read goes through :func:`apiharness.clock.get_clock` at the momen
 for what was taken from libraries and what was written by hand.
 """
 
-from apiharness.clients._backoff import Backoff, Jitter
 from apiharness.clients._breaker import BreakerMetrics, CircuitBreaker, CircuitState, Permit
 from apiharness.clients._client import async_resilient_client, resilient_client
 from apiharness.clients._events import (
@@ -33,8 +32,10 @@ from apiharness.clients._retry import (
     RETRYABLE_STATUSES,
     Accept,
     Attempt,
+    Backoff,
     Decision,
     GiveUp,
+    Jitter,
     Retry,
     RetryPolicy,
     RetryState,

@@ -79,38 +79,67 @@ class Permit:
 
 
 class _Window:
-    """Outcomes in the window, with running counts so the rate costs O(1)."""
+    """Outcomes in the window, with running counts so the rate costs O(1).
+
+    A count window is a ring of the last ``size`` outcomes; a time window a queue of
+    ``(time, failed, slow)`` evicted as it ages. ``add`` is the hot path of every call.
+    """
 
     def __init__(self, kind: Literal["count", "time"], size: float) -> None:
-        self.kind = kind
+        self.timed = kind == "time"
         self.size = size
-        self.entries: deque[tuple[float, bool, bool]] = deque()
+        self.calls = 0
         self.failures = 0
         self.slow = 0
+        self._ring: list[tuple[bool, bool] | None] = [None] * (0 if self.timed else int(size))
+        self._next = 0
+        self._queue: deque[tuple[float, bool, bool]] = deque()
 
     def add(self, now: float, failed: bool, slow: bool) -> None:
-        self.entries.append((now, failed, slow))
         self.failures += failed
         self.slow += slow
-        if self.kind == "count" and len(self.entries) > self.size:
-            self._pop()
+        if self.timed:
+            self._queue.append((now, failed, slow))
+            self.calls += 1
+            return
+        ring, index = self._ring, self._next
+        old = ring[index]
+        ring[index] = (failed, slow)
+        self._next = (index + 1) % len(ring)
+        if old is None:
+            self.calls += 1
+        else:
+            self.failures -= old[0]
+            self.slow -= old[1]
 
     def evict(self, now: float) -> None:
-        if self.kind == "time":
-            while self.entries and self.entries[0][0] <= now - self.size:
-                self._pop()
+        queue = self._queue
+        while queue and queue[0][0] <= now - self.size:
+            _, failed, slow = queue.popleft()
+            self.calls -= 1
+            self.failures -= failed
+            self.slow -= slow
+
+    def outcomes(self) -> list[bool]:
+        """Whether each call in the window failed, oldest first (for inspection and tests)."""
+        if self.timed:
+            return [failed for _, failed, _ in self._queue]
+        ring, start = self._ring, self._next
+        ordered = ring[start:] + ring[:start]
+        return [entry[0] for entry in ordered if entry is not None]
 
     def clear(self) -> None:
-        self.entries.clear()
-        self.failures = self.slow = 0
+        self._queue.clear()
+        self._ring = [None] * len(self._ring)
+        self._next = self.calls = self.failures = self.slow = 0
 
     def rate(self) -> float:
-        return self.failures / len(self.entries) if self.entries else 0.0
+        return self.failures / self.calls if self.calls else 0.0
 
-    def _pop(self) -> None:
-        _, failed, slow = self.entries.popleft()
-        self.failures -= failed
-        self.slow -= slow
+
+# Not a Literal: comparisons with it must not narrow `self._state` for the type checker, since
+# the state changes under the lock between checks.
+_CLOSED: CircuitState = CircuitState.CLOSED
 
 
 class CircuitBreaker:
@@ -212,7 +241,7 @@ class CircuitBreaker:
             window = self._window
             snapshot = BreakerMetrics(
                 state=self._state,
-                calls=len(window.entries),
+                calls=window.calls,
                 failures=window.failures,
                 slow_calls=window.slow,
                 failure_rate=window.rate(),
@@ -226,6 +255,12 @@ class CircuitBreaker:
 
     def acquire(self) -> Permit:
         """Permission for one call, or :class:`~apiharness.errors.CircuitOpen` at once."""
+        # Fast path, without the lock or the clock: a closed breaker admits everyone. The
+        # generation is read first, so a transition racing with this read yields a permit of
+        # an older generation, whose outcome is then ignored as stale (never misattributed).
+        generation = self._generation
+        if self._state is _CLOSED:
+            return Permit(generation, probe=False)
         now = self._now()
         with self._lock:
             events = self._refresh(now)
@@ -252,12 +287,36 @@ class CircuitBreaker:
 
     def record(self, permit: Permit, *, failure: bool, duration: float | None = None) -> None:
         """Report how the call admitted by ``permit`` ended; ``duration`` in seconds."""
-        slow = (
-            not failure
-            and self.slow_call_duration is not None
-            and duration is not None
-            and duration >= self.slow_call_duration
-        )
+        slow = False
+        if not failure and duration is not None and self.slow_call_duration is not None:
+            slow = duration >= self.slow_call_duration
+        window = self._window
+        if window.timed or permit.probe:
+            self._record(permit, failure or slow, slow)
+            return
+        self._record_closed(permit.generation, failure or slow, slow, permit)
+
+    def _record_closed(
+        self, generation: int, failed: bool, slow: bool, permit: Permit | None = None
+    ) -> None:
+        # The hot path: a count window and a call admitted while closed. It needs no clock: if
+        # the generation still matches, no transition happened, so the breaker is still closed.
+        window = self._window
+        with self._lock:
+            if permit is not None:
+                if permit.done:
+                    return
+                permit.done = True
+            if generation != self._generation:
+                return  # admitted under a state that has since ended; its outcome is stale
+            window.add(0.0, failed, slow)
+            calls = window.calls
+            if calls < self.minimum_calls or window.failures < self.failure_rate_threshold * calls:
+                return
+            events = self._transition(CircuitState.OPEN, self._now())
+        self._emit(events)
+
+    def _record(self, permit: Permit, failed: bool, slow: bool) -> None:
         now = self._now()
         with self._lock:
             if permit.done:
@@ -267,20 +326,19 @@ class CircuitBreaker:
             if permit.generation != self._generation:
                 pass  # admitted under a state that has since ended; its outcome is stale
             elif self._state is CircuitState.CLOSED:
-                self._window.add(now, failure or slow, slow)
                 window = self._window
-                if (
-                    len(window.entries) >= self.minimum_calls
-                    and window.rate() >= self.failure_rate_threshold
+                window.add(now, failed, slow)
+                calls = window.calls
+                if calls >= self.minimum_calls and window.failures >= (
+                    self.failure_rate_threshold * calls
                 ):
                     events += self._transition(CircuitState.OPEN, now)
-            elif self._state is CircuitState.HALF_OPEN:
-                if failure or slow:
-                    events += self._transition(CircuitState.OPEN, now)
-                else:
-                    self._probes_passed += 1
-                    if self._probes_passed >= self.half_open_probes:
-                        events += self._transition(CircuitState.CLOSED, now)
+            elif failed:  # a probe failed
+                events += self._transition(CircuitState.OPEN, now)
+            else:
+                self._probes_passed += 1
+                if self._probes_passed >= self.half_open_probes:
+                    events += self._transition(CircuitState.CLOSED, now)
         self._emit(events)
 
     def release(self, permit: Permit) -> None:
@@ -294,17 +352,28 @@ class CircuitBreaker:
 
     def call(self, func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run ``func`` through the breaker; any exception it raises counts as a failure."""
+        generation = self._generation  # read before the state: see acquire()
+        if self._state is _CLOSED and self.slow_call_duration is None and not self._window.timed:
+            # The common case without a Permit or a clock read (see _record_closed).
+            try:
+                result = func(*args, **kwargs)
+            except Exception:
+                self._record_closed(generation, True, False)
+                raise
+            self._record_closed(generation, False, False)
+            return result
         permit = self.acquire()
-        started = self._now()
+        timed = self.slow_call_duration is not None
+        started = self._now() if timed else 0.0
         try:
             result = func(*args, **kwargs)
         except Exception:
-            self.record(permit, failure=True, duration=self._now() - started)
+            self.record(permit, failure=True, duration=self._now() - started if timed else None)
             raise
         except BaseException:
             self.release(permit)
             raise
-        self.record(permit, failure=False, duration=self._now() - started)
+        self.record(permit, failure=False, duration=self._now() - started if timed else None)
         return result
 
     def reset(self) -> None:
@@ -317,7 +386,8 @@ class CircuitBreaker:
     # -- internals (called with the lock held) -------------------------------------------
 
     def _refresh(self, now: float) -> list[BreakerStateChanged | BreakerRejected]:
-        self._window.evict(now)
+        if self._window.timed:
+            self._window.evict(now)
         if self._state is CircuitState.OPEN and now - self._opened_at >= self.open_duration:
             return self._transition(CircuitState.HALF_OPEN, now)
         return []

@@ -36,8 +36,7 @@ __all__ = ["TokenBucket"]
 _INT = re.compile(r"[0-9]{1,12}", re.ASCII)
 
 
-def _header_int(headers: httpx.Headers, name: str) -> int | None:
-    value = headers.get(name)
+def _int(value: str | None) -> int | None:
     if value is None or not _INT.fullmatch(value.strip()):
         return None
     return int(value.strip())
@@ -49,11 +48,20 @@ def server_quota(headers: httpx.Headers) -> tuple[int, int] | None:
     >>> server_quota(httpx.Headers({"RateLimit": '"default";r=0;t=30'}))
     (0, 30)
     """
-    remaining = _header_int(headers, "RateLimit-Remaining")
-    reset = _header_int(headers, "RateLimit-Reset")
+    # One pass over the raw headers: most responses have none of these, and each
+    # `headers.get` would be a scan of its own.
+    fields: dict[bytes, str] = {}
+    for key, value in headers.raw:
+        lowered = key.lower()
+        if lowered.startswith(b"ratelimit"):
+            fields[lowered] = value.decode("latin-1")
+    if not fields:
+        return None
+    remaining = _int(fields.get(b"ratelimit-remaining"))
+    reset = _int(fields.get(b"ratelimit-reset"))
     if remaining is not None and reset is not None:
         return remaining, reset
-    structured = headers.get("RateLimit")
+    structured = fields.get(b"ratelimit")
     if structured is None:
         return None
     # Several policies may be listed; the tightest (fewest remaining) is the one that binds.
@@ -66,9 +74,10 @@ def server_quota(headers: httpx.Headers) -> tuple[int, int] | None:
             continue
         values: dict[str, int] = {}
         for param in params:
-            key, _, value = param.partition("=")
-            if _INT.fullmatch(value.strip()):
-                values[key.strip()] = int(value.strip())
+            param_name, _, raw = param.partition("=")
+            number = _int(raw)
+            if number is not None:
+                values[param_name.strip()] = number
         if "r" in values and "t" in values:
             quota = values["r"], values["t"]
             if best is None or quota[0] < best[0]:
@@ -136,21 +145,26 @@ class TokenBucket:
             self._refill(now)
             return self._tokens
 
-    def reserve(self) -> float:
+    def reserve(self, *, within: float | None = None) -> float:
         """Take a token; return how many seconds to wait before using it (0 if none).
 
-        Raises :class:`~apiharness.errors.RateLimitExceeded` if that exceeds ``max_wait``.
+        Raises :class:`~apiharness.errors.RateLimitExceeded` (and takes no token) if that
+        exceeds ``max_wait``, or ``within`` seconds when given (e.g. a caller's deadline).
         """
         now = self._now()
+        limit = self.max_wait
+        if within is not None:
+            limit = max(within, 0.0) if limit is None else min(limit, max(within, 0.0))
         with self._lock:
             self._refill(now)
             wait = max(self._stamp - now, 0.0) + max(1.0 - self._tokens, 0.0) / self.rate
-            if self.max_wait is not None and wait > self.max_wait:
+            if limit is not None and wait > limit:
                 raise RateLimitExceeded(
                     f"the rate limiter would have to wait {wait:g} s for a token, more than "
-                    f"max_wait={self.max_wait:g} s; raise max_wait or send fewer requests",
+                    f"the {limit:g} s allowed (max_wait, or the time left before a deadline); "
+                    "raise the limit or send fewer requests",
                     wait=wait,
-                    max_wait=self.max_wait,
+                    max_wait=limit,
                 )
             self._tokens -= 1.0
             return wait

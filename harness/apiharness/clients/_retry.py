@@ -8,6 +8,15 @@ error), :class:`Retry` (sleep ``delay`` seconds, then attempt again) or :class:`
 ``error``). The state machine never sleeps, never reads a clock and never does I/O, so the sync
 and async drivers share it, and tests drive it directly.
 
+Backoff schedules follow the AWS Architecture Blog post "Exponential Backoff and Jitter"
+(Marc Brooker, 2015) exactly; with ``n`` the retry number (the first retry is ``n = 1``, the
+post's ``attempt``):
+
+* ``"none"``:          ``sleep = min(cap, base * 2 ** n)``
+* ``"full"``:          ``sleep = random_between(0, min(cap, base * 2 ** n))``
+* ``"decorrelated"``:  ``sleep = min(cap, random_between(base, previous * 3))``, where
+  ``previous`` starts at ``base`` and is the *capped* value of the previous draw.
+
 What is retried:
 
 * statuses 408, 425, 429, 500, 502, 503, 504 (never another 4xx, 501 or 505: the request
@@ -36,10 +45,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Literal
 
 import httpx
 
-from apiharness.clients._backoff import Backoff
 from apiharness.clients._retry_after import parse_retry_after
 from apiharness.errors import ConfigurationError, RetryAfterTooLong, RetryError, RetryExhausted
 
@@ -49,12 +58,71 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "Accept",
     "Attempt",
+    "Backoff",
     "Decision",
     "GiveUp",
+    "Jitter",
     "Retry",
     "RetryPolicy",
     "RetryState",
 ]
+
+Jitter = Literal["full", "decorrelated", "none"]
+_JITTERS = ("full", "decorrelated", "none")
+
+# 2.0 ** 1024 overflows a float; any exponent this large is far past every sensible cap anyway.
+_MAX_EXPONENT = 1000
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait before retry ``n``.
+
+    >>> import random
+    >>> b = Backoff("none", base=0.5, cap=4.0)
+    >>> [b.delay(n, b.base, random.Random(0)) for n in (1, 2, 3, 4)]
+    [1.0, 2.0, 4.0, 4.0]
+    """
+
+    jitter: Jitter = "full"
+    base: float = 0.2
+    cap: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.jitter not in _JITTERS:
+            raise ConfigurationError(
+                f"Backoff(jitter={self.jitter!r}) is not one of {', '.join(_JITTERS)}; "
+                "'full' is the usual choice"
+            )
+        if not 0 < self.base < float("inf"):
+            raise ConfigurationError(
+                f"Backoff(base={self.base!r}) must be a positive number of seconds, e.g. 0.2"
+            )
+        if not self.base <= self.cap < float("inf"):
+            raise ConfigurationError(
+                f"Backoff(cap={self.cap!r}) must be finite and at least base={self.base!r}"
+            )
+
+    def ceiling(self, n: int) -> float:
+        """``min(cap, base * 2 ** n)``: the exponential curve, capped."""
+        return min(self.cap, self.base * 2.0 ** min(n, _MAX_EXPONENT))
+
+    def delay(self, n: int, previous: float, rng: random.Random) -> float:
+        """The delay before retry ``n`` (``n >= 1``).
+
+        ``previous`` is the previous delay this schedule returned (``base`` before the first
+        retry); only decorrelated jitter uses it. The result is also the next ``previous``.
+        """
+        if self.jitter == "none":
+            return self.ceiling(n)
+        if self.jitter == "full":
+            ceiling = self.ceiling(n)
+            return min(ceiling, rng.uniform(0.0, ceiling))
+        upper = max(self.base, previous * 3.0)
+        # uniform() may round one ulp past either end; clamp so the documented bounds hold.
+        drawn = min(upper, max(self.base, rng.uniform(self.base, upper)))
+        return min(self.cap, drawn)
+
 
 #: RFC 9110 §9.2.2.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -108,6 +176,7 @@ class GiveUp:
 
 
 Decision = Accept | Retry | GiveUp
+_ACCEPT = Accept()
 
 
 @dataclass(frozen=True)
@@ -160,7 +229,7 @@ class RetryPolicy:
     ) -> RetryState:
         """A fresh state machine for one request whose first attempt starts at ``now``."""
         return RetryState(
-            self, method=method, has_idempotency_key=has_idempotency_key, now=now, rng=rng
+            self, method=method, has_idempotency_key=has_idempotency_key, started_at=now, rng=rng
         )
 
 
@@ -171,15 +240,13 @@ class RetryState:
     policy: RetryPolicy
     method: str
     has_idempotency_key: bool
-    now: float
+    started_at: float
     rng: random.Random
     attempts: list[Attempt] = field(default_factory=list)
-    _started: float = field(init=False)
     _next_delay: float = field(init=False, default=0.0)
     _previous: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self._started = self.now
         self._previous = self.policy.backoff.base
 
     @property
@@ -203,7 +270,7 @@ class RetryState:
         """
         self._record(status=status)
         if status not in self.policy.statuses or not self.eligible:
-            return Accept()
+            return _ACCEPT
         seconds = None
         if self.policy.respect_retry_after:
             seconds = parse_retry_after(retry_after, now=wall)
@@ -213,7 +280,7 @@ class RetryState:
         """Report that the attempt raised ``error`` at monotonic time ``now``."""
         self._record(error=error)
         if not isinstance(error, self.policy.errors) or not self.eligible:
-            return Accept()
+            return _ACCEPT
         return self._decide(now, None, None)
 
     # -- internals -----------------------------------------------------------------------
@@ -227,7 +294,7 @@ class RetryState:
     ) -> Decision:
         policy = self.policy
         count = len(self.attempts)
-        remaining = None if policy.deadline is None else self._started + policy.deadline - now
+        remaining = None if policy.deadline is None else self.started_at + policy.deadline - now
         if count >= policy.max_attempts:
             return self._give_up("attempts", f"{count} attempts, the most allowed", response)
         if retry_after is not None:

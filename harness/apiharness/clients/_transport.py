@@ -19,8 +19,9 @@ The order, outermost first, for each request:
    point), and each attempt's outcome is recorded. Retries therefore feed the breaker, and an
    open breaker stops a retry loop at once.
 3. **rate limiter**: each attempt, retries included, takes a token (they all count against the
-   server's limit) and waits for it; responses adapt the bucket to 429s and RateLimit headers.
-   It comes after the breaker so that an open breaker wastes no tokens.
+   server's limit) and waits for it, unless the wait would pass the retry deadline
+   (:class:`~apiharness.errors.RateLimitExceeded`); responses adapt the bucket to 429s and
+   RateLimit headers. It comes after the breaker so that an open breaker wastes no tokens.
 4. **timeout**: httpx's own per-operation timeouts (``request.extensions["timeout"]``, set by
    the client) are clamped to the time left before the retry deadline, so no attempt can run
    past it; a read timeout is then a retryable outcome like any other.
@@ -48,7 +49,7 @@ from apiharness.clients._events import (
     emit,
 )
 from apiharness.clients._limiter import TokenBucket
-from apiharness.clients._retry import Accept, Decision, GiveUp, RetryPolicy, RetryState
+from apiharness.clients._retry import _ACCEPT, Accept, Decision, GiveUp, RetryPolicy, RetryState
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError
 
@@ -66,22 +67,22 @@ def default_is_failure(outcome: Outcome) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Send:
     request: httpx.Request
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Sleep:
     seconds: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Read:
     response: httpx.Response
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Close:
     response: httpx.Response
 
@@ -136,20 +137,12 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         inner = self.inner
         if not isinstance(inner, httpx.BaseTransport):
-            raise ConfigurationError(
-                f"ResilientTransport wraps {type(inner).__name__}, which only serves async "
-                "clients; use httpx.AsyncClient, or wrap httpx.HTTPTransport() for httpx.Client"
-            )
+            raise self._wrong_inner("async", "httpx.AsyncClient", "httpx.HTTPTransport()")
         if self._may_retry(request):
             request.read()
         flow = self._flow(request)
         reply: Any = None
-        while True:
-            try:
-                action = flow.send(reply)
-            except StopIteration as done:
-                response: httpx.Response = done.value
-                return response
+        while not isinstance(action := _advance(flow, reply), httpx.Response):
             reply = None
             if isinstance(action, _Send):
                 try:
@@ -165,24 +158,17 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 action.response.read()
             else:
                 action.response.close()
+        return action
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         inner = self.inner
         if not isinstance(inner, httpx.AsyncBaseTransport):
-            raise ConfigurationError(
-                f"ResilientTransport wraps {type(inner).__name__}, which only serves sync "
-                "clients; use httpx.Client, or wrap httpx.AsyncHTTPTransport() for AsyncClient"
-            )
+            raise self._wrong_inner("sync", "httpx.Client", "httpx.AsyncHTTPTransport()")
         if self._may_retry(request):
             await request.aread()
         flow = self._flow(request)
         reply: Any = None
-        while True:
-            try:
-                action = flow.send(reply)
-            except StopIteration as done:
-                response: httpx.Response = done.value
-                return response
+        while not isinstance(action := _advance(flow, reply), httpx.Response):
             reply = None
             if isinstance(action, _Send):
                 try:
@@ -198,6 +184,13 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 await action.response.aread()
             else:
                 await action.response.aclose()
+        return action
+
+    def _wrong_inner(self, serves: str, client: str, transport: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"ResilientTransport wraps {type(self.inner).__name__}, which only serves {serves} "
+            f"clients; use {client}, or wrap {transport} for this client"
+        )
 
     def close(self) -> None:
         if isinstance(self.inner, httpx.BaseTransport):
@@ -222,22 +215,32 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         ``_Send`` with the response or the exception the inner transport raised.
         """
         policy = self.retry
-        target = describe_target(request)
+        begun = get_clock().monotonic()
+        deadline_at = None
+        if policy is not None and policy.deadline is not None:
+            deadline_at = begun + policy.deadline
         state: RetryState | None = None
-        if policy is not None:
-            state = policy.start(
-                method=request.method,
-                has_idempotency_key=policy.idempotency_header in request.headers,
-                now=get_clock().monotonic(),
-                rng=self._rng,
-            )
         base_timeout = dict(request.extensions.get("timeout") or {})
         while True:
-            if state is not None and state.policy.deadline is not None:
-                left = state.now + state.policy.deadline - get_clock().monotonic()
-                request.extensions["timeout"] = _clamp(base_timeout, max(left, 0.0))
-            outcome: Outcome = yield from self._attempt(request, target)
-            decision = self._decide(state, outcome)
+            outcome, ended = yield from self._attempt(request, deadline_at, base_timeout)
+            if policy is None or (
+                state is None
+                and isinstance(outcome, httpx.Response)
+                and outcome.status_code not in policy.statuses
+            ):
+                # The hot path: a first answer that is not retryable needs no retry state.
+                decision: Decision = _ACCEPT
+            else:
+                if state is None:
+                    state = policy.start(
+                        method=request.method,
+                        # Looked up only when it matters: a header lookup is a scan in httpx.
+                        has_idempotency_key=request.method not in policy.methods
+                        and policy.idempotency_header in request.headers,
+                        now=begun,
+                        rng=self._rng,
+                    )
+                decision = self._decide(state, outcome, ended)
             response = outcome if isinstance(outcome, httpx.Response) else None
             if isinstance(decision, Accept):
                 if isinstance(outcome, Exception):
@@ -246,7 +249,10 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             if isinstance(decision, GiveUp):
                 error = decision.error
                 reason = getattr(error, "reason", "retry-after")
-                emit(self.on_event, RetryGaveUp(target, len(error.attempts), reason))
+                emit(
+                    self.on_event,
+                    RetryGaveUp(describe_target(request), len(error.attempts), reason),
+                )
                 if isinstance(outcome, Exception):
                     raise error from outcome
                 yield _Read(outcome)  # so that error.last_response has its body
@@ -254,7 +260,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             emit(
                 self.on_event,
                 RetryScheduled(
-                    target,
+                    describe_target(request),
                     attempt=len(state.attempts) if state is not None else 0,
                     delay=decision.delay,
                     status=None if response is None else response.status_code,
@@ -266,17 +272,31 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 yield _Close(response)
             yield _Sleep(decision.delay)
 
-    def _attempt(self, request: httpx.Request, target: str) -> Generator[_Action, Any, Outcome]:
-        """One attempt through breaker and limiter; returns the response or the exception."""
+    def _attempt(
+        self,
+        request: httpx.Request,
+        deadline_at: float | None,
+        base_timeout: dict[str, float | None],
+    ) -> Generator[_Action, Any, tuple[Outcome, float]]:
+        """One attempt through breaker, limiter and timeout.
+
+        Returns the response or the exception, and the monotonic time at which it ended.
+        """
         breaker, limiter = self.breaker, self.limiter
         permit: Permit | None = breaker.acquire() if breaker is not None else None
         try:
             if limiter is not None:
-                wait = limiter.reserve()
+                # Waiting for a token must not carry the request past the retry deadline.
+                within = None if deadline_at is None else deadline_at - get_clock().monotonic()
+                wait = limiter.reserve(within=within)
                 if wait > 0:
-                    emit(self.on_event, RateLimitWaited(target, wait))
+                    emit(self.on_event, RateLimitWaited(describe_target(request), wait))
                     yield _Sleep(wait)
             started = get_clock().monotonic()
+            if deadline_at is not None:
+                left = max(deadline_at - started, 0.0)
+                if left < _longest(base_timeout):  # else the client's own timeouts already fit
+                    request.extensions["timeout"] = _clamp(base_timeout, left)
             outcome: Outcome = yield _Send(request)
         except BaseException:
             # No verdict on the upstream (the limiter refused, or the task was cancelled):
@@ -284,32 +304,50 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             if breaker is not None and permit is not None:
                 breaker.release(permit)
             raise
+        ended = get_clock().monotonic()
         if breaker is not None and permit is not None:
-            duration = get_clock().monotonic() - started
-            breaker.record(permit, failure=self.is_failure(outcome), duration=duration)
+            breaker.record(permit, failure=self.is_failure(outcome), duration=ended - started)
         if limiter is not None and isinstance(outcome, httpx.Response):
             limiter.observe(outcome)
-        return outcome
+        return outcome, ended
 
-    def _decide(self, state: RetryState | None, outcome: Outcome) -> Decision:
-        if state is None:
-            return Accept()
-        clock = get_clock()
+    def _decide(self, state: RetryState, outcome: Outcome, now: float) -> Decision:
         if isinstance(outcome, httpx.Response):
+            status = outcome.status_code
+            retryable = status in state.policy.statuses
             return state.on_response(
-                outcome.status_code,
-                outcome.headers.get("Retry-After"),
-                now=clock.monotonic(),
-                wall=clock.time(),
+                status,
+                outcome.headers.get("Retry-After") if retryable else None,
+                now=now,
+                wall=get_clock().time() if retryable else 0.0,
                 response=outcome,
             )
-        return state.on_error(outcome, now=clock.monotonic())
+        return state.on_error(outcome, now=now)
+
+
+def _advance(flow: _Flow, reply: object) -> _Action | httpx.Response:
+    """The flow's next action, or the response it returned."""
+    try:
+        return flow.send(reply)
+    except StopIteration as done:
+        response: httpx.Response = done.value
+        return response
+
+
+def _longest(timeout: dict[str, float | None]) -> float:
+    """The longest of httpx's per-operation timeouts (``inf`` if any is switched off)."""
+    values = [timeout.get(key) for key in ("connect", "read", "write", "pool")]
+    return max((float("inf") if value is None else value) for value in values)
 
 
 def _clamp(timeout: dict[str, float | None], left: float) -> dict[str, float | None]:
     """httpx's per-operation timeouts, none of them longer than ``left`` seconds."""
-    clamped: dict[str, float | None] = {}
-    for key in ("connect", "read", "write", "pool"):
-        value = timeout.get(key)
-        clamped[key] = left if value is None else min(left, value)
-    return clamped
+    return {
+        key: left if value is None or value > left else value
+        for key, value in (
+            ("connect", timeout.get("connect")),
+            ("read", timeout.get("read")),
+            ("write", timeout.get("write")),
+            ("pool", timeout.get("pool")),
+        )
+    }
