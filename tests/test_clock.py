@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from datetime import UTC, datetime
@@ -157,3 +158,23 @@ def test_clock_fixture_is_virtual(clock: VirtualClock) -> None:
     time.sleep(3600)
     assert clock.monotonic() == 3600
     assert time.perf_counter() - started < 1
+
+
+def test_event_loops_keep_real_time_for_socket_timeouts() -> None:
+    clock = VirtualClock()
+    original = asyncio.BaseEventLoop.time
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        clock.advance(1000)  # virtual time jumps; a loop timer must not fire early
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.Event().wait(), timeout=0.05)
+        return before, loop.time()
+
+    with clock.patch():
+        started = time.perf_counter()
+        before, after = asyncio.run(main())
+        assert 0.04 <= after - before < 5
+        assert time.perf_counter() - started >= 0.04
+    assert asyncio.BaseEventLoop.time is original

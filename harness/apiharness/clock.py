@@ -13,7 +13,9 @@ sleeper is blocked (trio's autojump clock) would be exact but cannot see arbitra
 
 :meth:`VirtualClock.patch` also reroutes ``time.sleep``, ``time.monotonic``, ``time.time`` and
 ``asyncio.sleep`` (the module attributes, which is how most code calls them), so a user's own
-client that knows nothing of apiharness runs in virtual time too::
+client that knows nothing of apiharness runs in virtual time too. Event loops keep their own
+clock real (``loop.time()``): their timers bound real waits on sockets, such as a read timeout,
+which no virtual sleep would ever end::
 
     from apiharness import VirtualClock
 
@@ -184,18 +186,27 @@ class VirtualClock:
             return result
 
         saved = (_time.sleep, _time.monotonic, _time.time, asyncio.sleep)
+        saved_loop_time = asyncio.BaseEventLoop.time
         with use_clock(self):
             _time.sleep = self.sleep  # type: ignore[assignment]
             _time.monotonic = self.monotonic
             _time.time = self.time
             asyncio.sleep = _asyncio_sleep  # type: ignore[assignment]
+            # Event loops keep real time: their timers bound real waits on sockets (a read
+            # timeout), which no virtual sleep will ever end.
+            asyncio.BaseEventLoop.time = _real_loop_time  # type: ignore[method-assign]
             try:
                 yield self
             finally:
                 _time.sleep, _time.monotonic, _time.time, asyncio.sleep = saved
+                asyncio.BaseEventLoop.time = saved_loop_time  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self.now().isoformat()}, monotonic={self.monotonic():g})"
+
+
+def _real_loop_time(self: asyncio.BaseEventLoop) -> float:
+    return _real_monotonic()
 
 
 _active: Clock = SystemClock()

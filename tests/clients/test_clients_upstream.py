@@ -120,8 +120,6 @@ def test_wire_faults_are_retried(up: Upstream, delivery: str, kind: str, fault: 
 def test_a_hang_ends_in_a_read_timeout_that_is_retried(
     up: Upstream, delivery: str, kind: str
 ) -> None:
-    if delivery == "loopback" and kind == "async":
-        pytest.skip("asyncio's timeouts follow the patched clock, which nobody advances here")
     up.get("/items").respond(hang(), respond(200))
     response = Call(up, delivery, kind)("GET", "/items", timeout=0.2)
     assert response.status_code == 200
