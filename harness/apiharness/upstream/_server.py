@@ -8,8 +8,8 @@ real TCP RST, ``truncate()`` writes a head whose Content-Length lies, ``dribble(
 body piece by piece. Plain responses are written in one ``write`` call on a ``TCP_NODELAY``
 socket (Nagle plus delayed ACK would add ~40 ms per request).
 
-The event loop's own time is pinned to the real monotonic clock, so the ``clock`` fixture's
-patching of ``time.monotonic`` cannot stall the server's timers; waits the *upstream* makes
+The server's event loop keeps real time under the ``clock`` fixture (see
+:meth:`apiharness.VirtualClock.patch`), so its timers never stall; waits the *upstream* makes
 (``delay``, ``dribble``) still go through the active clock, as in-process.
 
 Exceptions raised while serving (a callable behaviour or a policy failing) are answered with a
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from apiharness._io import atomic_write
-from apiharness.clock import _real_asyncio_sleep, _real_monotonic, get_clock
+from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._behaviours import Fault
 from apiharness.upstream._upstream import (
@@ -57,11 +57,6 @@ _REASONS = {int(s): s.phrase for s in HTTPStatus}
 # the same few URLs over and over, and httpx.URL is immutable, so parse each one once.
 _url = functools.lru_cache(maxsize=4096)(httpx.URL)
 _MAX_HEAD = 64 * 1024
-
-
-class _RealTimeLoop(asyncio.SelectorEventLoop):
-    def time(self) -> float:
-        return _real_monotonic()
 
 
 class _BadRequest(Exception):
@@ -397,7 +392,7 @@ class LoopbackServer:
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        loop = _RealTimeLoop()
+        loop = asyncio.SelectorEventLoop()
         ready = threading.Event()
 
         def run() -> None:
