@@ -14,6 +14,7 @@ import pytest
 from apiharness.clock import VirtualClock
 from apiharness.conformance import _pytest as _conformance
 from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
+from apiharness.contract._fixtures import schemathesis_check
 from apiharness.errors import ApiHarnessError, ConfigurationError
 from apiharness.upstream._fixtures import (
     upstream_fixture,
@@ -29,6 +30,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "schemathesis_check",
     "upstream_fixture",
     "upstream_server",
     "upstream_session_server",

@@ -56,6 +56,18 @@ def grade(factory: str, json_path: str | None, scenarios: tuple[str, ...], seed:
     sys.exit(0 if card.ok else 1)
 
 
+# Subcommands live in their subpackages; their modules import heavy things only when run.
+from apiharness.contract._cli import (  # noqa: E402
+    check_cassettes_command,
+    fuzz_command,
+    mock_command,
+)
+
+cli.add_command(check_cassettes_command)
+cli.add_command(fuzz_command)
+cli.add_command(mock_command)
+
+
 def main() -> None:
     """Entry point of the console script."""
     cli(prog_name="apiharness")

@@ -21,6 +21,7 @@ The tree::
     │   ├── CircuitOpen               the breaker is open; the call never reached the upstream
     │   ├── RateLimitExceeded         the client-side limiter refused to wait that long
     │   └── ResponseValidationError   a response did not match its schema or model
+    │       └── SchemaViolationError  … an OpenAPI schema, with the JSON path of the violation
     ├── OAuthError                    OAuth 2 / PKCE flow errors
     ├── WebhookError
     │   ├── WebhookVerificationError  a webhook failed verification (subclassed per reason)
@@ -32,7 +33,12 @@ The tree::
     │   │   └── InvalidWebhookSecret      the secret is unusable (also a ConfigurationError)
     │   └── WebhookPayloadTypeError   the payload is not the raw bytes (also a TypeError)
     ├── SpecError                     an OpenAPI description is invalid or cannot be loaded
+    │   ├── InvalidSpecError          … with the JSON path of the problem
+    │   └── UnknownOperationError     an operation or status code the description lacks
+    ├── ContractViolation             a server or mock answered against its OpenAPI description
+    ├── FuzzFailure                   the client fuzzer found a response the client mishandles
     ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
+    │   └── CassetteDriftError        recorded traffic the OpenAPI description does not document
     ├── RecordingError                the recording proxy could not start or stopped badly
     └── ConformanceError              the conformance suite was misconfigured
 
@@ -51,13 +57,17 @@ if TYPE_CHECKING:  # only for annotations: errors.py must stay importable on its
 
 __all__ = [
     "ApiHarnessError",
+    "CassetteDriftError",
     "CassetteError",
     "CircuitOpen",
     "ClientError",
     "ConfigurationError",
     "ConformanceError",
+    "ContractViolation",
     "DeclarationError",
     "ExpectationError",
+    "FuzzFailure",
+    "InvalidSpecError",
     "InvalidWebhookSecret",
     "MalformedWebhookHeader",
     "MissingWebhookHeader",
@@ -68,8 +78,10 @@ __all__ = [
     "RetryAfterTooLong",
     "RetryError",
     "RetryExhausted",
+    "SchemaViolationError",
     "ServerThreadError",
     "SpecError",
+    "UnknownOperationError",
     "UnmatchedRequestError",
     "UpstreamError",
     "WebhookError",
@@ -195,6 +207,30 @@ class ResponseValidationError(ClientError):
     """A response body did not validate against its schema or model."""
 
 
+class SchemaViolationError(ResponseValidationError):
+    """A response body violates its OpenAPI schema.
+
+    ``path`` is the JSON path of the offending value in the body (``$.data[0].amount``),
+    ``violation`` what it broke (``"'amount' is a required property"``), ``operation`` and
+    ``status`` say which response it was.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "$",
+        violation: str = "",
+        operation: str = "",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.violation = violation
+        self.operation = operation
+        self.status = status
+
+
 class OAuthError(ApiHarnessError):
     """An OAuth 2 or PKCE flow failed."""
 
@@ -243,8 +279,40 @@ class SpecError(ApiHarnessError):
     """An OpenAPI description is invalid or could not be loaded."""
 
 
+class InvalidSpecError(SpecError):
+    """An OpenAPI description is invalid; ``json_path`` says where (``$.paths['/x'].get``)."""
+
+    def __init__(self, message: str, *, json_path: str = "$", source: str = "") -> None:
+        where = f"{source} at {json_path}" if source else f"at {json_path}"
+        super().__init__(f"{where}: {message}")
+        self.json_path = json_path
+        self.source = source
+
+
+class UnknownOperationError(SpecError, LookupError):
+    """An operation, status code or media type was asked for that the description lacks."""
+
+
+class ContractViolation(ApiHarnessError, AssertionError):
+    """A server or mock answered against its OpenAPI description (Schemathesis checks failed).
+
+    Also an :class:`AssertionError`, so a failing check reads as a test failure.
+    """
+
+
+class FuzzFailure(ApiHarnessError, AssertionError):
+    """The client fuzzer found a response the client mishandles; the message shows it.
+
+    Raised with the smallest such response, the operation and what the response violates.
+    """
+
+
 class CassetteError(ApiHarnessError):
     """A cassette is corrupt, of an unknown version, or would leak a secret."""
+
+
+class CassetteDriftError(CassetteError, AssertionError):
+    """Recorded interactions disagree with the OpenAPI description; the message lists them."""
 
 
 class RecordingError(ApiHarnessError):

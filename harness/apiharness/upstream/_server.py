@@ -314,10 +314,13 @@ class LoopbackServer:
             requests.get(server.base_url + "/ping", verify=server.ca_path)
     """
 
-    def __init__(self, upstream: Upstream, *, https: bool = False) -> None:
+    def __init__(
+        self, upstream: Upstream, *, https: bool = False, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.upstream = upstream
         self.https = https
-        self.port = 0
+        self.host = host
+        self.port = port
         self.connections: set[_Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._errors: list[BaseException] = []
@@ -336,7 +339,7 @@ class LoopbackServer:
 
     @property
     def authority(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -388,7 +391,16 @@ class LoopbackServer:
         tls = self._make_tls() if self.https else None
         # IPPROTO_TCP explicitly: with proto 0 asyncio skips TCP_NODELAY on accepted sockets.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
+        # SO_REUSEADDR: a fixed --port can be reused right after a previous mock stopped.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigurationError(
+                f"cannot listen on {self.host}:{self.port} ({exc.strerror}); "
+                "choose another port, or 0 for a free one"
+            ) from None
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]

@@ -31,6 +31,7 @@ from apiharness.upstream._routes import Outcome, Route, Router
 from apiharness.upstream._scripts import as_behaviour
 
 if TYPE_CHECKING:
+    from apiharness.contract._mock import SpecMock
     from apiharness.upstream._server import LoopbackServer
 
 __all__ = ["Exchange", "Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
@@ -295,14 +296,39 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 "(marker: @pytest.mark.upstream(check_expectations=False))."
             )
 
-    def serve(self, *, https: bool = False) -> LoopbackServer:
+    def from_spec(
+        self,
+        spec: Any,
+        *,
+        seed: int | None = None,
+        validate_requests: bool = True,
+        use_examples: bool = True,
+    ) -> SpecMock:
+        """Serve every operation of an OpenAPI description (path, URL, dict or loaded spec).
+
+        Examples where the spec has them, else bodies generated from the response schemas
+        (seeded); bad requests get problem+json 400/422 unless ``validate_requests=False``.
+        Returns a :class:`~apiharness.contract.SpecMock` (see :mod:`apiharness.contract`)::
+
+            mock = up.from_spec("fixtures/openapi/payments.yaml")
+            mock.route("getCharge").respond(status(503), mock.answer("getCharge"))
+        """
+        from apiharness.contract._mock import mock_from_spec
+
+        return mock_from_spec(
+            self, spec, seed=seed, validate_requests=validate_requests, use_examples=use_examples
+        )
+
+    def serve(
+        self, *, https: bool = False, host: str = "127.0.0.1", port: int = 0
+    ) -> LoopbackServer:
         """A loopback server for this upstream; start it with ``with``.
 
         ``with up.serve() as server: requests.get(server.base_url + "/users/1")``
         """
         from apiharness.upstream._server import LoopbackServer
 
-        return LoopbackServer(self, https=https)
+        return LoopbackServer(self, https=https, host=host, port=port)
 
     # -- dispatch (shared by both deliveries) ------------------------------------------------------
 

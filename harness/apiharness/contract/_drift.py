@@ -1,0 +1,242 @@
+"""Drift: do recorded VCR.py cassettes still agree with the OpenAPI description?
+
+Every interaction of every cassette is checked: the operation exists (method and path, after
+stripping the base path of a ``servers`` URL), the status code is documented, and a JSON body
+validates against the documented schema. Undocumented operations and status codes are listed
+separately from invalid bodies, since they usually mean the description, not the API, is
+behind.
+
+Cassettes are read here with a safe YAML loader and only the few fields needed
+(``interactions[].request.method/uri``, ``response.status.code/headers/body``), so cassettes
+written by vcrpy, by pytest-recording or by ``apiharness record`` all work, and this module
+does not import vcrpy. Reports name the method and path only: query strings and bodies may
+carry secrets.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from apiharness.contract._spec import Spec, is_json_media, load_spec
+from apiharness.errors import CassetteDriftError, SchemaViolationError
+
+__all__ = ["DriftIssue", "DriftKind", "DriftReport", "assert_no_drift", "check_cassettes"]
+
+_YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class DriftKind(enum.StrEnum):
+    """What kind of disagreement an interaction shows."""
+
+    UNDOCUMENTED_OPERATION = "undocumented operation"
+    UNDOCUMENTED_STATUS = "undocumented status"
+    INVALID_BODY = "invalid body"
+    UNREADABLE = "unreadable cassette"
+
+
+@dataclass(frozen=True)
+class DriftIssue:
+    """One disagreement: where (cassette, interaction index), what, and why."""
+
+    cassette: str
+    index: int
+    kind: DriftKind
+    method: str
+    path: str
+    status: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        status = f" -> {self.status}" if self.status is not None else ""
+        where = f"{self.cassette}#{self.index}" if self.index >= 0 else self.cassette
+        return f"{where}: {self.kind.value}: {self.method} {self.path}{status}: {self.detail}"
+
+
+@dataclass
+class DriftReport:
+    """The outcome of a drift check; falsy ``issues`` means the cassettes agree with the spec."""
+
+    cassettes: int = 0
+    interactions: int = 0
+    issues: list[DriftIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no interaction disagrees with the description."""
+        return not self.issues
+
+    def of_kind(self, kind: DriftKind) -> list[DriftIssue]:
+        """The issues of one kind."""
+        return [issue for issue in self.issues if issue.kind is kind]
+
+    def format(self) -> str:
+        """A report for people: a summary line, then one line per issue."""
+        head = f"checked {self.interactions} interaction(s) in {self.cassettes} cassette(s): " + (
+            "no drift" if self.ok else f"{len(self.issues)} issue(s)"
+        )
+        return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
+
+
+def _cassette_files(sources: Iterable[str | Path]) -> Iterator[Path]:
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+        else:
+            yield path
+
+
+def _base_paths(spec: Spec) -> list[str]:
+    prefixes = []
+    for server in spec.document.get("servers") or ():
+        if isinstance(server, dict) and isinstance(server.get("url"), str):
+            prefix = urlsplit(server["url"]).path.rstrip("/")
+            if prefix and "{" not in prefix:
+                prefixes.append(prefix)
+    return sorted(set(prefixes), key=len, reverse=True)
+
+
+def _header(headers: Any, name: str) -> str:
+    if not isinstance(headers, Mapping):
+        return ""
+    for key, value in headers.items():
+        if str(key).lower() == name:
+            return str(value[0] if isinstance(value, list) and value else value)
+    return ""
+
+
+def _body(response: Mapping[str, Any]) -> bytes | str | None:
+    body = response.get("body")
+    if isinstance(body, Mapping):
+        body = body.get("string", body.get("content"))
+    if body is None or isinstance(body, bytes | str):
+        return body
+    return None
+
+
+def _interactions(path: Path) -> list[Any]:
+    data = yaml.load(path.read_bytes(), Loader=_YamlLoader)  # noqa: S506 - a safe loader
+    if not isinstance(data, Mapping) or not isinstance(data.get("interactions"), list):
+        raise ValueError("no `interactions` list; is this a VCR.py cassette?")
+    if data.get("version", 1) != 1:
+        raise ValueError(f"cassette format version {data.get('version')!r}; only 1 is known")
+    return list(data["interactions"])
+
+
+def check_cassettes(spec: Spec | str | Mapping[str, Any], *sources: str | Path) -> DriftReport:
+    """Check every interaction in the cassettes (files or folders) against the description.
+
+    ::
+
+        report = check_cassettes("fixtures/openapi/payments.yaml", "cassettes/")
+        assert report.ok, report.format()
+    """
+    loaded = load_spec(spec)
+    prefixes = _base_paths(loaded)
+    report = DriftReport()
+    for cassette in _cassette_files(sources):
+        report.cassettes += 1
+        try:
+            interactions = _interactions(cassette)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+            report.issues.append(
+                DriftIssue(str(cassette), -1, DriftKind.UNREADABLE, "", "", None, str(reason))
+            )
+            continue
+        for index, interaction in enumerate(interactions):
+            report.interactions += 1
+            issue = _check_one(loaded, prefixes, str(cassette), index, interaction)
+            if issue is not None:
+                report.issues.append(issue)
+    return report
+
+
+def _check_one(  # noqa: PLR0911 - one return per finding
+    spec: Spec, prefixes: list[str], cassette: str, index: int, interaction: Any
+) -> DriftIssue | None:
+    try:
+        request, response = interaction["request"], interaction["response"]
+        method = str(request["method"]).upper()
+        path = urlsplit(str(request["uri"])).path or "/"
+        status = int(response["status"]["code"])
+    except (KeyError, TypeError, ValueError):
+        return DriftIssue(
+            cassette,
+            index,
+            DriftKind.UNREADABLE,
+            "",
+            "",
+            None,
+            "interaction lacks request.method/uri or response.status.code",
+        )
+    found = spec.match(method, path)
+    for prefix in prefixes:
+        if found is None and path.startswith(prefix + "/"):
+            found = spec.match(method, path[len(prefix) :])
+    if found is None:
+        return DriftIssue(
+            cassette,
+            index,
+            DriftKind.UNDOCUMENTED_OPERATION,
+            method,
+            path,
+            status,
+            "no operation in the description matches",
+        )
+    operation = found[0]
+    documented = operation.response_for(status)
+    if documented is None:
+        return DriftIssue(
+            cassette,
+            index,
+            DriftKind.UNDOCUMENTED_STATUS,
+            method,
+            path,
+            status,
+            f"{operation.name} documents {', '.join(operation.responses)}",
+        )
+    content_type = _header(response.get("headers"), "content-type")
+    body = _body(response)
+    media = documented.media(content_type or None)
+    invalid = functools.partial(
+        DriftIssue, cassette, index, DriftKind.INVALID_BODY, method, path, status
+    )
+    if media is None and content_type and documented.content:
+        return invalid(
+            f"{operation.name}: content type {content_type.split(';')[0]!r} "
+            f"is not documented ({', '.join(documented.content)})"
+        )
+    if media is None or media.schema_uri is None or not body:
+        return None
+    if content_type and not is_json_media(content_type):
+        return None
+    try:
+        spec.validate_response(operation, status, body, media_type=media.media_type)
+    except SchemaViolationError as exc:
+        return invalid(f"{operation.name}: at {exc.path}: {exc.violation}")
+    return None
+
+
+def assert_no_drift(spec: Spec | str | Mapping[str, Any], *sources: str | Path) -> DriftReport:
+    """:func:`check_cassettes`, raising :class:`~apiharness.CassetteDriftError` on any drift.
+
+    For tests::
+
+        def test_cassettes_match_the_spec():
+            assert_no_drift("fixtures/openapi/payments.yaml", "cassettes/")
+    """
+    report = check_cassettes(spec, *sources)
+    if not report.ok:
+        raise CassetteDriftError(
+            report.format() + "\nUpdate the description, or re-record the cassettes."
+        )
+    return report

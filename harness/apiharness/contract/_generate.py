@@ -1,0 +1,305 @@
+"""Hypothesis strategies for values that a JSON Schema (2020-12, or normalised OpenAPI 3.0) accepts.
+
+Why hand-written: schemathesis 4 generates *requests* from a description, but has no public
+API for generating *response* bodies; its internal generators are private and change between
+minor releases. hypothesis-jsonschema, the obvious library, fails on object schemas with
+Hypothesis >= 6.170.10 and ignores ``nullable``. So this module maps the keywords OpenAPI
+descriptions use onto Hypothesis' *public* strategies (``integers``, ``text``, ``from_regex``,
+``fixed_dictionaries`` …), which have been stable for years, and guards the result with
+jsonschema: the top-level strategy filters through the real validator, so a keyword this module
+only approximates (``not``, ``if``/``then``, ``minProperties``, overlapping ``oneOf`` branches)
+can cost a rejected example, never an invalid one. Upgrades of either library cannot silently
+produce invalid bodies; at worst a health check reports too many rejections.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import string
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urldefrag
+
+from hypothesis import strategies as st
+
+from apiharness.contract._loader import join_ref
+
+__all__ = ["SchemaStrategies", "draw_values", "json_values"]
+
+Lookup = Callable[[str], Any]
+_TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
+_SAFE_TEXT = st.characters(codec="utf-8")  # utf-8 excludes lone surrogates
+_WORD = st.text(string.ascii_lowercase + string.digits + "_", min_size=1, max_size=12)
+
+_scalars = (
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(_SAFE_TEXT, max_size=20)
+)
+
+
+def json_values(max_leaves: int = 8) -> st.SearchStrategy[Any]:
+    """Any JSON value (for schemas that accept anything)."""
+    return st.recursive(
+        _scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_WORD, inner, max_size=3),
+        max_leaves=max_leaves,
+    )
+
+
+def draw_values(strategy: st.SearchStrategy[Any], seed: int, count: int) -> list[Any]:
+    """``count`` values of ``strategy``, outside a test: the same ones for the same seed.
+
+    Hypothesis has no public "give me N seeded values" call (``.example()`` is for the REPL);
+    a ``@given`` function under ``@seed``, with no database and only the generate phase, is.
+    """
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as seeded
+
+    drawn: list[Any] = []
+
+    @seeded(seed)
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(value: Any) -> None:
+        drawn.append(value)
+
+    collect()
+    return drawn
+
+
+def _format_strategies() -> dict[str, st.SearchStrategy[str]]:
+    from datetime import UTC
+
+    host = st.from_regex(r"[a-z]{1,10}\.example\.(com|org)", fullmatch=True)
+    return {
+        "date-time": st.datetimes(timezones=st.just(UTC)).map(
+            lambda d: d.isoformat().replace("+00:00", "Z")
+        ),
+        "date": st.dates().map(lambda d: d.isoformat()),
+        "time": st.times().map(lambda t: t.isoformat() + "Z"),
+        "email": st.builds(
+            # Dots only between characters: "a..b@" and ".a@" are not valid addresses.
+            "{}@{}".format,
+            st.from_regex(r"[a-z][a-z0-9]{0,7}(\.[a-z0-9]{1,7}){0,2}", fullmatch=True),
+            host,
+        ),
+        "hostname": host,
+        "uri": st.builds(
+            "https://{}/{}".format, host, st.from_regex(r"[a-z0-9/]{0,20}", fullmatch=True)
+        ),
+        "uri-reference": st.from_regex(r"/[a-z0-9/]{0,20}", fullmatch=True),
+        "uuid": st.uuids().map(str),
+        "ipv4": st.ip_addresses(v=4).map(str),
+        "ipv6": st.ip_addresses(v=6).map(str),
+        "byte": st.binary(max_size=24).map(lambda b: __import__("base64").b64encode(b).decode()),
+    }
+
+
+_FORMATS: dict[str, st.SearchStrategy[str]] | None = None
+
+
+def _formats() -> dict[str, st.SearchStrategy[str]]:
+    global _FORMATS  # noqa: PLW0603 - built once, lazily: constructing strategies costs time
+    if _FORMATS is None:
+        _FORMATS = _format_strategies()
+    return _FORMATS
+
+
+def schema_types(schema: dict[str, Any]) -> list[str]:
+    """The JSON types a schema allows, from ``type`` or inferred from its keywords."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return [kind]
+    if isinstance(kind, list):
+        return [k for k in kind if k in _TYPES]
+    if "enum" in schema or "const" in schema:
+        return []
+    inferred = []
+    if {"properties", "required", "additionalProperties"} & schema.keys():
+        inferred.append("object")
+    if {"items", "prefixItems", "minItems", "maxItems"} & schema.keys():
+        inferred.append("array")
+    if {"minLength", "maxLength", "pattern", "format"} & schema.keys():
+        inferred.append("string")
+    if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"} & schema.keys():
+        inferred.append("number")
+    return inferred
+
+
+class SchemaStrategies:
+    """Builds strategies for schemas of one document set; ``lookup`` resolves absolute URIs."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self._lookup = lookup
+        self._by_uri: dict[str, st.SearchStrategy[Any]] = {}
+
+    def resolve(self, schema: Any, base: str) -> tuple[Any, str]:
+        """Follow ``$ref`` (only) from ``schema``; return the target and its document URI."""
+        hops = 0
+        while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and hops < 64:
+            target = join_ref(base, schema["$ref"])
+            schema, base = self._lookup(target), urldefrag(target)[0]
+            hops += 1
+        return schema, base
+
+    def for_uri(self, uri: str) -> st.SearchStrategy[Any]:
+        """The strategy for the schema at ``uri`` (cached; recursion-safe through deferred)."""
+        found = self._by_uri.get(uri)
+        if found is None:
+            # A placeholder first, so that a schema that refers to itself terminates.
+            self._by_uri[uri] = st.deferred(lambda: self._by_uri[uri])
+            found = self.for_schema(self._lookup(uri), urldefrag(uri)[0])
+            self._by_uri[uri] = found
+        return found
+
+    def for_schema(self, schema: Any, base: str) -> st.SearchStrategy[Any]:  # noqa: PLR0911
+        """A strategy for values the schema (found in document ``base``) accepts, or nearly."""
+        if schema is True or schema == {}:
+            return json_values()
+        if schema is False or not isinstance(schema, dict):
+            return st.nothing()
+        if isinstance(schema.get("$ref"), str):
+            return self.for_uri(join_ref(base, schema["$ref"]))
+        if "const" in schema:
+            return st.just(schema["const"])
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return st.sampled_from(schema["enum"])
+        if isinstance(schema.get("allOf"), list):
+            return self.for_schema(self.merge_all_of(schema, base), base)
+        for key in ("oneOf", "anyOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                rest = {k: v for k, v in schema.items() if k != key}
+                branches = [self.for_schema(_combine(rest, sub), base) for sub in schema[key]]
+                return st.one_of(branches)
+        types = schema_types(schema)
+        if not types:
+            return json_values()
+        return st.one_of([self._for_type(kind, schema, base) for kind in types])
+
+    def merge_all_of(self, schema: dict[str, Any], base: str) -> dict[str, Any]:
+        """``allOf`` folded into one schema: properties merged, ``required`` united."""
+        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+        for sub in schema["allOf"]:
+            resolved, _ = self.resolve(sub, base)
+            if not isinstance(resolved, dict):
+                continue
+            if "allOf" in resolved:
+                resolved = self.merge_all_of(resolved, base)
+            merged = _combine(merged, resolved)
+        return merged
+
+    def _for_type(  # noqa: PLR0911 - one return per JSON type
+        self, kind: str, schema: dict[str, Any], base: str
+    ) -> st.SearchStrategy[Any]:
+        if kind == "null":
+            return st.none()
+        if kind == "boolean":
+            return st.booleans()
+        if kind == "integer":
+            return _integers(schema)
+        if kind == "number":
+            return _numbers(schema)
+        if kind == "string":
+            return _strings(schema)
+        if kind == "array":
+            return self._arrays(schema, base)
+        return self._objects(schema, base)
+
+    def _arrays(self, schema: dict[str, Any], base: str) -> st.SearchStrategy[Any]:
+        items = schema.get("items", True)
+        min_size = int(schema.get("minItems", 0))
+        max_size = int(schema.get("maxItems", min_size + 5))
+        element = self.for_schema(items, base) if items is not False else st.nothing()
+        unique = json.dumps if schema.get("uniqueItems") else None
+        return st.lists(element, min_size=min_size, max_size=max_size, unique_by=unique)
+
+    def _objects(self, schema: dict[str, Any], base: str) -> st.SearchStrategy[Any]:
+        props = schema.get("properties") or {}
+        required = set(schema.get("required") or ()) & props.keys()
+        # Required names the schema gives no property schema for: any value will do.
+        loose = [name for name in schema.get("required") or () if name not in props]
+        fixed = {name: self.for_schema(props[name], base) for name in required}
+        fixed.update({name: json_values(2) for name in loose})
+        optional = {
+            name: self.for_schema(sub, base) for name, sub in props.items() if name not in required
+        }
+        core = st.fixed_dictionaries(fixed, optional=optional)
+        extra_schema = schema.get("additionalProperties", True)
+        if (
+            extra_schema is False
+            or "patternProperties" in schema
+            or "unevaluatedProperties" in schema
+        ):
+            return core
+        # Clients must tolerate undocumented fields where the schema allows them; send a few.
+        values = self.for_schema(extra_schema, base) if isinstance(extra_schema, dict) else _scalars
+        extra_keys = _WORD.filter(lambda name: name not in props)
+        extras = st.dictionaries(extra_keys, values, max_size=2)
+        return st.builds(lambda a, b: {**b, **a}, core, extras)
+
+
+def _combine(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    out = dict(left)
+    for key, value in right.items():
+        if key == "properties" and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        elif key == "required" and isinstance(out.get(key), list):
+            out[key] = list(dict.fromkeys([*out[key], *value]))
+        else:
+            out[key] = value
+    return out
+
+
+def _integers(schema: dict[str, Any]) -> st.SearchStrategy[int]:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if isinstance(schema.get("exclusiveMinimum"), int | float):
+        low = math.floor(schema["exclusiveMinimum"]) + 1
+    if isinstance(schema.get("exclusiveMaximum"), int | float):
+        high = math.ceil(schema["exclusiveMaximum"]) - 1
+    low = None if low is None else math.ceil(low)
+    high = None if high is None else math.floor(high)
+    step = schema.get("multipleOf")
+    if isinstance(step, int) and step > 0:
+        lo = None if low is None else -(-low // step)
+        hi = None if high is None else high // step
+        return st.integers(lo, hi).map(lambda n: n * step)
+    return st.integers(low, high)
+
+
+def _numbers(schema: dict[str, Any]) -> st.SearchStrategy[float]:
+    if isinstance(schema.get("multipleOf"), int | float):
+        return (
+            _integers({**schema, "multipleOf": None})
+            .map(float)
+            .filter(lambda x: (x / schema["multipleOf"]).is_integer())
+        )
+    ex_low, ex_high = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+    return st.floats(
+        min_value=ex_low if isinstance(ex_low, int | float) else schema.get("minimum"),
+        max_value=ex_high if isinstance(ex_high, int | float) else schema.get("maximum"),
+        exclude_min=isinstance(ex_low, int | float),
+        exclude_max=isinstance(ex_high, int | float),
+        allow_nan=False,
+        allow_infinity=False,
+    )
+
+
+def _strings(schema: dict[str, Any]) -> st.SearchStrategy[str]:
+    low = int(schema.get("minLength", 0))
+    high = schema.get("maxLength")
+    pattern, fmt = schema.get("pattern"), schema.get("format")
+    if isinstance(pattern, str):
+        base: st.SearchStrategy[str] = st.from_regex(pattern, fullmatch=True)
+    elif isinstance(fmt, str) and fmt in _formats():
+        base = _formats()[fmt]
+    else:
+        return st.text(_SAFE_TEXT, min_size=low, max_size=high if high is not None else low + 20)
+    if low or high is not None:
+        return base.filter(lambda s: low <= len(s) <= (high if high is not None else len(s)))
+    return base

@@ -1,0 +1,225 @@
+"""The spec-driven mock: examples and generated bodies, request validation, faults per route,
+the `apiharness mock` command, and Schemathesis checking the mock against its own spec."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apiharness.contract import load_spec
+from apiharness.contract._schemathesis import run_schemathesis
+from apiharness.upstream import Upstream, reset, status
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "openapi"
+PAYMENTS = FIXTURES / "payments.yaml"
+USERS = FIXTURES / "users-items.yaml"
+SPEC = load_spec(PAYMENTS)
+BASES = {PAYMENTS: "/v1", USERS: ""}
+
+
+def client_for(up: Upstream) -> httpx.Client:
+    return httpx.Client(transport=up, base_url=up.base_url)
+
+
+def test_serves_examples_then_generated_valid_bodies() -> None:
+    up = Upstream(base_url="https://api.test/v1", seed=3)
+    up.from_spec(SPEC)
+    http = client_for(up)
+    created = http.post(
+        "/cards", json={"number": "4242424242424242", "exp_month": 1, "exp_year": 2030}
+    )
+    assert created.status_code == 201
+    assert created.json()["id"] == "card_1a2b3c"  # the spec's example
+    bodies = [http.get(f"/charges/ch_abc{i:03d}") for i in range(6)]
+    for response in bodies:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        SPEC.validate_response("getCharge", 200, response.content)
+    assert len({r.content for r in bodies}) > 1  # a pool, not one body
+    assert http.delete("/cards/card_abcdef").status_code == 204
+
+
+def test_same_seed_same_bodies() -> None:
+    def bodies(seed: int) -> list[bytes]:
+        up = Upstream(seed=seed)
+        up.from_spec(SPEC)
+        http = client_for(up)
+        return [http.get("/charges/ch_abcdef").content for _ in range(4)]
+
+    assert bodies(5) == bodies(5)
+    assert bodies(5) != bodies(6)
+
+
+def test_bad_requests_get_problem_json() -> None:
+    up = Upstream(base_url="https://api.test/v1")
+    up.from_spec(SPEC)
+    http = client_for(up)
+    missing_header = http.post("/charges", json={"amount": 1, "currency": "usd", "source": "t"})
+    assert missing_header.status_code == 400
+    assert missing_header.headers["content-type"] == "application/problem+json"
+    assert "Idempotency-Key" in missing_header.json()["detail"]
+    invalid = http.post(
+        "/charges",
+        json={"amount": 0, "currency": "usd", "source": "t"},
+        headers={"Idempotency-Key": "k1"},
+    )
+    assert invalid.status_code == 422
+    problem = invalid.json()
+    assert problem["errors"] == [{"pointer": "/amount", "message": problem["detail"]}]
+    SPEC.validate_response("createCharge", 422, invalid.content)
+    not_json = http.post(
+        "/charges",
+        content=b"{",
+        headers={"Idempotency-Key": "k", "Content-Type": "application/json"},
+    )
+    assert not_json.status_code == 400
+    assert http.get("/charges", params={"limit": "500"}).status_code == 400
+    assert http.get("/charges", params={"limit": "ten"}).status_code == 400
+    assert http.get("/charges", params={"limit": "10"}).status_code == 200
+
+
+def test_problem_falls_back_to_documented_error_schema() -> None:
+    # getUser documents 404 only; a bad path parameter still gets a 400 problem.
+    up = Upstream()
+    up.from_spec(USERS)
+    answer = client_for(up).get("/users/0")
+    assert answer.status_code == 400
+    assert answer.json()["status"] == 400
+
+
+def test_validation_can_be_turned_off() -> None:
+    up = Upstream(base_url="https://api.test/v1")
+    up.from_spec(SPEC, validate_requests=False)
+    answer = client_for(up).post("/charges", json={})
+    assert answer.status_code == 201
+
+
+def test_faults_per_route_keep_validation() -> None:
+    up = Upstream(base_url="https://api.test/v1")
+    mock = up.from_spec(SPEC)
+    mock.route("getCharge").respond(status(503).times(1), reset(), mock.answer("getCharge"))
+    http = client_for(up)
+    assert http.get("/charges/ch_abcdef").status_code == 503
+    with pytest.raises(httpx.ReadError):
+        http.get("/charges/ch_abcdef")
+    assert http.get("/charges/ch_abcdef").status_code == 200
+    assert http.get("/charges/bad").status_code == 400  # the policy survives a new script
+    assert up.journal.count("GET", "/v1/charges/ch_abcdef") == 3
+    errors = mock.answer("createCharge", 429)
+    mock.route("createCharge").respond(errors)
+    limited = http.post(
+        "/charges",
+        json={"amount": 1, "currency": "usd", "source": "t"},
+        headers={"Idempotency-Key": "k"},
+    )
+    assert limited.status_code == 429
+    SPEC.validate_response("createCharge", 429, limited.content)
+
+
+def test_served_on_loopback() -> None:
+    up = Upstream(base_url="https://api.test/v1")
+    up.from_spec(SPEC)
+    with up.serve() as server:
+        answer = httpx.get(server.base_url + "/cards/card_abcdef")
+    assert answer.status_code == 200
+    SPEC.validate_response("getCard", 200, answer.content)
+
+
+@pytest.mark.parametrize("spec", [PAYMENTS, USERS], ids=["payments", "users-items"])
+def test_schemathesis_finds_no_lie_in_the_mock(spec: Path) -> None:
+    up = Upstream(base_url="https://api.test" + BASES[spec], seed=0)
+    up.from_spec(spec)
+    with up.serve() as server:
+        report = run_schemathesis(spec, base_url=server.base_url, max_examples=8)
+        server.check()
+    assert report.operations == len(load_spec(spec).operations)
+    assert report.ok, report.format()
+
+
+def test_schemathesis_catches_a_lying_mock() -> None:
+    up = Upstream(base_url="https://api.test")
+    mock = up.from_spec(USERS)
+    from apiharness.upstream import respond
+
+    mock.route("getUser").respond(respond(200, json={"id": "not-an-int"}))
+    with up.serve() as server:
+        report = run_schemathesis(
+            USERS, base_url=server.base_url, max_examples=3, operations=["getUser"]
+        )
+    assert list(report.failures) == ["GET /users/{id}"]
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_mock_command_serves_and_stops_cleanly(how: signal.Signals) -> None:
+    exe = shutil.which("apiharness", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    command = [exe, "mock", str(PAYMENTS), "--seed", "4"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            base_url = process.stdout.readline().strip()
+            assert base_url.startswith("http://127.0.0.1:")
+            assert base_url.endswith("/v1")
+            answer = httpx.get(base_url + "/cards/card_abcdef", timeout=10)
+            assert answer.status_code == 200
+            SPEC.validate_response("getCard", 200, answer.content)
+        finally:
+            process.send_signal(how)
+            _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "stopped" in err
+
+
+def test_mock_command_rejects_a_bad_spec(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from apiharness.cli import cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("openapi: 3.1.0\npaths:\n  users: {}\n")
+    result = CliRunner().invoke(cli, ["mock", str(bad)])
+    assert result.exit_code == 2
+    assert "must start with '/'" in result.output
+
+
+def test_required_response_headers_are_sent() -> None:
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/limits": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "headers": {
+                                "X-Rate-Remaining": {"$ref": "#/components/headers/Remaining"}
+                            },
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    }
+                }
+            }
+        },
+        "components": {
+            "headers": {
+                "Remaining": {
+                    "required": True,
+                    "schema": {"$ref": "#/components/schemas/Count"},
+                }
+            },
+            "schemas": {"Count": {"type": "integer", "minimum": 0, "maximum": 100}},
+        },
+    }
+    up = Upstream()
+    up.from_spec(document)
+    answer = client_for(up).get("/limits")
+    assert 0 <= int(answer.headers["X-Rate-Remaining"]) <= 100
