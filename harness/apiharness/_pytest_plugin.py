@@ -16,6 +16,14 @@ from apiharness.conformance import _pytest as _conformance
 from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
 from apiharness.contract._fixtures import schemathesis_check
 from apiharness.errors import ApiHarnessError, ConfigurationError
+from apiharness.recording._fixtures import MARKER as _RECORDING_MARKER
+from apiharness.recording._fixtures import add_options as _add_recording_options
+from apiharness.recording._fixtures import (
+    apiharness_cassette,
+    apiharness_secrets,
+    check_secrets_at_end,
+)
+from apiharness.recording._fixtures import record_mode as _check_record_mode
 from apiharness.upstream._fixtures import (
     upstream_fixture,
     upstream_server,
@@ -24,12 +32,15 @@ from apiharness.upstream._fixtures import (
 from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
+    "apiharness_cassette",
     "apiharness_conformance",
+    "apiharness_secrets",
     "apiharness_seed",
     "clock",
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_sessionfinish",
     "schemathesis_check",
     "upstream_fixture",
     "upstream_server",
@@ -43,6 +54,7 @@ MARKERS = [
     "`upstream_server` fixtures: mappings {'METHOD /path': behaviour or [script]}; options "
     "allow_unmatched=, check_expectations=, base_url= (see apiharness.upstream)",
     "apiharness_real_time: this test runs in real time; it must not use the `clock` fixture",
+    _RECORDING_MARKER,
 ]
 
 
@@ -62,6 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Default seed for seeded random behaviours (an integer).",
         default="0",
     )
+    _add_recording_options(group, parser)
 
 
 @contextlib.contextmanager
@@ -80,6 +93,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_SEED_KEY] = _read_seed(config)
     with usage_errors():
         _conformance.configure(config, config.stash[_SEED_KEY])
+    _check_record_mode(config)  # a bad ini value is a usage error at start, not a failure per test
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    check_secrets_at_end(session)
 
 
 _SEED_KEY = pytest.StashKey[int]()

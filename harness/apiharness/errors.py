@@ -38,7 +38,8 @@ The tree::
     ├── ContractViolation             a server or mock answered against its OpenAPI description
     ├── FuzzFailure                   the client fuzzer found a response the client mishandles
     ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
-    │   └── CassetteDriftError        recorded traffic the OpenAPI description does not document
+    │   ├── CassetteDriftError        recorded traffic the OpenAPI description does not document
+    │   └── SecretLeakError           a secret value occurs in a cassette (names, never values)
     ├── RecordingError                the recording proxy could not start or stopped badly
     └── ConformanceError              the conformance suite was misconfigured
 
@@ -79,6 +80,7 @@ __all__ = [
     "RetryError",
     "RetryExhausted",
     "SchemaViolationError",
+    "SecretLeakError",
     "ServerThreadError",
     "SpecError",
     "UnknownOperationError",
@@ -313,6 +315,14 @@ class CassetteError(ApiHarnessError):
 
 class CassetteDriftError(CassetteError, AssertionError):
     """Recorded interactions disagree with the OpenAPI description; the message lists them."""
+
+
+class SecretLeakError(CassetteError):
+    """A secret value occurs in a cassette; ``leaks`` says where, never what the value is."""
+
+    def __init__(self, message: str, leaks: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.leaks = list(leaks)
 
 
 class RecordingError(ApiHarnessError):

@@ -168,3 +168,30 @@ def test_cli_exit_codes(tmp_path: Path, card: dict[str, Any]) -> None:
     usage = runner.invoke(cli, ["check-cassettes", str(broken), str(clean)])
     assert usage.exit_code == 2
     assert "unsupported OpenAPI version" in usage.output
+
+
+def test_cli_runs_drift_and_the_leak_gate_together(
+    tmp_path: Path, card: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean = write_cassette(
+        tmp_path / "c.yaml",
+        interaction("GET", "https://api.payments.example/v1/cards/card_abc123", 200, card),
+    )
+    runner = CliRunner()
+    both = runner.invoke(
+        cli, ["check-cassettes", str(PAYMENTS), str(clean), "--secrets", "--no-env"]
+    )
+    assert both.exit_code == 0, both.output
+    assert "no drift" in both.output
+    assert "no secret in 1 cassette(s)" in both.output
+    monkeypatch.setenv("CARD_ID_SECRET", "card_abc123")
+    leak = runner.invoke(
+        cli,
+        ["check-cassettes", str(PAYMENTS), str(clean), "--secrets", "--secret", "CARD_ID_SECRET"],
+    )
+    assert leak.exit_code == 1
+    assert "CARD_ID_SECRET" in leak.output
+    assert "card_abc123" not in leak.output.replace("/v1/cards/card_abc123", "")
+    neither = runner.invoke(cli, ["check-cassettes", str(clean)])
+    assert neither.exit_code == 2
+    assert "an OpenAPI description first (drift), and/or --secrets" in neither.output

@@ -1,5 +1,5 @@
-"""The contract commands of ``apiharness``: ``check-cassettes`` (and, with the mocked upstream,
-``mock`` and ``fuzz``). Heavy imports happen inside the commands, not at registration."""
+"""The contract commands of ``apiharness``: ``mock``, ``fuzz``, and the drift half of
+``check-cassettes``. Heavy imports happen inside the commands, not at registration."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import click
 if TYPE_CHECKING:
     from apiharness.contract._spec import Spec
 
-__all__ = ["check_cassettes_command", "fuzz_command", "mock_command"]
+__all__ = ["drift_check", "fuzz_command", "mock_command"]
 
 
 def _load(spec: str) -> Spec:
@@ -25,25 +25,17 @@ def _load(spec: str) -> Spec:
         raise click.BadParameter(str(exc), param_hint="SPEC") from None
 
 
-@click.command("check-cassettes")
-@click.argument("spec")
-@click.argument("cassettes", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def check_cassettes_command(spec: str, cassettes: tuple[Path, ...]) -> None:
-    """Check recorded VCR.py cassettes against an OpenAPI description (drift).
+def drift_check(spec: str, cassettes: tuple[Path, ...]) -> bool:
+    """``apiharness check-cassettes SPEC PATHS``: print the drift report; True when none.
 
-    SPEC is a path or URL of an OpenAPI 3.0/3.1 description; CASSETTES are cassette files or
-    folders (searched recursively). Exits 1 when an interaction uses an undocumented
-    operation or status code or has an invalid body, 0 when all agree.
-
-        apiharness check-cassettes fixtures/openapi/payments.yaml cassettes/
+    An interaction drifts when it uses an undocumented operation or status code or has an
+    invalid body. Registered by :mod:`apiharness.cli` with the secret-leak gate.
     """
     from apiharness.contract._drift import check_cassettes
 
-    loaded = _load(spec)
-    report = check_cassettes(loaded, *cassettes)
+    report = check_cassettes(_load(spec), *cassettes)
     click.echo(report.format())
-    if not report.ok:
-        raise SystemExit(1)
+    return report.ok
 
 
 def _base_path(spec: Spec) -> str:

@@ -11,6 +11,7 @@ same fault on a socket, mapped in one place (:func:`wire_error`).
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from apiharness.upstream._scripts import as_behaviour
 
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
+    from apiharness.recording._upstream import CassetteRoutes
     from apiharness.upstream._server import LoopbackServer
 
 __all__ = ["Exchange", "Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
@@ -318,6 +320,17 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return mock_from_spec(
             self, spec, seed=seed, validate_requests=validate_requests, use_examples=use_examples
         )
+
+    def from_cassette(self, cassette: str | os.PathLike[str], **options: Any) -> CassetteRoutes:
+        """Declare routes answering with a VCR.py cassette's recorded responses.
+
+        Faults then compose with the recording:
+        ``up.get("/v1/items").respond(reset(), recorded.responder("GET", "/v1/items"))``.
+        Implemented in :func:`apiharness.recording.serve_cassette` (options documented there).
+        """
+        from apiharness.recording._upstream import serve_cassette
+
+        return serve_cassette(self, cassette, **options)
 
     def serve(
         self, *, https: bool = False, host: str = "127.0.0.1", port: int = 0

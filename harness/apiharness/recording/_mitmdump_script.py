@@ -1,0 +1,5 @@
+"""The script :class:`apiharness.recording.Recorder` passes to ``mitmdump -s``."""
+
+from apiharness.recording.addon import RecordVCR
+
+addons = [RecordVCR()]

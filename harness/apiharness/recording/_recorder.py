@@ -1,0 +1,246 @@
+"""Drive a real ``mitmdump`` process with the recording addon.
+
+:class:`Recorder` starts mitmdump on 127.0.0.1 (port 0 by default: the addon reports the port it
+got), either as a reverse proxy in front of one API, or as a regular proxy that a command or a
+test sends its traffic through. Stopping sends SIGTERM, on which mitmproxy runs the addon's
+``done()`` and the cassette is written atomically. mitmdump's own flow log is silenced: it would
+print URLs with secrets in them.
+
+Waiting for the process uses real time on purpose (:class:`apiharness.clock.SystemClock`): a
+virtual clock installed by a test must not make a real process look as if it timed out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from apiharness.clock import SystemClock
+from apiharness.errors import ConfigurationError, RecordingError
+
+__all__ = ["Recorder", "mitmdump_executable"]
+
+_ADDON_SCRIPT = Path(__file__).with_name("_mitmdump_script.py")
+_CA_NAME = "mitmproxy-ca-cert.pem"
+
+
+def mitmdump_executable() -> str:
+    """The ``mitmdump`` of this interpreter's environment (else the one on PATH)."""
+    beside = Path(sys.executable).with_name("mitmdump")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("mitmdump")
+    if found is None:
+        raise RecordingError(
+            "mitmdump was not found; install the recording extra: pip install 'apiharness[record]'"
+        )
+    return found
+
+
+def _check_upstream(upstream: str | None) -> None:
+    if upstream is None:
+        return
+    parts = urlsplit(upstream)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigurationError(
+            f"upstream must be an http(s) URL such as https://api.example.com, got {upstream!r:.80}"
+        )
+
+
+@dataclass
+class Recorder:
+    """A recording mitmdump process; a context manager.
+
+    ``upstream`` set: a reverse proxy in front of that API; point a client at
+    :attr:`base_url`. ``upstream`` unset: a regular proxy; give a process :meth:`client_env`.
+    ::
+
+        with Recorder("cassettes/api.yaml", upstream="https://api.example.com") as rec:
+            httpx.get(f"{rec.base_url}/v1/items")
+        # the cassette is written when the block ends
+    """
+
+    cassette: Path
+    upstream: str | None = None
+    port: int = 0
+    redact: bool = True
+    append: bool = False
+    redact_headers: tuple[str, ...] = ()
+    redact_params: tuple[str, ...] = ()
+    redact_fields: tuple[str, ...] = ()
+    upstream_ca: Path | None = None
+    confdir: Path | None = None
+    startup_timeout: float = 60.0
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
+    _listen_port: int | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cassette = Path(self.cassette)
+        _check_upstream(self.upstream)
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError(f"port must be 0 (any free port) to 65535, got {self.port}")
+        if self.upstream_ca is not None and not Path(self.upstream_ca).is_file():
+            raise ConfigurationError(f"upstream_ca {self.upstream_ca} is not a file")
+
+    # -- facts about the running proxy -----------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the mitmdump process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def listen_port(self) -> int:
+        if self._listen_port is None:
+            raise RecordingError("the recorder is not running; use it as a context manager")
+        return self._listen_port
+
+    @property
+    def base_url(self) -> str:
+        """Where clients connect: the API's stand-in (reverse mode) or the proxy."""
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    proxy_url = base_url
+
+    @property
+    def ca_file(self) -> Path:
+        """mitmproxy's CA certificate, which clients must trust for HTTPS through the proxy."""
+        return self._confdir() / _CA_NAME
+
+    def client_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Environment for a process whose HTTP(S) traffic should be recorded."""
+        env = dict(os.environ if base is None else base)
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            env[name] = self.proxy_url
+        target = urlsplit(self.upstream).hostname if self.upstream else None
+        for name in ("NO_PROXY", "no_proxy"):
+            kept = [
+                entry
+                for entry in env.get(name, "").split(",")
+                if entry.strip() and target is not None and entry.strip() != target
+            ]
+            env[name] = ",".join(kept)
+        for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            env[name] = str(self.ca_file)
+        return env
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _confdir(self) -> Path:
+        if self.confdir is not None:
+            return Path(self.confdir)
+        if self._workdir is None:
+            raise RecordingError("the recorder is not running; use it as a context manager")
+        return Path(self._workdir.name)
+
+    def _command(self, ready: Path) -> list[str]:
+        options = {
+            "confdir": str(self._confdir()),
+            "vcr_cassette": str(self.cassette.resolve()),
+            "vcr_append": str(self.append).lower(),
+            "vcr_redact": str(self.redact).lower(),
+            "vcr_ready_file": str(ready),
+            "flow_detail": "0",
+        }
+        if self.upstream_ca is not None:
+            options["ssl_verify_upstream_trusted_ca"] = str(Path(self.upstream_ca).resolve())
+        command = [mitmdump_executable(), "--quiet", "-s", str(_ADDON_SCRIPT)]
+        command += ["--listen-host", "127.0.0.1", "--listen-port", str(self.port)]
+        if self.upstream is not None:
+            command += ["--mode", f"reverse:{self.upstream}"]
+        for name, value in options.items():
+            command += ["--set", f"{name}={value}"]
+        for name, values in (
+            ("vcr_redact_headers", self.redact_headers),
+            ("vcr_redact_params", self.redact_params),
+            ("vcr_redact_fields", self.redact_fields),
+        ):
+            for value in values:
+                command += ["--set", f"{name}={value}"]
+        return command
+
+    def start(self) -> Recorder:
+        """Start mitmdump and wait until it listens."""
+        if self._process is not None:
+            raise RecordingError("this recorder is already running")
+        self._workdir = tempfile.TemporaryDirectory(prefix="apiharness-record-")
+        work = Path(self._workdir.name)
+        ready, log = work / "ready.json", work / "mitmdump.log"
+        with log.open("wb") as sink:
+            # A session of its own: a terminal's Ctrl-C reaches us, and we stop it cleanly.
+            self._process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+                self._command(ready),
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        clock = SystemClock()
+        deadline = clock.monotonic() + self.startup_timeout
+        try:
+            while not ready.exists():
+                if self._process.poll() is not None or clock.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RecordingError(f"mitmdump did not start:\n{tail}")
+                clock.sleep(0.02)
+            self._listen_port = json.loads(ready.read_text())["port"]
+        except BaseException:
+            # Never leave a mitmdump behind: not on a failed start, nor on Ctrl-C during it.
+            self._abort()
+            self._cleanup()
+            raise
+        return self
+
+    def _abort(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def stop(self, timeout: float = 30.0) -> Path:
+        """Stop mitmdump with SIGTERM; it writes the cassette. Returns the cassette's path."""
+        process = self._process
+        if process is None:
+            raise RecordingError("the recorder is not running")
+        try:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._abort()
+                raise RecordingError(
+                    f"mitmdump did not stop within {timeout} s of SIGTERM; the cassette "
+                    f"{self.cassette} may not have been written"
+                ) from None
+            if not self.cassette.exists():
+                raise RecordingError(
+                    f"mitmdump exited with status {process.returncode} without writing "
+                    f"{self.cassette}"
+                )
+            return self.cassette
+        finally:
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        self._process = None
+        self._listen_port = None
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

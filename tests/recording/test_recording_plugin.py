@@ -1,0 +1,154 @@
+"""The pytest record modes, in inner sessions: record through mitmdump, then replay offline."""
+
+from __future__ import annotations
+
+import pytest
+from _api_server import BINARY, CHUNKS, SECRETS, serve
+
+from apiharness.recording import Cassette
+
+INNER_TESTS = f"""
+import os
+
+import httpx
+
+AUTH = {{"Authorization": "Bearer {SECRETS["API_TOKEN"]}"}}
+
+
+def test_binary(apiharness_cassette):
+    with httpx.Client(headers=AUTH) as client:
+        response = client.get(os.environ["INNER_API_URL"] + "/binary")
+        if os.environ.get("INNER_MORE"):
+            assert client.get(os.environ["INNER_API_URL"] + "/redirect").status_code == 302
+    assert response.status_code == 200
+    assert response.content == bytes(range(256)) * 4
+    print("RECORDING" if apiharness_cassette.recording else "REPLAYING")
+
+
+def test_stream(apiharness_cassette):
+    with httpx.Client(headers=AUTH) as client:
+        response = client.get(os.environ["INNER_API_URL"] + "/stream")
+    assert response.text == {b"".join(CHUNKS).decode()!r}
+"""
+
+
+def test_once_records_then_none_replays_with_the_api_down(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_inner=INNER_TESTS)
+    with serve() as upstream:
+        monkeypatch.setenv("INNER_API_URL", upstream)
+        recorded = pytester.runpytest("-p", "apiharness", "--apiharness-record-mode=once", "-s")
+        recorded.assert_outcomes(passed=2)
+        recorded.stdout.fnmatch_lines(["*RECORDING*"])
+        folder = pytester.path / "cassettes" / "test_inner"
+        assert sorted(p.name for p in folder.iterdir()) == ["test_binary.yaml", "test_stream.yaml"]
+        [interaction] = Cassette.load(folder / "test_binary.yaml").interactions
+        assert interaction.request.uri == f"{upstream}/binary"
+        assert interaction.response.body == BINARY
+        # new_episodes: /binary replays, the new /redirect goes live and is appended.
+        monkeypatch.setenv("INNER_MORE", "1")
+        more = pytester.runpytest(
+            "-p", "apiharness", "--apiharness-record-mode=new_episodes", "-k", "binary"
+        )
+        more.assert_outcomes(passed=1)
+    binary = Cassette.load(folder / "test_binary.yaml").interactions
+    assert [(i.request.uri, i.response.status) for i in binary] == [
+        (f"{upstream}/binary", 200),
+        (f"{upstream}/redirect", 302),
+    ]
+    assert SECRETS["API_TOKEN"].encode() not in (folder / "test_binary.yaml").read_bytes()
+
+    # The API is down; the default mode (none) replays with vcrpy.
+    replayed = pytester.runpytest("-p", "apiharness", "-s")
+    replayed.assert_outcomes(passed=2)
+    replayed.stdout.fnmatch_lines(["*REPLAYING*"])
+    # once + an existing cassette replays too, without starting mitmdump
+    pytester.runpytest("-p", "apiharness", "--apiharness-record-mode=once").assert_outcomes(
+        passed=2
+    )
+
+    # A cassette without the request: none mode fails the test instead of going online.
+    (folder / "test_stream.yaml").write_text(
+        (folder / "test_binary.yaml").read_text().replace("/binary", "/elsewhere")
+    )
+    missing = pytester.runpytest("-p", "apiharness", "-k", "stream")
+    missing.assert_outcomes(failed=1)
+    missing.stdout.fnmatch_lines(["*CannotOverwriteExistingCassetteException*"])
+
+    # A hand-edited cassette fails with the file and entry named.
+    (folder / "test_binary.yaml").write_text("version: 1\ninteractions:\n- {request: {}}\n")
+    corrupt = pytester.runpytest("-p", "apiharness", "-k", "binary")
+    corrupt.assert_outcomes(errors=1)
+    corrupt.stdout.fnmatch_lines(["*CassetteError*test_binary.yaml: interaction #0*"])
+
+
+def test_the_leak_gate_runs_after_recording_and_at_the_end(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_inner=INNER_TESTS)
+    # Not redactable: a value the API returns in a plain text body.
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def apiharness_secrets():
+            return {"LEAKY": "second chunk"}
+        """
+    )
+    with serve() as upstream:
+        monkeypatch.setenv("INNER_API_URL", upstream)
+        result = pytester.runpytest(
+            "-p", "apiharness", "--apiharness-record-mode=all", "-k", "stream"
+        )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*test_stream.yaml: interaction #0*secret LEAKY (raw)*"])
+    assert "second chunk" not in result.stdout.str()
+
+    # At the end of a run, over the whole folder, with secrets from the environment.
+    monkeypatch.setenv("INNER_CHUNK_TOKEN", "third chunk")
+    pytester.makeconftest("")
+    final = pytester.runpytest("-p", "apiharness", "-k", "stream", "--apiharness-check-secrets")
+    assert final.ret == pytest.ExitCode.TESTS_FAILED
+    final.stdout.fnmatch_lines(
+        ["*apiharness: secret leak in cassettes*", "*INNER_CHUNK_TOKEN (raw)*"]
+    )
+
+
+def test_it_works_beside_pytest_recording(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_both="""
+        import pytest
+
+
+        def test_ours(apiharness_cassette, record_mode):
+            assert apiharness_cassette.mode == "none"
+            assert not apiharness_cassette.recording
+            assert record_mode == "once"  # pytest-recording's own option, untouched
+
+
+        @pytest.mark.vcr
+        def test_theirs(vcr, apiharness_secrets):
+            assert vcr.record_mode == "once"
+            assert apiharness_secrets == {}
+        """
+    )
+    # An existing (empty) cassette, replayed by apiharness's fixture with vcrpy.
+    ours = pytester.path / "cassettes" / "test_both" / "test_ours.yaml"
+    ours.parent.mkdir(parents=True)
+    ours.write_text("interactions: []\nversion: 1\n")
+    both = ("-p", "apiharness", "-p", "pytest_recording", "--record-mode=once")
+    result = pytester.runpytest(*both, "--apiharness-record-mode=none")
+    result.assert_outcomes(passed=2)
+    help_text = pytester.runpytest(*both, "--help").stdout.str()
+    assert "--apiharness-record-mode" in help_text
+    assert "--record-mode" in help_text
+
+
+def test_a_bad_record_mode_in_the_ini_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\napiharness_record_mode = sometimes\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-p", "apiharness")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*apiharness_record_mode must be one of none, once*'sometimes'*"])
