@@ -29,6 +29,7 @@ from apiharness.upstream._fixtures import (
     upstream_server,
     upstream_session_server,
 )
+from apiharness.upstream._oauth_fixtures import oauth_server
 from apiharness.webhooks._fixtures import webhook_sender
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "apiharness_secrets",
     "apiharness_seed",
     "clock",
+    "oauth_server",
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",

@@ -9,7 +9,8 @@ The tree::
 
     ApiHarnessError
     ├── ConfigurationError            bad option, marker or constructor argument
-    │   └── DeclarationError          a route or behaviour declared wrongly
+    │   ├── DeclarationError          a route or behaviour declared wrongly
+    │   └── SecretNotFound            a declared secret has no value in any secrets backend
     ├── UpstreamError                 the mocked upstream saw something the test did not expect
     │   ├── UnmatchedRequestError     a request matched no route
     │   ├── ExpectationError          a route's expected call count was not met
@@ -20,9 +21,13 @@ The tree::
     │   │   └── RetryAfterTooLong     the server asked for a wait beyond the deadline or maximum
     │   ├── CircuitOpen               the breaker is open; the call never reached the upstream
     │   ├── RateLimitExceeded         the client-side limiter refused to wait that long
-    │   └── ResponseValidationError   a response did not match its schema or model
-    │       └── SchemaViolationError  … an OpenAPI schema, with the JSON path of the violation
+    │   ├── ResponseValidationError   a response did not match its schema or model
+    │   │   └── SchemaViolationError  … an OpenAPI schema, with the JSON path of the violation
+    │   └── IdempotencyKeyReused      one idempotency key was used for two different requests
     ├── OAuthError                    OAuth 2 / PKCE flow errors
+    │   ├── CallbackError             the redirect back failed validation (state, code, URI)
+    │   ├── AuthorizationServerError  the server answered with an RFC 6749 error; carries .error
+    │   └── TokenUnavailable          no usable token: none stored, or refreshing it impossible
     ├── WebhookError
     │   ├── WebhookVerificationError  a webhook failed verification (subclassed per reason)
     │   │   ├── MissingWebhookHeader      a header the scheme needs is absent
@@ -58,6 +63,8 @@ if TYPE_CHECKING:  # only for annotations: errors.py must stay importable on its
 
 __all__ = [
     "ApiHarnessError",
+    "AuthorizationServerError",
+    "CallbackError",
     "CassetteDriftError",
     "CassetteError",
     "CircuitOpen",
@@ -68,6 +75,7 @@ __all__ = [
     "DeclarationError",
     "ExpectationError",
     "FuzzFailure",
+    "IdempotencyKeyReused",
     "InvalidSpecError",
     "InvalidWebhookSecret",
     "MalformedWebhookHeader",
@@ -81,8 +89,10 @@ __all__ = [
     "RetryExhausted",
     "SchemaViolationError",
     "SecretLeakError",
+    "SecretNotFound",
     "ServerThreadError",
     "SpecError",
+    "TokenUnavailable",
     "UnknownOperationError",
     "UnmatchedRequestError",
     "UpstreamError",
@@ -108,6 +118,13 @@ class ConfigurationError(ApiHarnessError, ValueError):
 
 class DeclarationError(ConfigurationError):
     """A route, script or behaviour was declared with invalid arguments."""
+
+
+class SecretNotFound(ConfigurationError):
+    """A declared secret has no value in any backend of the secrets provider.
+
+    The message names the secret and the backends asked, never a value.
+    """
 
 
 class UpstreamError(ApiHarnessError):
@@ -233,8 +250,48 @@ class SchemaViolationError(ResponseValidationError):
         self.status = status
 
 
+class IdempotencyKeyReused(ClientError):
+    """One idempotency key was used for two requests with different methods, URLs or bodies.
+
+    The IETF draft (draft-ietf-httpapi-idempotency-key-header, "Uniqueness of Idempotency Key")
+    requires a fresh key per operation; reusing one for another payload is a bug in the caller.
+    """
+
+
 class OAuthError(ApiHarnessError):
     """An OAuth 2 or PKCE flow failed."""
+
+
+class CallbackError(OAuthError):
+    """The authorization redirect failed validation: unknown or replayed ``state``, missing
+    ``code``, or a redirect URI other than the registered one."""
+
+
+class AuthorizationServerError(OAuthError):
+    """The authorization server refused: an RFC 6749 error response (section 4.1.2.1 on the
+    redirect, section 5.2 from the token endpoint) or a failure status without one.
+
+    ``error`` is the RFC 6749 error code (``"invalid_grant"`` ...) or None when the server sent
+    none; ``status_code`` the HTTP status (None on the redirect). Never carries a token.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        description: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.description = description
+        self.status_code = status_code
+
+
+class TokenUnavailable(OAuthError):
+    """No usable access token: none was stored, there is no refresh token, or the token
+    endpoint could not be reached to refresh it."""
 
 
 class WebhookError(ApiHarnessError):

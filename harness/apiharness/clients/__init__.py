@@ -1,5 +1,6 @@
 """Reference resilient clients: retry with backoff, jitter and Retry-After; circuit breaker;
-client-side rate limiter — composed as one httpx transport for sync and async clients.
+client-side rate limiter — composed as one httpx transport for sync and async clients; and
+idempotency keys (:mod:`apiharness.clients.idempotency`), the layer outside the retry loop.
 
     import httpx
     from apiharness.clients import ResilientTransport, resilient_client
@@ -42,6 +43,14 @@ from apiharness.clients._retry import (
 )
 from apiharness.clients._retry_after import parse_http_date, parse_retry_after
 from apiharness.clients._transport import DEFAULT_RETRY, ResilientTransport, default_is_failure
+from apiharness.clients.idempotency import (
+    IdempotencyTransport,
+    MemoryResultStore,
+    ResultStore,
+    SQLiteResultStore,
+    StoredResult,
+    new_idempotency_key,
+)
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -60,19 +69,25 @@ __all__ = [
     "Event",
     "EventHook",
     "GiveUp",
+    "IdempotencyTransport",
     "Jitter",
+    "MemoryResultStore",
     "Permit",
     "RateLimitWaited",
     "ResilientTransport",
+    "ResultStore",
     "Retry",
     "RetryGaveUp",
     "RetryPolicy",
     "RetryScheduled",
     "RetryState",
+    "SQLiteResultStore",
+    "StoredResult",
     "TokenBucket",
     "async_resilient_client",
     "default_is_failure",
     "logging_hook",
+    "new_idempotency_key",
     "parse_http_date",
     "parse_retry_after",
     "resilient_client",

@@ -46,6 +46,7 @@ they are indexed by method and literal path segments, so matching stays flat in 
 routes. :meth:`Route.params` extracts a template's parameters from a path.
 """
 
+from apiharness.upstream._authorization_server import AuthorizationServer, RegisteredClient
 from apiharness.upstream._behaviours import (
     Behaviour,
     Fault,
@@ -65,6 +66,7 @@ from apiharness.upstream._behaviours import (
     truncate,
     wrong_content_type,
 )
+from apiharness.upstream._idempotency import IdempotencyPolicy
 from apiharness.upstream._journal import Journal, JournalEntry
 from apiharness.upstream._routes import Outcome, Route, RoutePolicy
 from apiharness.upstream._scripts import chance, cycle, every, rate_limit, sequence
@@ -72,13 +74,16 @@ from apiharness.upstream._server import LoopbackServer
 from apiharness.upstream._upstream import Upstream
 
 __all__ = [
+    "AuthorizationServer",
     "Behaviour",
     "Fault",
+    "IdempotencyPolicy",
     "Journal",
     "JournalEntry",
     "LoopbackServer",
     "Outcome",
     "Plan",
+    "RegisteredClient",
     "Respond",
     "ResponseData",
     "Route",
