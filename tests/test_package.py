@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import subprocess
 import sys
@@ -65,3 +66,13 @@ def test_one_root_and_every_error_is_in_the_drawn_tree() -> None:
 
 def test_py_typed_ships() -> None:
     assert Path(apiharness.__file__).with_name("py.typed").is_file()
+
+
+def test_plugin_names_never_shadow_submodules() -> None:
+    import pkgutil
+
+    modules = {info.name for info in pkgutil.iter_modules(apiharness.__path__)}
+    assert not modules & set(_pytest_plugin.__all__)
+    for name in modules:
+        module = importlib.import_module(f"apiharness.{name}")
+        assert getattr(apiharness, name) is module, f"apiharness.{name} is shadowed"

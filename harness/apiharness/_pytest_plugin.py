@@ -24,7 +24,11 @@ from apiharness.recording._fixtures import (
     check_secrets_at_end,
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
-from apiharness.upstream._fixtures import upstream, upstream_server, upstream_session_server
+from apiharness.upstream._fixtures import (
+    upstream_fixture,
+    upstream_server,
+    upstream_session_server,
+)
 from apiharness.upstream._oauth_fixtures import oauth_server
 from apiharness.webhooks._fixtures import webhook_sender
 
@@ -40,7 +44,7 @@ __all__ = [
     "pytest_configure",
     "pytest_sessionfinish",
     "schemathesis_check",
-    "upstream",
+    "upstream_fixture",
     "upstream_server",
     "upstream_session_server",
     "webhook_sender",

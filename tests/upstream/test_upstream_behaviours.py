@@ -249,6 +249,8 @@ def test_drop_after_processing_is_processed_but_not_delivered() -> None:
         (lambda: respond(200, content="str"), "takes bytes"),
         (lambda: respond(200, headers={"Content-Length": "3"}), "must not set Content-Length"),
         (lambda: delay(-1), "at least 0"),
+        (lambda: delay("1"), "delay\\(seconds\\) must be a number"),
+        (lambda: chance("often", status(500)), "chance\\(p\\) must be a number"),
         (delay, "exactly one"),
         (lambda: delay(between=(2, 1)), "high is below low"),
         (lambda: garbage(0), "garbage\\(n\\) must be an integer of at least 1"),
@@ -275,3 +277,21 @@ def test_behaviour_reprs_read_like_their_declaration() -> None:
     assert repr(status(503).times(3)) == "status(503).times(3)"
     assert repr(hang()) == "hang()"
     assert repr(respond(200, json={"a": 1})) == "respond(200, json={'a': 1})"
+
+
+def test_async_client_gets_the_same_dribble_and_truncation(clock: VirtualClock) -> None:
+    import asyncio
+
+    up = Upstream()
+    up.get("/d").respond(dribble(2, over=4, response=respond(200, content=b"abcd")))
+    up.get("/t").respond(truncate(after=2, response=respond(200, content=b"abcd")))
+
+    async def run() -> bytes:
+        async with httpx.AsyncClient(transport=up, base_url=up.base_url, timeout=5) as http:
+            body = (await http.get("/d")).content
+            with pytest.raises(httpx.RemoteProtocolError):
+                await http.get("/t")
+            return body
+
+    assert asyncio.run(run()) == b"abcd"
+    assert clock.monotonic() == pytest.approx(4)

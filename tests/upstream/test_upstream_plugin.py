@@ -158,3 +158,11 @@ def test_works_under_xdist_with_a_server_per_worker(
     assert set(by_worker) == {"gw0", "gw1"}
     assert all(len(ports) == 1 for ports in by_worker.values())  # one server per worker
     assert by_worker["gw0"] != by_worker["gw1"]  # separate ports
+
+
+def test_the_subpackage_is_not_shadowed_by_the_fixture() -> None:
+    import apiharness
+    import apiharness.upstream as module
+
+    assert module.Upstream.__name__ == "Upstream"
+    assert apiharness.upstream is module

@@ -240,3 +240,34 @@ def test_base_url_and_server_attribute() -> None:
         assert server.base_url == server.url + "/v1"
         assert httpx.get(server.base_url + "/ping").status_code == 204
     assert up.server is None
+
+
+def test_a_failing_policy_is_reported_too() -> None:
+    class Broken:
+        def before(self, request: httpx.Request, route: object) -> None:
+            return None
+
+        def after(self, request: httpx.Request, route: object, outcome: object) -> None:
+            raise ValueError("policy bookkeeping failed")
+
+    up = Upstream()
+    up.get("/p").add_policy(Broken())  # type: ignore[arg-type]
+    server = up.serve().start()
+    try:
+        requests.get(server.base_url + "/p", timeout=5)
+        with pytest.raises(ServerThreadError, match="policy bookkeeping failed"):
+            server.check()
+    finally:
+        server.stop()
+
+
+def test_delayed_empty_and_head_responses_on_the_wire(clock: VirtualClock) -> None:
+    up = Upstream()
+    up.get("/empty").respond(delay(2))
+    up.head("/h").respond(delay(1, then=respond(200, json={"big": "x" * 100})))
+    with up.serve() as server:
+        got = requests.get(server.base_url + "/empty", timeout=5)
+        assert (got.status_code, got.content) == (200, b"")
+        head = requests.head(server.base_url + "/h", timeout=5)
+        assert (head.status_code, head.content) == (200, b"")
+    assert up.journal.intervals() == [2]  # arrival times: the second came after the first's wait

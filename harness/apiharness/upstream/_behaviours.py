@@ -100,7 +100,7 @@ def declared(func: Callable[_P, _R]) -> Callable[_P, _R]:
 def check_number(where: str, value: object, *, minimum: float = 0.0, strict: bool = False) -> float:
     """``value`` as a float, or a DeclarationError naming ``where`` and the fix."""
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise DeclarationError(f"{where} must be a number of seconds, got {value!r}")
+        raise DeclarationError(f"{where} must be a number, got {value!r}")
     if value < minimum or (strict and value == minimum):
         bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
         raise DeclarationError(f"{where} must be {bound}, got {value!r}")

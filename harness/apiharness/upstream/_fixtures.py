@@ -27,7 +27,7 @@ from apiharness.errors import DeclarationError
 from apiharness.upstream._server import LoopbackServer
 from apiharness.upstream._upstream import Upstream
 
-__all__ = ["apply_marker", "upstream", "upstream_server", "upstream_session_server"]
+__all__ = ["apply_marker", "upstream_fixture", "upstream_server", "upstream_session_server"]
 
 _OPTIONS = ("allow_unmatched", "check_expectations", "base_url")
 
@@ -74,8 +74,11 @@ def apply_marker(up: Upstream, node: pytest.Item, *, served: bool) -> None:
             _declare(up, routes)
 
 
-@pytest.fixture
-def upstream(request: pytest.FixtureRequest, apiharness_seed: int) -> Iterator[Upstream]:
+# Named by `name=`: a Python name `upstream` would shadow the subpackage `apiharness.upstream`
+# once the plugin surface is re-exported from `apiharness` (`import apiharness.upstream as u`
+# would give the fixture).
+@pytest.fixture(name="upstream")
+def upstream_fixture(request: pytest.FixtureRequest, apiharness_seed: int) -> Iterator[Upstream]:
     """An in-process mocked upstream for this test (``https://api.test``).
 
     Use it as the client's transport; unmatched requests and unmet ``expect=`` counts fail

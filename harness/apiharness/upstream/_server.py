@@ -8,8 +8,8 @@ real TCP RST, ``truncate()`` writes a head whose Content-Length lies, ``dribble(
 body piece by piece. Plain responses are written in one ``write`` call on a ``TCP_NODELAY``
 socket (Nagle plus delayed ACK would add ~40 ms per request).
 
-The event loop's own time is pinned to the real monotonic clock, so the ``clock`` fixture's
-patching of ``time.monotonic`` cannot stall the server's timers; waits the *upstream* makes
+The server's event loop keeps real time under the ``clock`` fixture (see
+:meth:`apiharness.VirtualClock.patch`), so its timers never stall; waits the *upstream* makes
 (``delay``, ``dribble``) still go through the active clock, as in-process.
 
 Exceptions raised while serving (a callable behaviour or a policy failing) are answered with a
@@ -30,6 +30,7 @@ import struct
 import tempfile
 import threading
 import traceback
+from collections.abc import Callable
 from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from apiharness._io import atomic_write
-from apiharness.clock import _real_asyncio_sleep, _real_monotonic, get_clock
+from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._behaviours import Fault
 from apiharness.upstream._upstream import (
@@ -57,11 +58,6 @@ _REASONS = {int(s): s.phrase for s in HTTPStatus}
 # the same few URLs over and over, and httpx.URL is immutable, so parse each one once.
 _url = functools.lru_cache(maxsize=4096)(httpx.URL)
 _MAX_HEAD = 64 * 1024
-
-
-class _RealTimeLoop(asyncio.SelectorEventLoop):
-    def time(self) -> float:
-        return _real_monotonic()
 
 
 class _BadRequest(Exception):
@@ -196,13 +192,13 @@ class _Connection(asyncio.Protocol):
                 exchange = self.server.upstream.dispatch(
                     self._request(method, target, headers, body), get_clock()
                 )
-            except Exception as exc:  # user code failed: report it to the test
+                plan = exchange.plan
+                if plan.fault is Fault.NONE and plan.chunks == 1 and not (plan.delay or plan.over):
+                    self._write_whole(exchange, keep_alive)  # the fast path: no task
+                    continue
+            except Exception as exc:  # user code (a callable, a policy) failed: tell the test
                 self._fail(exc)
                 return
-            plan = exchange.plan
-            if plan.fault is Fault.NONE and not plan.delay and plan.chunks == 1 and not plan.over:
-                self._write_whole(exchange, keep_alive)
-                continue
             self.busy = True
             task = asyncio.get_running_loop().create_task(self._serve_slowly(exchange, keep_alive))
             # The loop keeps only weak references to tasks: hold them until they finish.
@@ -252,7 +248,8 @@ class _Connection(asyncio.Protocol):
         delivered = settled = False
 
         def settle(outcome: bool) -> None:
-            # Before the connection breaks: the client's next move must find it recorded.
+            # Before the client can see the outcome (and retry, or read the upstream's
+            # side-effect counters), the journal and route policies must have recorded it.
             nonlocal settled
             if not settled:
                 settled = True
@@ -264,45 +261,61 @@ class _Connection(asyncio.Protocol):
                 return
             if plan.delay:
                 await upstream_asleep(get_clock(), plan.delay)
-            if transport.is_closing():
-                return
-            if plan.fault is Fault.RESET:
-                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-                sock = transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                settle(False)
-                transport.abort()
-                return
-            if plan.response is None or plan.fault is Fault.DROP:
-                settle(False)
-                if plan.fault is Fault.GARBAGE:
-                    transport.write(plan.garbage)
-                transport.close()
-                return
-            data = plan.response
-            body = b"" if exchange.request.method == "HEAD" else data.body
-            head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
-            if plan.fault is Fault.TRUNCATE:
-                settle(False)
-                transport.write(head + body[: plan.truncate_after])
-                transport.close()
-                return
+            if not transport.is_closing():
+                delivered = await self._deliver(exchange, transport, keep_alive, settle)
+        finally:
+            settle(delivered)
+
+    async def _deliver(
+        self,
+        exchange: Exchange,
+        transport: asyncio.Transport,
+        keep_alive: bool,
+        settle: Callable[[bool], None],
+    ) -> bool:
+        """Commit the plan's fault on the socket, or write the response; True if delivered."""
+        plan = exchange.plan
+        if plan.fault is Fault.RESET:
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            settle(False)
+            transport.abort()
+            return False
+        if plan.response is None or plan.fault is Fault.DROP:
+            settle(False)
+            if plan.fault is Fault.GARBAGE:
+                transport.write(plan.garbage)
+            transport.close()
+            return False
+        data = plan.response
+        body = b"" if exchange.request.method == "HEAD" else data.body
+        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
+        if plan.fault is Fault.TRUNCATE:
+            settle(False)
+            transport.write(head + body[: plan.truncate_after])
+            transport.close()
+            return False
+        if plan.chunks == 1 and not plan.over:
+            settle(True)
+            transport.write(head + body)  # a delayed but whole response: one write
+        else:
             gap, chunks = dribble_pieces(plan)
             transport.write(head)
             for chunk in chunks:
                 await upstream_asleep(get_clock(), gap)
                 if transport.is_closing():
-                    return
+                    return False
                 transport.write(chunk)
-            delivered = True
-            if not keep_alive:
-                transport.close()
-        finally:
-            settle(delivered)
+        if not keep_alive:
+            transport.close()
+        return True
 
     def _fail(self, exc: Exception) -> None:
         self.server.record(exc)
         assert self.transport is not None
+        if self.transport.is_closing():
+            return
         text = f"apiharness: the upstream raised {type(exc).__name__}; see the test's failure"
         headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))]
         self.transport.write(_head(500, headers, close=True) + text.encode())
@@ -411,7 +424,7 @@ class LoopbackServer:
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        loop = _RealTimeLoop()
+        loop = asyncio.SelectorEventLoop()
         ready = threading.Event()
 
         def run() -> None:

@@ -135,7 +135,7 @@ def dribble_pieces(plan: Plan) -> tuple[float, list[bytes]]:
     """The gap between pieces and the pieces of a dribbled body."""
     assert plan.response is not None
     body = plan.response.body
-    size = math.ceil(len(body) / plan.chunks)
+    size = max(1, math.ceil(len(body) / plan.chunks))
     return plan.over / plan.chunks, [body[i : i + size] for i in range(0, len(body), size)]
 
 
