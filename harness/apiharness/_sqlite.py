@@ -19,14 +19,22 @@ __all__ = ["connect_wal", "write_transaction"]
 
 
 def connect_wal(
-    path: str | Path, *, schema: str = "", what: str = "SQLite store", timeout: float = 30.0
+    path: str | Path,
+    *,
+    schema: str = "",
+    what: str = "SQLite store",
+    timeout: float = 30.0,
+    check_same_thread: bool = True,
 ) -> sqlite3.Connection:
     """Open ``path`` in autocommit mode with the WAL journal and ``schema`` applied.
 
     A file that cannot be opened raises :class:`ConfigurationError` naming ``what``.
+    ``check_same_thread=False`` for a connection shared by threads under a lock of its own.
     """
     try:
-        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        conn = sqlite3.connect(
+            path, timeout=timeout, isolation_level=None, check_same_thread=check_same_thread
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process
         if schema:

@@ -130,7 +130,12 @@ def test_callable_behaviour_sees_the_request_body(upstream: Upstream) -> None:
     upstream.get("/raw").respond(lambda request: httpx.Response(418, text="teapot"))
     http = client(upstream)
     assert http.post("/echo", json={"n": 1}).json() == {"got": {"n": 1}}
-    assert http.get("/raw").status_code == 418
+    raw = http.get("/raw")
+    assert raw.status_code == 418
+    assert raw.text == "teapot"
+    # One Content-Length, the upstream's: the response's own framing header is not copied.
+    assert raw.headers.get_list("content-length") == ["6"]
+    assert raw.headers["content-type"] == "text/plain; charset=utf-8"
 
 
 def test_callable_returning_junk_is_reported(upstream: Upstream) -> None:

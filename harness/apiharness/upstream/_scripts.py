@@ -31,6 +31,8 @@ from apiharness.upstream._behaviours import (
 
 __all__ = ["Times", "as_behaviour", "chance", "cycle", "every", "rate_limit", "sequence"]
 
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
 RequestHandler = Callable[[httpx.Request], "Behaviour | httpx.Response"]
 
 
@@ -58,8 +60,15 @@ class _Callable(Behaviour):
     def plan(self, ctx: Context) -> Plan:
         chosen = self.func(ctx.request)
         if isinstance(chosen, httpx.Response):
+            # The upstream frames the body itself (as for respond()): drop the response's own
+            # framing headers, or a client would see Content-Length twice.
+            headers = tuple(
+                (name, value)
+                for name, value in chosen.headers.items()
+                if name.lower() not in _FRAMING_HEADERS
+            )
             chosen = Respond(
-                ResponseData(chosen.status_code, tuple(chosen.headers.items()), chosen.read()),
+                ResponseData(chosen.status_code, headers, chosen.read()),
                 f"<httpx.Response [{chosen.status_code}]>",
             )
         if not isinstance(chosen, Behaviour):

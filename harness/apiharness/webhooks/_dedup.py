@@ -21,11 +21,11 @@ workers behind one receiver): claiming an id is one ``INSERT`` in an immediate t
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from apiharness._sqlite import connect_wal, write_transaction
 from apiharness.errors import ConfigurationError, WebhookReplayed
 from apiharness.webhooks._common import Timestamp, now_of, tolerance_of
 
@@ -92,6 +92,12 @@ class MemoryDedupStore:
         return f"MemoryDedupStore(ttl={self.ttl:g}, ids={len(self._expires)})"
 
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_deliveries (id TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_expires ON webhook_deliveries (expires);
+"""
+
+
 class SQLiteDedupStore:
     """Delivery ids in a SQLite file (WAL), shared by threads and processes.
 
@@ -105,39 +111,21 @@ class SQLiteDedupStore:
         self.ttl = _ttl(ttl)
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS webhook_deliveries "
-                "(id TEXT PRIMARY KEY, expires REAL NOT NULL)"
-            )
-            self._db.execute(
-                "CREATE INDEX IF NOT EXISTS webhook_deliveries_expires "
-                "ON webhook_deliveries (expires)"
-            )
-        except sqlite3.Error as exc:
-            raise ConfigurationError(
-                f"dedup store: cannot open SQLite database {str(self.path)!r} ({exc}); "
-                "check that its directory exists and is writable"
-            ) from exc
+        self._db = connect_wal(
+            self.path,
+            schema=_SCHEMA,
+            what="the webhook dedup store",
+            check_same_thread=False,  # shared by threads, under self._lock
+        )
 
     def claim(self, delivery_id: str, *, now: float) -> bool:
-        with self._lock:
-            # IMMEDIATE takes the write lock first, so two processes cannot both claim an id.
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("DELETE FROM webhook_deliveries WHERE expires <= ?", (now,))
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO webhook_deliveries (id, expires) VALUES (?, ?)",
-                    (delivery_id, now + self.ttl),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        # The write transaction takes the write lock first: two processes cannot both claim.
+        with self._lock, write_transaction(self._db) as db:
+            db.execute("DELETE FROM webhook_deliveries WHERE expires <= ?", (now,))
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO webhook_deliveries (id, expires) VALUES (?, ?)",
+                (delivery_id, now + self.ttl),
+            )
             return cursor.rowcount == 1
 
     def forget(self, delivery_id: str) -> None:
