@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from apiharness._seed import SEED_KEY, seed_for
 from apiharness.clock import VirtualClock
 from apiharness.conformance import _pytest as _conformance
 from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
@@ -92,17 +93,13 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     with usage_errors():
-        config.stash[_SEED_KEY] = _read_seed(config)
-    with usage_errors():
-        _conformance.configure(config, config.stash[_SEED_KEY])
+        config.stash[SEED_KEY] = _read_seed(config)
+        _conformance.configure(config)
     _check_record_mode(config)  # a bad ini value is a usage error at start, not a failure per test
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     check_secrets_at_end(session)
-
-
-_SEED_KEY = pytest.StashKey[int]()
 
 
 def _read_seed(config: pytest.Config) -> int:
@@ -116,11 +113,6 @@ def _read_seed(config: pytest.Config) -> int:
         raise ConfigurationError(
             f"{source} must be an integer, got {raw!r}; e.g. --apiharness-seed=1234"
         ) from None
-
-
-def seed_for(config: pytest.Config) -> int:
-    """The seed configured for this run (used by fixtures of the subpackages)."""
-    return config.stash.get(_SEED_KEY, 0)
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,7 @@ def _must_succeed(t: Trial, out: Outcome, path: str, attempts: int | None = None
     """Common verdict: the call returned, after exactly ``attempts`` attempts if given."""
     n = t.count(path=path)
     if out.error is not None:
-        return t.fail(f"{out.describe(t)} after {n} attempt(s)")
+        return t.fail(f"{out.describe()} after {n} attempt(s)")
     if attempts is not None and n != attempts:
         return t.fail(f"returned after {n} attempt(s), not {attempts}")
     return t.ok(f"returned after {n} attempt(s)")
@@ -124,7 +124,7 @@ def _must_fail_typed(t: Trial, out: Outcome, what: str) -> Verdict | None:
     if out.error is None:
         return t.fail(f"returned {out.value!r:.60} for {what}: garbage passed as success")
     if not out.typed:
-        return t.fail(f"{out.describe(t)} for {what}")
+        return t.fail(f"{out.describe()} for {what}")
     return None
 
 
@@ -145,7 +145,7 @@ def _waited_for_retry_after(t: Trial, declared: str, at_least: float) -> Verdict
     out = t.get()
     n = t.count(path=RESOURCE_PATH)
     if out.error is not None or n < 2:
-        return t.fail(f"{out.describe(t)} after {n} attempt(s); it should have waited and retried")
+        return t.fail(f"{out.describe()} after {n} attempt(s); it should have waited and retried")
     gap = t.up.journal.intervals(path=RESOURCE_PATH)[0]
     did = f"attempt 2 came {gap:.1f} s after a {declared}"
     if gap + 1e-6 < at_least:
@@ -207,7 +207,7 @@ def _no_retry_4xx(t: Trial) -> Verdict:
         t.up.get(path).respond(respond(code, json={"error": "nope"}))
         out = t.get(path)
         if out.error is not None and not out.typed:
-            return t.fail(f"{out.describe(t)} for a {code}")
+            return t.fail(f"{out.describe()} for a {code}")
         seen.append((code, t.count(path=path)))
     retried = [f"{code} tried {n} times" for code, n in seen if n != 1]
     if retried:
@@ -224,9 +224,7 @@ def _schedules(t: Trial, failures: int, trials: int) -> list[list[float]] | Verd
         out = t.get()
         n = t.count(path=RESOURCE_PATH)
         if out.error is not None or n != failures + 1:
-            return t.fail(
-                f"{out.describe(t)} after {n} attempt(s) against {failures} 503s then 200"
-            )
+            return t.fail(f"{out.describe()} after {n} attempt(s) against {failures} 503s then 200")
         schedules.append(t.up.journal.intervals(path=RESOURCE_PATH))
     return schedules
 
@@ -299,7 +297,7 @@ def _post_not_retried_without_key(t: Trial) -> Verdict:
     out = t.create()
     keys = _keys(t)
     if out.error is not None and not out.typed:
-        return t.fail(f"{out.describe(t)} for a 503")
+        return t.fail(f"{out.describe()} for a 503")
     unkeyed = sum(k is None for k in keys)
     if len(keys) > 1 and unkeyed:
         return t.fail(f"sent the POST {len(keys)} times, {unkeyed} of them without a key")
@@ -319,12 +317,12 @@ def _post_key_stable(t: Trial) -> Verdict:
     if not keys or keys[0] is None:
         return t.fail("sent the POST without an Idempotency-Key")
     if len(keys) < 2:
-        return t.fail(f"{out.describe(t)} without retrying the keyed POST")
+        return t.fail(f"{out.describe()} without retrying the keyed POST")
     distinct = len(set(keys))
     if distinct != 1:
         return t.fail(f"used {distinct} different keys over {len(keys)} attempts")
     if out.error is not None:
-        return t.fail(f"{out.describe(t)} after {len(keys)} attempts with one key")
+        return t.fail(f"{out.describe()} after {len(keys)} attempts with one key")
     return t.ok(f"{len(keys)} attempts, one key")
 
 
@@ -342,7 +340,7 @@ def _lost_response_exactly_once(t: Trial) -> Verdict:
     out = t.create()
     n = len(_keys(t))
     if out.error is not None:
-        return t.fail(f"{out.describe(t)} after {n} attempt(s); the operation had succeeded")
+        return t.fail(f"{out.describe()} after {n} attempt(s); the operation had succeeded")
     effects = charges.side_effects
     did = f"returned after {n} attempt(s); the upstream performed {effects} effect(s)"
     return t.ok(did) if effects == 1 else t.fail(did)
@@ -415,7 +413,7 @@ def _open_breaker(t: Trial, calls: int = 30, quiet: int = 3) -> tuple[bool, str]
         before = t.count(path=RESOURCE_PATH)
         out = t.get()
         if out.error is not None and not out.typed:
-            return False, f"{out.describe(t)} on call {done}"
+            return False, f"{out.describe()} on call {done}"
         silent = silent + 1 if t.count(path=RESOURCE_PATH) == before else 0
         if silent >= quiet:
             sent = t.count(path=RESOURCE_PATH)

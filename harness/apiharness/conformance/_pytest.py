@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from apiharness._seed import seed_for
 from apiharness.conformance._adapter import ClientFactory, load_factory
 from apiharness.conformance._catalogue import CATALOGUE, Scenario
 from apiharness.conformance._grader import run_scenario, select
@@ -30,7 +31,6 @@ from apiharness.errors import ConformanceError
 __all__ = ["ConformanceChecker", "add_options", "configure"]
 
 PROPERTY = "apiharness_conformance"
-_SEED = pytest.StashKey[int]()
 
 
 def add_options(group: pytest.OptionGroup) -> None:
@@ -60,8 +60,7 @@ class ConformanceFailure(Exception):
 
 
 def _run(node: pytest.Item, scenario: Scenario, factory: ClientFactory | str, name: str) -> None:
-    seed = node.config.stash.get(_SEED, 0)
-    result = run_scenario(scenario, factory, client=name, seed=seed)
+    result = run_scenario(scenario, factory, client=name, seed=seed_for(node.config))
     node.user_properties.append((PROPERTY, json.dumps(result.to_dict())))
     if not result.passed:
         raise ConformanceFailure(result)
@@ -144,9 +143,8 @@ class _Reporter:
             self.card.sorted(list(CATALOGUE)).write_json(path)
 
 
-def configure(config: pytest.Config, seed: int) -> None:
+def configure(config: pytest.Config) -> None:
     """Called from the plugin's ``pytest_configure``."""
-    config.stash[_SEED] = seed
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Reporter(config), "apiharness-conformance-reporter")
     spec = config.getoption("--apiharness-conformance")

@@ -42,7 +42,7 @@ class Outcome:
     virtual_seconds: float = 0.0
     wall_seconds: float = 0.0
 
-    def describe(self, trial: Trial) -> str:
+    def describe(self) -> str:
         if self.timed_out:
             return f"did not return within {self.wall_seconds:.1f} s"
         if self.error is None:

@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 import pytest
 
+from apiharness._seed import seed_for
+
 __all__ = ["schemathesis_check"]
 
 
@@ -23,8 +25,6 @@ def schemathesis_check(request: pytest.FixtureRequest) -> SchemathesisCheck:
         def test_my_api_keeps_its_contract(schemathesis_check):
             schemathesis_check("openapi.yaml", app=my_asgi_app)
     """
-    from apiharness._pytest_plugin import seed_for
-
     seed = seed_for(request.config)
 
     def check(spec: Any, **options: Any) -> Any:
