@@ -38,14 +38,9 @@ Clients that sleep with ``time.sleep`` or ``asyncio.sleep`` run in virtual time.
 """
 
 from apiharness.conformance._adapter import ClientAdapter, ClientFactory, load_factory
-from apiharness.conformance._catalogue import (
-    CATALOGUE,
-    RESOURCE,
-    RESOURCE_PATH,
-    RESOURCE_SCHEMA,
-    Scenario,
-)
+from apiharness.conformance._catalogue import CATALOGUE, Scenario
 from apiharness.conformance._grader import grade, run_scenario, select
+from apiharness.conformance._resource import RESOURCE, RESOURCE_PATH, RESOURCE_SCHEMA
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
 
 __all__ = [

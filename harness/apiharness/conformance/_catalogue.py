@@ -16,10 +16,14 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import httpx
 
+from apiharness.conformance._resource import (
+    COLLECTION_PATH,
+    RESOURCE,
+    RESOURCE_PATH,
+)
 from apiharness.conformance._trial import Outcome, Trial, Verdict
 from apiharness.upstream import (
     Behaviour,
@@ -38,28 +42,8 @@ from apiharness.upstream import (
     Outcome as RouteOutcome,
 )
 
-__all__ = ["CATALOGUE", "RESOURCE", "RESOURCE_PATH", "RESOURCE_SCHEMA", "Scenario", "scenario"]
+__all__ = ["CATALOGUE", "Scenario", "scenario"]
 
-#: The canonical resource the suite serves. Clients should validate it against the schema.
-RESOURCE: dict[str, Any] = {"id": "res_1", "name": "widget", "amount": 1200, "currency": "eur"}
-
-#: JSON Schema (2020-12) of the canonical resource, published with the suite.
-RESOURCE_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "Resource",
-    "type": "object",
-    "required": ["id", "name", "amount", "currency"],
-    "properties": {
-        "id": {"type": "string", "minLength": 1},
-        "name": {"type": "string"},
-        "amount": {"type": "integer", "minimum": 0},
-        "currency": {"type": "string", "pattern": "^[a-z]{3}$"},
-    },
-}
-
-RESOURCE_PATH = "/resources/res_1"
-COLLECTION_PATH = "/resources"
-NEW_RESOURCE: dict[str, Any] = {"name": "gadget", "amount": 500, "currency": "eur"}
 
 # Sources, named once.
 RFC9110_RETRY_AFTER = "RFC 9110 §10.2.3 (Retry-After)"

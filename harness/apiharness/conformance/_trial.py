@@ -16,6 +16,7 @@ from typing import Any
 
 from apiharness.clock import VirtualClock
 from apiharness.conformance._adapter import ClientFactory, Driver
+from apiharness.conformance._resource import COLLECTION_PATH, NEW_RESOURCE, RESOURCE_PATH
 from apiharness.upstream import LoopbackServer, Upstream
 
 __all__ = ["Outcome", "Trial", "Verdict"]
@@ -77,11 +78,11 @@ class Trial:
         self.up.reset()
         self._driver = None
 
-    def get(self, path: str = "/resources/res_1") -> Outcome:
+    def get(self, path: str = RESOURCE_PATH) -> Outcome:
         return self._call(lambda: self.client.get(path))
 
-    def create(self, path: str = "/resources", body: dict[str, Any] | None = None) -> Outcome:
-        payload = body if body is not None else {"name": "gadget", "amount": 500, "currency": "eur"}
+    def create(self, path: str = COLLECTION_PATH, body: dict[str, Any] | None = None) -> Outcome:
+        payload = body if body is not None else NEW_RESOURCE
         return self._call(lambda: self.client.create(path, payload))
 
     def _call(self, call: Callable[[], object]) -> Outcome:
