@@ -21,6 +21,8 @@ __all__ = ["cli", "main"]
 # Subcommands by name -> "module:attribute" of their click command, imported only when run
 # (or when --help lists them). Add one line per subcommand.
 LAZY_COMMANDS = {
+    "fuzz": "apiharness.contract._cli:fuzz_command",
+    "mock": "apiharness.contract._cli:mock_command",
     "record": "apiharness.recording._cli:record_command",
 }
 
@@ -141,13 +143,6 @@ def check_cassettes(
         leak_check(paths, secret_vars, no_env)
     if not ok:
         raise SystemExit(1)
-
-
-# Subcommands live in their subpackages; their modules import heavy things only when run.
-from apiharness.contract._cli import fuzz_command, mock_command  # noqa: E402
-
-cli.add_command(fuzz_command)
-cli.add_command(mock_command)
 
 
 def main() -> None:
