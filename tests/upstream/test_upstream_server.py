@@ -271,3 +271,30 @@ def test_delayed_empty_and_head_responses_on_the_wire(clock: VirtualClock) -> No
         head = requests.head(server.base_url + "/h", timeout=5)
         assert (head.status_code, head.content) == (200, b"")
     assert up.journal.intervals() == [2]  # arrival times: the second came after the first's wait
+
+
+def test_non_ascii_header_values_are_journaled_not_a_server_error(served: LoopbackServer) -> None:
+    # HTTP/1.1 allows obs-text (bytes 0x80-0xFF) in field values (RFC 9110 section 5.5);
+    # requests sends a str header as latin-1.
+    served.upstream.get("/h").respond(respond(200, text="ok"))
+    received = raw_exchange(
+        served, b"GET /h HTTP/1.1\r\nHost: x\r\nX-Name: caf\xe9\r\nConnection: close\r\n\r\n"
+    )
+    assert received.startswith(b"HTTP/1.1 200 ")
+    served.check()
+    assert served.upstream.journal[-1].headers.raw[-2] == (b"X-Name", b"caf\xe9")
+
+
+def test_response_heads_are_built_from_the_response_served(served: LoopbackServer) -> None:
+    # Heads are cached per (status, headers, length): each response still gets its own.
+    one = respond(201, text="one", headers={"X-Which": "a"})
+    served.upstream.get("/a").respond(one)
+    served.upstream.head("/a").respond(one)
+    served.upstream.get("/b").respond(respond(202, text="three", headers={"X-Which": "b"}))
+    with httpx.Client(base_url=served.base_url) as http:
+        for _ in range(2):
+            a, b, head = http.get("/a"), http.get("/b"), http.head("/a")
+            assert (a.status_code, a.headers["x-which"], a.text) == (201, "a", "one")
+            assert (b.status_code, b.headers["x-which"], b.text) == (202, "b", "three")
+            assert (head.status_code, head.headers["x-which"], head.content) == (201, "a", b"")
+            assert head.headers["content-length"] == "0"  # HEAD: no body, and a head of its own

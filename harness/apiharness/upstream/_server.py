@@ -30,7 +30,7 @@ import struct
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ import httpx
 from apiharness._io import atomic_write
 from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
-from apiharness.upstream._behaviours import Fault
+from apiharness.upstream._behaviours import Fault, ResponseData
 from apiharness.upstream._upstream import (
     Exchange,
     dribble_pieces,
@@ -87,31 +87,35 @@ def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
         pos += size + 2
 
 
-def _parse(buf: bytearray) -> tuple[str, str, str, list[tuple[str, str]], bytes, int] | None:
-    """One request from the front of ``buf``, or None while it is incomplete."""
+def _parse(buf: bytearray) -> tuple[str, str, str, list[tuple[bytes, bytes]], bytes, int] | None:
+    """One request from the front of ``buf``, or None while it is incomplete.
+
+    Headers stay bytes: httpx takes them as they are, where ``str`` ones would be encoded
+    again (and a non-ASCII value would fail to).
+    """
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         if len(buf) > _MAX_HEAD:
             raise _BadRequest("request head too large")
         return None
-    lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise _BadRequest(f"bad request line {lines[0][:80]!r}")
+    lines = bytes(buf[:end]).split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        raise _BadRequest(f"bad request line {lines[0][:80].decode('latin-1')!r}")
     headers = []
     length, chunked = 0, False
     for line in lines[1:]:
-        name, sep, value = line.partition(":")
+        name, sep, value = line.partition(b":")
         if not sep:
             raise _BadRequest("bad header line")
         name, value = name.strip(), value.strip()
         lowered = name.lower()
-        if lowered == "content-length":
+        if lowered == b"content-length":
             try:
                 length = int(value)
             except ValueError:
                 raise _BadRequest("bad Content-Length") from None
-        elif lowered == "transfer-encoding" and "chunked" in value.lower():
+        elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
         headers.append((name, value))
     start = end + 4
@@ -124,15 +128,29 @@ def _parse(buf: bytearray) -> tuple[str, str, str, list[tuple[str, str]], bytes,
         if len(buf) < start + length:
             return None
         body, consumed = bytes(buf[start : start + length]), start + length
-    return parts[0], parts[1], parts[2], headers, body, consumed
+    method, target, version = (part.decode("latin-1") for part in parts)
+    return method, target, version, headers, body, consumed
 
 
-def _head(status: int, headers: list[tuple[str, str]], *, close: bool) -> bytes:
+def _head(status: int, headers: Iterable[tuple[str, str]], *, close: bool) -> bytes:
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
     lines.extend(f"{name}: {value}" for name, value in headers)
     if close:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+# Tests answer with the same few responses: build each head once (keyed without the body, so
+# the cache holds no large bodies alive).
+@functools.lru_cache(maxsize=1024)
+def _cached_head(
+    status: int, headers: tuple[tuple[str, str], ...], length: int, close: bool
+) -> bytes:
+    return _head(status, response_headers(headers, length), close=close)
+
+
+def _response_head(data: ResponseData, length: int, close: bool) -> bytes:
+    return _cached_head(data.status, data.headers, length, close)
 
 
 class _Connection(asyncio.Protocol):
@@ -184,9 +202,9 @@ class _Connection(asyncio.Protocol):
                 return
             method, target, version, headers, body, consumed = parsed
             del self.buffer[:consumed]
-            connection = next((v.lower() for k, v in headers if k.lower() == "connection"), "")
-            keep_alive = "close" not in connection and (
-                version == "HTTP/1.1" or "keep-alive" in connection
+            connection = next((v.lower() for k, v in headers if k.lower() == b"connection"), b"")
+            keep_alive = b"close" not in connection and (
+                version == "HTTP/1.1" or b"keep-alive" in connection
             )
             try:
                 exchange = self.server.upstream.dispatch(
@@ -206,9 +224,12 @@ class _Connection(asyncio.Protocol):
             task.add_done_callback(self.server.tasks.discard)
 
     def _request(
-        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+        self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> httpx.Request:
-        host = next((v for k, v in headers if k.lower() == "host"), self.server.authority)
+        host = next(
+            (v.decode("latin-1") for k, v in headers if k.lower() == b"host"),
+            self.server.authority,
+        )
         request = httpx.Request(
             method,
             _url(f"{self.server.scheme}://{host}{target}"),
@@ -223,7 +244,7 @@ class _Connection(asyncio.Protocol):
         assert exchange.plan.response is not None
         data = exchange.plan.response
         body = b"" if exchange.request.method == "HEAD" else data.body
-        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
+        head = _response_head(data, len(body), not keep_alive)
         # Bookkeeping first (journal, route policies): once the client has the response it may
         # act on it at once, e.g. retry, or assert on the upstream's side-effect counters.
         self.server.upstream.finish(exchange, delivered=True)
@@ -290,7 +311,7 @@ class _Connection(asyncio.Protocol):
             return False
         data = plan.response
         body = b"" if exchange.request.method == "HEAD" else data.body
-        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
+        head = _response_head(data, len(body), not keep_alive)
         if plan.fault is Fault.TRUNCATE:
             settle(False)
             transport.write(head + body[: plan.truncate_after])
