@@ -14,6 +14,8 @@ import io
 import logging
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,6 +28,7 @@ import pytest
 
 from apiharness import VirtualClock
 from apiharness.upstream import Upstream, respond, status
+from benchmarks import _noop_server
 from benchmarks._common import Table, median_time
 
 BASE = "https://api.test"
@@ -179,10 +182,40 @@ def _serve_uvicorn() -> Iterator[str]:
         thread.join()
 
 
+@contextlib.contextmanager
+def _serve_noop_thread() -> Iterator[str]:
+    listener = _noop_server.listen()
+    thread = threading.Thread(target=_noop_server.serve_forever, args=(listener,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/item"
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux; the thread is a daemon
+        listener.close()
+
+
+@contextlib.contextmanager
+def _serve_noop_process() -> Iterator[str]:
+    command = [sys.executable, "-m", "benchmarks._noop_server"]
+    root = Path(__file__).resolve().parent.parent
+    with subprocess.Popen(command, stdout=subprocess.PIPE, cwd=root, text=True) as process:
+        try:
+            assert process.stdout is not None
+            yield f"http://127.0.0.1:{int(process.stdout.readline())}/item"
+        finally:
+            process.kill()
+
+
 SERVERS: dict[str, Callable[[], contextlib.AbstractContextManager[str]]] = {
     "pytest-httpserver": _serve_httpserver,
     "apiharness LoopbackServer": _serve_ours,
     "uvicorn (h11), minimal ASGI app": _serve_uvicorn,
+    # Yardsticks, not contenders (benchmarks/_noop_server.py): a server that parses, matches
+    # and records nothing. In the same process it is the ceiling for any Python server sharing
+    # the client's GIL; in its own process it shows what the httpx client alone can reach.
+    "ceiling: no-op server, same process": _serve_noop_thread,
+    "ceiling: no-op server, own process": _serve_noop_process,
 }
 
 
