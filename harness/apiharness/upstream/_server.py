@@ -30,7 +30,7 @@ import struct
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ import httpx
 from apiharness._io import atomic_write
 from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
-from apiharness.upstream._behaviours import Fault, ResponseData
+from apiharness.upstream._behaviours import Fault
 from apiharness.upstream._upstream import (
     Exchange,
     dribble_pieces,
@@ -132,25 +132,12 @@ def _parse(buf: bytearray) -> tuple[str, str, str, list[tuple[bytes, bytes]], by
     return method, target, version, headers, body, consumed
 
 
-def _head(status: int, headers: Iterable[tuple[str, str]], *, close: bool) -> bytes:
+def _head(status: int, headers: list[tuple[str, str]], *, close: bool) -> bytes:
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
     lines.extend(f"{name}: {value}" for name, value in headers)
     if close:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-# Tests answer with the same few responses: build each head once (keyed without the body, so
-# the cache holds no large bodies alive).
-@functools.lru_cache(maxsize=1024)
-def _cached_head(
-    status: int, headers: tuple[tuple[str, str], ...], length: int, close: bool
-) -> bytes:
-    return _head(status, response_headers(headers, length), close=close)
-
-
-def _response_head(data: ResponseData, length: int, close: bool) -> bytes:
-    return _cached_head(data.status, data.headers, length, close)
 
 
 class _Connection(asyncio.Protocol):
@@ -244,7 +231,7 @@ class _Connection(asyncio.Protocol):
         assert exchange.plan.response is not None
         data = exchange.plan.response
         body = b"" if exchange.request.method == "HEAD" else data.body
-        head = _response_head(data, len(body), not keep_alive)
+        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
         # Bookkeeping first (journal, route policies): once the client has the response it may
         # act on it at once, e.g. retry, or assert on the upstream's side-effect counters.
         self.server.upstream.finish(exchange, delivered=True)
@@ -311,7 +298,7 @@ class _Connection(asyncio.Protocol):
             return False
         data = plan.response
         body = b"" if exchange.request.method == "HEAD" else data.body
-        head = _response_head(data, len(body), not keep_alive)
+        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
         if plan.fault is Fault.TRUNCATE:
             settle(False)
             transport.write(head + body[: plan.truncate_after])

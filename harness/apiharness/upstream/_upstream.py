@@ -139,9 +139,8 @@ def dribble_pieces(plan: Plan) -> tuple[float, list[bytes]]:
     return plan.over / plan.chunks, [body[i : i + size] for i in range(0, len(body), size)]
 
 
-def response_headers(headers: tuple[tuple[str, str], ...], length: int) -> list[tuple[str, str]]:
-    """A response's headers as sent: its own, then the framing header the upstream owns."""
-    return [*headers, ("Content-Length", str(length))]
+def response_headers(data: ResponseData, length: int) -> list[tuple[str, str]]:
+    return [*data.headers, ("Content-Length", str(length))]
 
 
 class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -458,7 +457,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
             delivered = error is None
             return httpx.Response(
                 data.status,
-                headers=response_headers(data.headers, len(body)),
+                headers=response_headers(data, len(body)),
                 stream=_Body(pieces, error),
                 request=request,
                 extensions={"http_version": b"HTTP/1.1"},
