@@ -283,4 +283,3 @@ def test_non_ascii_header_values_are_journaled_not_a_server_error(served: Loopba
     assert received.startswith(b"HTTP/1.1 200 ")
     served.check()
     assert served.upstream.journal[-1].headers.raw[-2] == (b"X-Name", b"caf\xe9")
-
