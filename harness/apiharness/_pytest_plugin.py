@@ -7,11 +7,12 @@ Loaded with ``pytest -p apiharness`` or through the ``pytest11`` entry point.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
 from apiharness._seed import SEED_KEY, seed_for
+from apiharness._teardown import FAILED_KEY
 from apiharness.clock import VirtualClock
 from apiharness.conformance import _pytest as _conformance
 from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
@@ -43,6 +44,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_runtest_makereport",
     "pytest_sessionfinish",
     "schemathesis_check",
     "upstream_fixture",
@@ -96,6 +98,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SEED_KEY] = _read_seed(config)
         _conformance.configure(config)
     _check_record_mode(config)  # a bad ini value is a usage error at start, not a failure per test
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # Teardown checks read this: a failed test gets their findings beside its failure,
+    # not as a second error (apiharness._teardown).
+    report = yield
+    if report.when in ("setup", "call") and report.failed:
+        item.stash[FAILED_KEY] = True
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -96,6 +96,66 @@ def test_fixtures_verify_at_teardown_and_the_marker_declares(pytester: pytest.Py
     )
 
 
+FAILING_TESTS = """
+import httpx, requests
+from apiharness.upstream import status
+
+def test_fails_and_left_a_request_unmatched(upstream):
+    upstream.get("/known").respond(status(200))
+    response = httpx.Client(transport=upstream, base_url=upstream.base_url).get("/typo")
+    assert response.status_code == 200
+
+def test_served_fails_with_an_unmet_count(upstream_server):
+    upstream_server.post("/charges", expect=2).respond(status(201))
+    assert requests.post(upstream_server.base_url + "/charges", timeout=5).status_code == 200
+
+def test_oauth_fails_and_left_a_request_unmatched(oauth_server):
+    http = httpx.Client(transport=oauth_server.upstream, base_url="https://auth.test")
+    assert http.get("/nowhere").status_code == 200
+
+def test_passes_with_an_unmatched_request(upstream):
+    httpx.Client(transport=upstream, base_url=upstream.base_url).get("/typo")
+"""
+
+
+def test_a_failed_test_gets_the_teardown_findings_beside_its_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(FAILING_TESTS)
+    result = pytester.runpytest("-p", "apiharness", "-p", "no:randomly", "-n", "2")
+    # Failed tests count once; a passing test with an unmatched request still errors.
+    result.assert_outcomes(failed=3, passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_fails_and_left_a_request_unmatched _*",
+            "*assert 404 == 200*",
+            "*Captured apiharness teardown*",
+            "UnmatchedRequestError: 1 request(s) matched no route*",
+            "*<Route GET /known>: path /typo does not fit /known*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_served_fails_with_an_unmet_count _*",
+            "*assert 201 == 200*",
+            "*Captured apiharness teardown*",
+            "ExpectationError: route call counts were not met*",
+            "*<Route POST /charges>: expected 2 call(s), got 1*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_oauth_fails_and_left_a_request_unmatched _*",
+            "*Captured apiharness teardown*",
+            "UnmatchedRequestError: 1 request(s) matched no route*",
+            "*no route matched GET /nowhere*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_passes_with_an_unmatched_request*", "*UnmatchedRequestError*"]
+    )
+
+
 def test_marker_help_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "apiharness", "--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.upstream(*routes, **options):*upstream_server*"])

@@ -5,7 +5,8 @@ same on a loopback socket: one server per session (per xdist worker, so workers 
 a port or state), cleared before each test rather than restarted, which makes it cheaper per
 test than starting a server. Both verify at teardown: a request that matched no route, or a
 route whose ``expect=`` count was not met, fails the test with a message saying how to opt
-out; ``upstream_server`` also re-raises errors from the server thread.
+out; ``upstream_server`` also re-raises errors from the server thread. A test that already
+failed gets these findings printed with its failure instead of a second error.
 
 The marker declares the upstream without code::
 
@@ -23,6 +24,7 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
+from apiharness._teardown import check_at_teardown
 from apiharness.errors import DeclarationError
 from apiharness.upstream._server import LoopbackServer
 from apiharness.upstream._upstream import Upstream
@@ -92,7 +94,7 @@ def upstream_fixture(request: pytest.FixtureRequest, apiharness_seed: int) -> It
     up = Upstream(seed=apiharness_seed)
     apply_marker(up, request.node, served=False)
     yield up
-    up.verify()
+    check_at_teardown(request, up.verify)
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +131,6 @@ def upstream_server(
     apply_marker(up, request.node, served=True)
     yield up
     try:
-        server.check()
-        up.verify()
+        check_at_teardown(request, server.check, up.verify)
     finally:
         up.reset()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from apiharness._teardown import check_at_teardown
 from apiharness.upstream._authorization_server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_REDIRECT_URI,
@@ -16,7 +17,9 @@ __all__ = ["oauth_server"]
 
 
 @pytest.fixture
-def oauth_server(apiharness_seed: int) -> Iterator[AuthorizationServer]:
+def oauth_server(
+    request: pytest.FixtureRequest, apiharness_seed: int
+) -> Iterator[AuthorizationServer]:
     """A mock OAuth 2 authorization server at ``https://auth.test``, fresh for the test.
 
     The public client ``"app"`` is registered with redirect URI
@@ -31,4 +34,4 @@ def oauth_server(apiharness_seed: int) -> Iterator[AuthorizationServer]:
     server = AuthorizationServer(seed=apiharness_seed)
     server.register_client(DEFAULT_CLIENT_ID, redirect_uris=[DEFAULT_REDIRECT_URI])
     yield server
-    server.upstream.verify()
+    check_at_teardown(request, server.upstream.verify)
