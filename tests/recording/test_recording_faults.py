@@ -27,6 +27,8 @@ def recorded_cassette(tmp_path: Path) -> Path:
                     ("Content-Type", "application/json"),
                     ("Content-Length", str(len(body))),
                     ("X-Request-Id", f"req-{code}"),
+                    ("Set-Cookie", "a=1; Path=/"),
+                    ("Set-Cookie", "b=2; Path=/"),
                 ),
                 body,
             ),
@@ -54,6 +56,7 @@ def test_the_cassette_answers_as_routes_in_recorded_order(tmp_path: Path) -> Non
         items = client.get("/v1/items", params={"api_key": "live-key-123"})
         assert (items.status_code, items.content) == (200, ITEMS)
         assert items.headers["X-Request-Id"] == "req-200"
+        assert items.headers.get_list("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
         assert [client.post("/v1/items").json()["id"] for _ in range(3)] == [7, 8, 8]
         missing = client.get("/v1/items", params={"api_key": "live-key-123", "page": "2"})
     assert missing.status_code == 404
@@ -90,5 +93,6 @@ def test_a_recorded_response_truncated_on_a_real_socket(tmp_path: Path) -> None:
             requests.get(server.base_url + "/v1/items?api_key=k", timeout=10)
         again = requests.get(server.base_url + "/v1/items?api_key=k", timeout=10)
     assert again.content == ITEMS
+    assert again.raw.headers.getlist("Set-Cookie") == ["a=1; Path=/", "b=2; Path=/"]
     with pytest.raises(ConfigurationError, match="recorded: GET /v1/items, POST /v1/items"):
         recorded.response("DELETE", "/v1/items")

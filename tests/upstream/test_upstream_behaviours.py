@@ -50,6 +50,16 @@ def test_respond_bodies_and_headers(upstream: Upstream) -> None:
     assert http.get("/c").content == b"\x00\x01"
 
 
+def test_repeated_header_fields_are_sent_as_declared(upstream: Upstream) -> None:
+    cookies = [("Set-Cookie", "a=1"), ("X-Other", "x"), ("Set-Cookie", "b=2")]
+    upstream.get("/cookies").respond(respond(200, headers=cookies))
+    in_process = client(upstream).get("/cookies")
+    assert in_process.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    with upstream.serve() as server:
+        served = httpx.get(server.base_url + "/cookies")
+    assert served.headers.multi_items()[:3] == [(k.lower(), v) for k, v in cookies]
+
+
 def test_retry_after_in_both_forms(upstream: Upstream) -> None:
     when = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     upstream.get("/s").respond(status(429, retry_after=2))
@@ -253,6 +263,10 @@ def test_drop_after_processing_is_processed_but_not_delivered() -> None:
         (lambda: respond(200, json=1, text="x"), "one of json=, text= or content="),
         (lambda: respond(200, content="str"), "takes bytes"),
         (lambda: respond(200, headers={"Content-Length": "3"}), "must not set Content-Length"),
+        (lambda: respond(200, headers=[("Transfer-Encoding", "x")]), "must not set Content-Length"),
+        (lambda: respond(200, headers="X-A: 1"), "a list of \\(name, value\\) str pairs"),
+        (lambda: status(200, headers=[("X-A",)]), "a list of \\(name, value\\) str pairs"),
+        (lambda: respond(200, headers={"X-A": 1}), "a mapping of str to str"),
         (lambda: delay(-1), "at least 0"),
         (lambda: delay("1"), "delay\\(seconds\\) must be a number"),
         (lambda: chance("often", status(500)), "chance\\(p\\) must be a number"),

@@ -46,16 +46,8 @@ def as_respond(interaction: Interaction) -> Respond:
     from apiharness.upstream import respond
 
     recorded = interaction.response
-    headers: dict[str, str] = {}
-    for name, value in recorded.headers:
-        if name.lower() not in _FRAMING:
-            # respond() takes one value per name; repeated fields (Set-Cookie) are joined the
-            # way HTTP allows for lists, the last cookie wins.
-            headers[name] = (
-                value
-                if name not in headers or name.lower() == "set-cookie"
-                else (f"{headers[name]}, {value}")
-            )
+    # Pairs, in order: a field recorded twice (Set-Cookie) is served twice.
+    headers = [(name, value) for name, value in recorded.headers if name.lower() not in _FRAMING]
     return respond(recorded.status, content=recorded.body, headers=headers)
 
 

@@ -19,7 +19,7 @@ import inspect
 import json as _json
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -306,22 +306,36 @@ def _body(json: object, text: str | None, content: bytes | None) -> tuple[bytes,
     return b"", None
 
 
-def _headers(value: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+# A mapping, or (name, value) pairs when a field repeats (two Set-Cookie lines).
+HeadersArg = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def _headers(value: HeadersArg | None) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    given: object = value  # checked as it comes: callers may pass anything
+    pairs: list[Any] = (
+        list(given.items())
+        if isinstance(given, Mapping)
+        else list(given)
+        if isinstance(given, Sequence) and not isinstance(given, str | bytes)
+        else [None]
+    )
+    if not all(
+        isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+        for pair in pairs
     ):
         raise DeclarationError(
-            f"headers= takes a mapping of str to str, got {value!r}; "
-            'e.g. headers={"X-Request-Id": "1"}'
+            f"headers= takes a mapping of str to str, or a list of (name, value) str pairs when "
+            f'a name repeats, got {value!r}; e.g. headers={{"X-Request-Id": "1"}} or '
+            'headers=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]'
         )
-    if any(k.lower() in {"content-length", "transfer-encoding"} for k in value):
+    if any(k.lower() in {"content-length", "transfer-encoding"} for k, _ in pairs):
         raise DeclarationError(
             "headers= must not set Content-Length or Transfer-Encoding: the upstream frames "
             "the body itself; use truncate() for a Content-Length that lies"
         )
-    return tuple(value.items())
+    return tuple(pairs)
 
 
 @declared
@@ -331,7 +345,7 @@ def respond(
     json: object = _MISSING,
     text: str | None = None,
     content: bytes | None = None,
-    headers: Mapping[str, str] | None = None,
+    headers: HeadersArg | None = None,
     retry_after: int | timedelta | datetime | None = None,
 ) -> Respond:
     """Answer with ``status`` and a body given as ``json=``, ``text=`` or ``content=``.
@@ -361,7 +375,7 @@ def status(
     code: int,
     *,
     retry_after: int | timedelta | datetime | None = None,
-    headers: Mapping[str, str] | None = None,
+    headers: HeadersArg | None = None,
 ) -> Respond:
     """Answer with an empty ``code`` response, optionally with ``Retry-After``.
 
