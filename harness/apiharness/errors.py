@@ -201,13 +201,22 @@ class CircuitOpen(ClientError):
     """The circuit breaker is open: the call failed fast without reaching the upstream.
 
     ``name`` names the breaker; ``retry_in`` is how many seconds remain until it admits a probe
-    (0 when it is half-open and all probe slots are taken).
+    (0 when it is half-open and all probe slots are taken). ``attempts`` are the attempts this
+    request had already made when the breaker refused a retry (empty if it refused the first).
     """
 
-    def __init__(self, message: str, *, name: str = "", retry_in: float = 0.0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str = "",
+        retry_in: float = 0.0,
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
         super().__init__(message)
         self.name = name
         self.retry_in = retry_in
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
 
 
 class RateLimitExceeded(ClientError):

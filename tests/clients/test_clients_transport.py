@@ -215,9 +215,19 @@ def test_client_errors_do_not_trip_the_breaker(clock: VirtualClock, run: Runner)
 def test_retries_feed_the_breaker_which_then_stops_them(clock: VirtualClock, run: Runner) -> None:
     breaker = CircuitBreaker(window_size=3, minimum_calls=3)
     script = Script(503)
-    with pytest.raises(CircuitOpen):
+    with pytest.raises(CircuitOpen) as info:
         run(resilient(script, breaker=breaker), "GET", URL)
     assert len(script.requests) == 3  # the fourth attempt was refused by the open breaker
+    # The attempts the request made before the breaker refused it, as a RetryExhausted has them.
+    assert [(a.number, a.status) for a in info.value.attempts] == [(1, 503), (2, 503), (3, 503)]
+    assert info.value.__notes__ == [
+        "the breaker refused attempt 4 of this request; the earlier ones are in .attempts"
+    ]
+    # A breaker that is open already refuses the first attempt: there is nothing to carry.
+    with pytest.raises(CircuitOpen) as again:
+        run(resilient(script, breaker=breaker), "GET", URL)
+    assert again.value.attempts == ()
+    assert not hasattr(again.value, "__notes__")
 
 
 def test_rate_limiter_paces_every_attempt(clock: VirtualClock, run: Runner) -> None:

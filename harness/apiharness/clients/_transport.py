@@ -51,7 +51,7 @@ from apiharness.clients._events import (
 from apiharness.clients._limiter import TokenBucket
 from apiharness.clients._retry import _ACCEPT, Accept, Decision, GiveUp, RetryPolicy, RetryState
 from apiharness.clock import get_clock
-from apiharness.errors import ConfigurationError
+from apiharness.errors import CircuitOpen, ConfigurationError
 
 __all__ = ["DEFAULT_RETRY", "ResilientTransport", "default_is_failure"]
 
@@ -222,7 +222,16 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         state: RetryState | None = None
         base_timeout = dict(request.extensions.get("timeout") or {})
         while True:
-            outcome, ended = yield from self._attempt(request, deadline_at, base_timeout)
+            try:
+                outcome, ended = yield from self._attempt(request, deadline_at, base_timeout)
+            except CircuitOpen as refused:
+                if state is not None and state.attempts:  # the breaker opened mid-retry
+                    refused.attempts = tuple(state.attempts)
+                    refused.add_note(
+                        f"the breaker refused attempt {len(state.attempts) + 1} of this request; "
+                        "the earlier ones are in .attempts"
+                    )
+                raise
             if policy is None or (
                 state is None
                 and isinstance(outcome, httpx.Response)
