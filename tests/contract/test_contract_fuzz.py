@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -48,6 +50,36 @@ def test_careful_client_passes_and_every_violation_is_served() -> None:
     assert {"truncated_json", "not_json"} & set(report.invalid), report.format()
     assert len(report.invalid) >= 5, report.format()
     assert "valid" in report.format()
+
+
+def test_a_seeded_run_fuzzes_the_same_bodies_in_every_process() -> None:
+    # String hashing differs per process (PYTHONHASHSEED); a set's order once leaked into
+    # the drawn bodies, so the same seed gave different runs in different xdist workers.
+    code = textwrap.dedent(
+        f"""
+        from apiharness.contract import build_models, fuzz_client, validate_model
+        models = build_models({str(PAYMENTS)!r})
+        seen = []
+        def client(target):
+            response = target.http.get("/charges/ch_abcdef")
+            seen.append(response.content)
+            return validate_model(models.Charge, response.content)
+        fuzz_client({str(PAYMENTS)!r}, "getCharge", client, raises=Exception, max_examples=40)
+        print(seen)
+        """
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in (1, 2, 3)
+    }
+    assert len(runs) == 1
+    assert runs.pop().count("b'") >= 40  # every example reached the client
 
 
 def test_naive_client_fails_with_the_smallest_response() -> None:

@@ -221,7 +221,9 @@ class SchemaStrategies:
 
     def _objects(self, schema: dict[str, Any], base: str) -> st.SearchStrategy[Any]:
         props = schema.get("properties") or {}
-        required = set(schema.get("required") or ()) & props.keys()
+        # In declared order, never a set's: draws must not depend on PYTHONHASHSEED, or a seeded
+        # run would generate different bodies in each process.
+        required = [name for name in dict.fromkeys(schema.get("required") or ()) if name in props]
         # Required names the schema gives no property schema for: any value will do.
         loose = [name for name in schema.get("required") or () if name not in props]
         fixed = {name: self.for_schema(props[name], base) for name in required}
