@@ -270,8 +270,11 @@ def fixture_cost(smoke: bool) -> list[Table]:
             module.write_text(
                 f"import pytest\n\n@pytest.mark.parametrize('n', range({tests}))\n{body}"
             )
+            # no:hypothesispytest: nothing here uses it, and loading it after earlier topics
+            # built strategies makes Hypothesis warn about slow initialisation.
             args = [str(module), "-q", "-p", "apiharness", "-p", "no:cacheprovider"]
-            args += ["-p", "no:randomly", "--import-mode=importlib", "-o", "addopts="]
+            args += ["-p", "no:hypothesispytest", "-p", "no:randomly"]
+            args += ["--import-mode=importlib", "-o", "addopts="]
             samples = []
             for _ in range(2 if smoke else 6):  # the first run (imports, warm-up) is dropped
                 started = time.perf_counter()
