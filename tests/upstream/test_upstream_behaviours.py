@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -146,6 +148,42 @@ def test_callable_behaviour_sees_the_request_body(upstream: Upstream) -> None:
     # One Content-Length, the upstream's: the response's own framing header is not copied.
     assert raw.headers.get_list("content-length") == ["6"]
     assert raw.headers["content-type"] == "text/plain; charset=utf-8"
+
+
+def test_callables_compose_inside_delay_rate_limit_and_scripts(clock: VirtualClock) -> None:
+    up = Upstream()
+    chosen = lambda request: respond(201, json={"q": request.url.params["q"]})  # noqa: E731
+    up.get("/slow").respond(delay(2, then=chosen))
+    up.get("/limited").respond(rate_limit(1, per=60, then=chosen))
+    up.get("/script").respond(status(503), chosen)
+    http = client(up)
+    slow = http.get("/slow?q=a")
+    assert (slow.status_code, slow.json(), clock.monotonic()) == (201, {"q": "a"}, 2)
+    limited = [http.get("/limited?q=b") for _ in range(2)]
+    assert [r.status_code for r in limited] == [201, 429]
+    assert limited[0].json() == {"q": "b"}
+    assert limited[0].headers["ratelimit-remaining"] == "0"  # the wrapper's headers still apply
+    assert [http.get("/script?q=c").status_code for _ in range(2)] == [503, 201]
+    journaled = [(e.path, e.status, repr(e.behaviour)) for e in up.journal]
+    assert journaled[0] == ("/slow", 201, "respond(201, json={'q': 'a'})")
+    assert [status for _, status, _ in journaled] == [201, 201, 429, 503, 201]
+    assert [r.call_count for r in up.routes] == [1, 2, 2]
+
+
+def test_a_callable_that_waits_does_not_hold_its_route(upstream: Upstream) -> None:
+    # Two requests meet inside the callable: it must run outside the route's lock.
+    gate = threading.Barrier(2, timeout=5)
+
+    def meet(request: httpx.Request) -> object:
+        gate.wait()
+        return respond(200, text=request.url.params["n"])
+
+    upstream.get("/meet").respond(meet)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        texts = sorted(pool.map(lambda n: client(upstream).get(f"/meet?n={n}").text, "12"))
+    assert texts == ["1", "2"]
+    assert upstream.routes[0].call_count == 2
+    assert sorted(entry.url[-1] for entry in upstream.journal) == ["1", "2"]
 
 
 def test_callable_returning_junk_is_reported(upstream: Upstream) -> None:

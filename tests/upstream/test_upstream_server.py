@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import threading
@@ -283,3 +284,33 @@ def test_non_ascii_header_values_are_journaled_not_a_server_error(served: Loopba
     assert received.startswith(b"HTTP/1.1 200 ")
     served.check()
     assert served.upstream.journal[-1].headers.raw[-2] == (b"X-Name", b"caf\xe9")
+
+
+def test_a_waiting_callable_blocks_no_other_connection(served: LoopbackServer) -> None:
+    release = threading.Event()
+
+    def held(request: httpx.Request) -> object:
+        assert release.wait(timeout=10)
+        return respond(200, text="slow")
+
+    served.upstream.get("/held").respond(held)
+    served.upstream.get("/fast").respond(respond(200, text="fast"))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(requests.get, served.base_url + "/held", timeout=10)
+        time.sleep(0.05)  # let it reach the callable
+        assert requests.get(served.base_url + "/fast", timeout=2).text == "fast"
+        assert not slow.done()
+        release.set()
+        assert slow.result().text == "slow"
+    served.check()
+    assert [entry.path for entry in served.upstream.journal] == ["/fast", "/held"]
+
+
+def test_a_callable_failing_off_the_loop_reaches_the_test(served: LoopbackServer) -> None:
+    def broken(request: httpx.Request) -> object:
+        raise RuntimeError("callable exploded")
+
+    served.upstream.get("/boom").respond(broken)
+    assert requests.get(served.base_url + "/boom", timeout=5).status_code == 500
+    with pytest.raises(ServerThreadError, match="callable exploded"):
+        served.check()

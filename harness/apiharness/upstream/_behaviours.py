@@ -197,11 +197,23 @@ class Plan:
     truncate_after: int = 0
     chunks: int = 1
     over: float = 0.0
+    # User code (a callable behaviour) still to run: it returns the real plan. The upstream
+    # runs it after releasing the route's lock, and the loopback server off its event loop,
+    # so a callable that waits blocks neither the route nor other connections.
+    pending: Callable[[], Plan] | None = None
 
     @property
     def processed(self) -> bool:
         """Whether the upstream performed the operation (produced a response)."""
         return self.response is not None
+
+
+def then_map(plan: Plan, change: Callable[[Plan], Plan]) -> Plan:
+    """``change(plan)``: at once, or for a pending plan once its user code has chosen."""
+    if plan.pending is None:
+        return change(plan)
+    pending = plan.pending
+    return replace(plan, pending=lambda: then_map(pending(), change))
 
 
 @dataclass(slots=True)
@@ -466,8 +478,7 @@ class Delay(Behaviour):
 
     def planned(self, ctx: Context, then: Runner) -> Plan:
         wait = self._wait(ctx)
-        inner = then.plan(ctx)
-        return replace(inner, delay=inner.delay + wait)
+        return then_map(then.plan(ctx), lambda inner: replace(inner, delay=inner.delay + wait))
 
     def runner(self) -> Runner:
         inner = self.then.runner()

@@ -9,6 +9,7 @@ Runners are driven under their route's lock, so they need no locking of their ow
 from __future__ import annotations
 
 import collections
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -27,6 +28,7 @@ from apiharness.upstream._behaviours import (
     check_number,
     declared,
     respond,
+    then_map,
 )
 
 __all__ = ["Times", "as_behaviour", "chance", "cycle", "every", "rate_limit", "sequence"]
@@ -58,6 +60,9 @@ class _Callable(Behaviour):
         self.func = func
 
     def plan(self, ctx: Context) -> Plan:
+        return Plan(self, None, pending=functools.partial(self._chosen, ctx))
+
+    def _chosen(self, ctx: Context) -> Plan:
         chosen = self.func(ctx.request)
         if isinstance(chosen, httpx.Response):
             # The upstream frames the body itself (as for respond()): drop the response's own
@@ -249,12 +254,15 @@ class _RateLimitRunner:
             denied = ResponseData(429, (("Content-Type", "application/json"),), body)
             return Plan(self.spec, denied.with_headers(headers))
         self.admitted.append(now)
-        planned = self.then.plan(ctx)
-        if planned.response is None:
-            return planned
         reset_in = max(0, math.ceil(self.admitted[0] + spec.per - now))
         extra = self._headers(spec.limit - len(self.admitted), reset_in)
-        return replace(planned, response=planned.response.with_headers(extra))
+
+        def labelled(planned: Plan) -> Plan:
+            if planned.response is None:
+                return planned
+            return replace(planned, response=planned.response.with_headers(extra))
+
+        return then_map(self.then.plan(ctx), labelled)
 
     def _headers(self, remaining: int, reset_in: int) -> dict[str, str]:
         # Header names of the IETF httpapi draft "RateLimit header fields for HTTP"

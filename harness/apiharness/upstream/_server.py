@@ -140,6 +140,29 @@ def _head(status: int, headers: list[tuple[str, str]], *, close: bool) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+async def _off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> None:
+    """``func(exchange)`` in a daemon thread (one that never returns must not hold up the
+    interpreter's exit, as an executor's worker would)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if not done.done():
+            done.set_result(None) if error is None else done.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            func(exchange)
+        except BaseException as exc:  # handed to the awaiting task
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server stopped
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=run, name="apiharness-upstream-callable", daemon=True).start()
+    await done
+
+
 class _Connection(asyncio.Protocol):
     """One client connection: parses requests in order and carries out their plans."""
 
@@ -195,10 +218,12 @@ class _Connection(asyncio.Protocol):
             )
             try:
                 exchange = self.server.upstream.dispatch(
-                    self._request(method, target, headers, body), get_clock()
+                    self._request(method, target, headers, body), get_clock(), choose=False
                 )
                 plan = exchange.plan
-                if plan.fault is Fault.NONE and plan.chunks == 1 and not (plan.delay or plan.over):
+                whole = plan.fault is Fault.NONE and plan.chunks == 1
+                # A pending plan (user code to run off the loop) takes the slow path.
+                if whole and not (plan.delay or plan.over or exchange.pending):
                     self._write_whole(exchange, keep_alive)  # the fast path: no task
                     continue
             except Exception as exc:  # user code (a callable, a policy) failed: tell the test
@@ -241,6 +266,10 @@ class _Connection(asyncio.Protocol):
 
     async def _serve_slowly(self, exchange: Exchange, keep_alive: bool) -> None:
         try:
+            if exchange.pending:
+                # A callable behaviour may take its time (or wait for another request): in a
+                # thread of its own, so the loop keeps serving every other connection.
+                await _off_loop(self.server.upstream.choose, exchange)
             await self._carry_out(exchange, keep_alive)
         except Exception as exc:  # user code failed: report it to the test
             self._fail(exc)

@@ -95,12 +95,30 @@ _UNMATCHED = _Unmatched("<unmatched>")
 
 @dataclass(slots=True)
 class Exchange:
-    """One request in flight: its plan, its journal entry and the route that took it."""
+    """One request in flight: its plan, its journal entry and the route that took it.
+
+    While ``pending``, the plan still waits on user code (:meth:`Upstream.choose`) and there is
+    no journal entry yet.
+    """
 
     request: httpx.Request
     plan: Plan
-    entry: JournalEntry
+    entry: JournalEntry | None
     route: Route | None
+    arrival: Arrival | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.plan.pending is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """When and where a request arrived: what its journal entry needs besides the plan."""
+
+    path: str
+    time: float
+    monotonic: float
 
 
 class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
@@ -345,8 +363,12 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     # -- dispatch (shared by both deliveries) ------------------------------------------------------
 
-    def dispatch(self, request: httpx.Request, clock: Clock) -> Exchange:
-        """Match ``request``, run policies and the script, journal it. The body must be read."""
+    def dispatch(self, request: httpx.Request, clock: Clock, *, choose: bool = True) -> Exchange:
+        """Match ``request``, run policies and the script, journal it. The body must be read.
+
+        A callable behaviour runs after the route's lock is released: by default here, or,
+        with ``choose=False``, when the caller passes the pending exchange to :meth:`choose`.
+        """
         now, monotonic = clock.time(), clock.monotonic()
         path = request.url.path  # decoded on every access: once is enough
         route = self._router.find(request, path)
@@ -356,11 +378,10 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 self._unmatched.append(text)
             headers = (("Content-Type", "text/plain; charset=utf-8"), ("X-Apiharness", "unmatched"))
             answer = Plan(_UNMATCHED, ResponseData(404, headers, text.encode()))
-            entry = self._entry(
-                request, path=path, now=now, monotonic=monotonic, plan=answer, route=None
-            )
+            entry = self._entry(request, Arrival(path, now, monotonic), answer, route=None)
             self.journal.append(entry)
             return Exchange(request, answer, entry, None)
+        arrival = Arrival(path, now, monotonic)
         with route.lock:
             ctx = Context(request, route.rng, monotonic, route)
             plan: Plan | None = None
@@ -371,22 +392,35 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     break
             if plan is None:
                 plan = route.runner.plan(ctx)
-            entry = self._entry(
-                request, path=path, now=now, monotonic=monotonic, plan=plan, route=route
-            )
-            route.record(entry)
-            self.journal.append(entry)
+            if plan.pending is None:
+                return self._record(request, arrival, plan, route)
+        exchange = Exchange(request, plan, None, route, arrival)
+        if choose:
+            self.choose(exchange)
+        return exchange
+
+    def choose(self, exchange: Exchange) -> None:
+        """Run the user code a pending exchange waits on, then journal it (no lock held)."""
+        arrival, plan = exchange.arrival, exchange.plan
+        assert exchange.route is not None
+        assert arrival is not None
+        while plan.pending is not None:
+            plan = plan.pending()
+        with exchange.route.lock:
+            done = self._record(exchange.request, arrival, plan, exchange.route)
+        exchange.plan, exchange.entry = done.plan, done.entry
+
+    def _record(
+        self, request: httpx.Request, arrival: Arrival, plan: Plan, route: Route
+    ) -> Exchange:
+        """Journal a planned request on its route (the route's lock is held)."""
+        entry = self._entry(request, arrival, plan, route=route)
+        route.record(entry)
+        self.journal.append(entry)
         return Exchange(request, plan, entry, route)
 
     def _entry(
-        self,
-        request: httpx.Request,
-        *,
-        path: str,
-        now: float,
-        monotonic: float,
-        plan: Plan,
-        route: Route | None,
+        self, request: httpx.Request, arrival: Arrival, plan: Plan, *, route: Route | None
     ) -> JournalEntry:
         delivered_status = (
             plan.response.status if plan.response and plan.fault is not Fault.DROP else None
@@ -394,11 +428,11 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return JournalEntry(
             method=request.method,
             url=str(request.url),
-            path=path,
+            path=arrival.path,
             headers=request.headers,
             body=request.content,
-            time=now,
-            monotonic=monotonic,
+            time=arrival.time,
+            monotonic=arrival.monotonic,
             behaviour=plan.behaviour,
             route=route,
             status=delivered_status,
@@ -408,6 +442,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def finish(self, exchange: Exchange, *, delivered: bool) -> None:
         """Record whether the response reached the client, and tell the route's policies."""
+        assert exchange.entry is not None, "choose() a pending exchange before finishing it"
         exchange.entry.delivered = delivered
         route = exchange.route
         if route is None or not route.policies:
