@@ -239,7 +239,8 @@ class SpecMock:
             if not (isinstance(header, dict) and header.get("required") and "schema" in header):
                 continue
             strategy = generator.for_schema(header["schema"], base)
-            value = draw_values(strategy, self.seed, 1)[0]
+            with self._lock:  # one draw at a time, as for bodies
+                value = draw_values(strategy, self.seed, 1)[0]
             out[name] = value if isinstance(value, str) else json.dumps(value)
         return out
 

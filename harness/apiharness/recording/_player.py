@@ -13,6 +13,7 @@ replay in recorded order, each once, as in vcrpy; ``allow_repeats`` keeps servin
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlsplit
@@ -71,6 +72,8 @@ class CassetteIndex:
             key = match_key(request.method, request.uri, origin=match_origin)
             self._all.setdefault(key, []).append(interaction)
         self._queues: dict[MatchKey, deque[Interaction]] = {}
+        # Requests are replayed from several threads at once (loopback, threaded clients).
+        self._lock = threading.Lock()
         self.rewind()
 
     def rewind(self) -> None:
@@ -84,12 +87,13 @@ class CassetteIndex:
     def play(self, method: str, uri: str) -> Interaction | None:
         """The next unplayed interaction recorded for this request, or None."""
         key = self.key_for(method, uri)
-        queue = self._queues.get(key)
-        if queue:
-            if len(queue) > 1 or not self._allow_repeats:
-                return queue.popleft()
-            return queue[0]
-        return None
+        with self._lock:
+            queue = self._queues.get(key)
+            if queue:
+                if len(queue) > 1 or not self._allow_repeats:
+                    return queue.popleft()
+                return queue[0]
+            return None
 
     def peek(self, method: str, uri: str) -> Interaction | None:
         """The interaction :meth:`play` would return next, without playing it."""
