@@ -326,13 +326,11 @@ def _headers(value: HeadersArg | None) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     given: object = value  # checked as it comes: callers may pass anything
-    pairs: list[Any] = (
-        list(given.items())
-        if isinstance(given, Mapping)
-        else list(given)
-        if isinstance(given, Sequence) and not isinstance(given, str | bytes)
-        else [None]
-    )
+    pairs: list[Any] = [None]  # anything else fails the check below
+    if isinstance(given, Mapping):
+        pairs = list(given.items())
+    elif isinstance(given, Sequence) and not isinstance(given, str | bytes):
+        pairs = list(given)
     if not all(
         isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
         for pair in pairs

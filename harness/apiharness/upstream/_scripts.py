@@ -3,7 +3,9 @@ and callables.
 
 A script is a value like any behaviour; its state (where the sequence is, how many requests the
 rate-limit window holds) lives in the runner that :meth:`Behaviour.runner` makes for each route.
-Runners are driven under their route's lock, so they need no locking of their own.
+Runners are driven under their route's lock, so they need no locking of their own. A callable
+is the exception: its plan is *pending* and the user code runs after the lock is released (see
+``Plan.pending``), so whatever state a callable keeps is its own to guard.
 """
 
 from __future__ import annotations

@@ -147,8 +147,12 @@ async def _off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> Non
     done: asyncio.Future[None] = loop.create_future()
 
     def settle(error: BaseException | None) -> None:
-        if not done.done():
-            done.set_result(None) if error is None else done.set_exception(error)
+        if done.done():  # the task was cancelled: the server is stopping
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
     def run() -> None:
         error: BaseException | None = None

@@ -393,7 +393,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
             if plan is None:
                 plan = route.runner.plan(ctx)
             if plan.pending is None:
-                return self._record(request, arrival, plan, route)
+                return Exchange(request, plan, self._record(request, arrival, plan, route), route)
         exchange = Exchange(request, plan, None, route, arrival)
         if choose:
             self.choose(exchange)
@@ -407,17 +407,17 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         while plan.pending is not None:
             plan = plan.pending()
         with exchange.route.lock:
-            done = self._record(exchange.request, arrival, plan, exchange.route)
-        exchange.plan, exchange.entry = done.plan, done.entry
+            exchange.entry = self._record(exchange.request, arrival, plan, exchange.route)
+        exchange.plan = plan
 
     def _record(
         self, request: httpx.Request, arrival: Arrival, plan: Plan, route: Route
-    ) -> Exchange:
+    ) -> JournalEntry:
         """Journal a planned request on its route (the route's lock is held)."""
         entry = self._entry(request, arrival, plan, route=route)
         route.record(entry)
         self.journal.append(entry)
-        return Exchange(request, plan, entry, route)
+        return entry
 
     def _entry(
         self, request: httpx.Request, arrival: Arrival, plan: Plan, *, route: Route | None
