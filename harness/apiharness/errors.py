@@ -54,12 +54,11 @@ Subpackages may refine these leaves further; they never add a second root.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: errors.py must stay importable on its own
     import httpx
-
-    from apiharness.clients import Attempt
 
 __all__ = [
     "ApiHarnessError",
@@ -141,6 +140,23 @@ class ExpectationError(UpstreamError, AssertionError):
 
 class ServerThreadError(UpstreamError):
     """An exception was raised inside a loopback server thread."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a retried request: its number (from 1), the delay slept before it, and
+    how it ended. Public as :class:`apiharness.clients.Attempt`; defined here because the
+    retry errors carry it, and errors.py depends on no subpackage.
+    """
+
+    number: int
+    delay: float
+    status: int | None = None
+    error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        outcome = f"status={self.status}" if self.error is None else f"error={self.error!r}"
+        return f"Attempt(number={self.number}, delay={self.delay:g}, {outcome})"
 
 
 class ClientError(ApiHarnessError):

@@ -165,7 +165,7 @@ def declared_secrets(config: pytest.Config) -> dict[str, str]:
     names = config.getini("apiharness_secrets")
     if not names:
         return {}
-    from apiharness.oauth._secrets import EnvSecrets, SecretsProvider
+    from apiharness.oauth import EnvSecrets, SecretsProvider
 
     provider = SecretsProvider(EnvSecrets(env_file=config.rootpath / ".env"), declared=names)
     return {name: value.get_secret_value() for name, value in provider.declared_values().items()}

@@ -39,8 +39,12 @@ from apiharness.errors import (
 )
 from apiharness.webhooks import github, shopify, slack, standard, stripe, twilio
 from apiharness.webhooks._dedup import DedupStore, MemoryDedupStore, SQLiteDedupStore
-from apiharness.webhooks._fixtures import WebhookSenderFactory
-from apiharness.webhooks._sender import Outcome, SenderReport, WebhookSender
+from apiharness.webhooks._sender import (
+    Outcome,
+    SenderReport,
+    WebhookSender,
+    WebhookSenderFactory,
+)
 
 __all__ = [
     "DedupStore",

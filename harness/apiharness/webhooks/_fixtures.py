@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, TypeAlias
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from apiharness.webhooks._sender import WebhookSender
+from apiharness.webhooks._sender import WebhookSender, WebhookSenderFactory
 
-__all__ = ["WebhookSenderFactory", "webhook_sender"]
-
-#: What the ``webhook_sender`` fixture gives: :class:`WebhookSender`'s constructor, tracked.
-WebhookSenderFactory: TypeAlias = Callable[..., WebhookSender]
+__all__ = ["webhook_sender"]
 
 
 @pytest.fixture

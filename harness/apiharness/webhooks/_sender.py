@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,7 +33,7 @@ from apiharness.errors import ConfigurationError, WebhookError
 from apiharness.webhooks._common import Secret, require_bytes, tolerance_of
 from apiharness.webhooks._schemes import Scheme, scheme_named
 
-__all__ = ["Outcome", "SenderReport", "WebhookSender"]
+__all__ = ["Outcome", "SenderReport", "WebhookSender", "WebhookSenderFactory"]
 
 _T = TypeVar("_T")
 _IN_PROCESS_BASE = "http://testserver"
@@ -396,3 +396,7 @@ def _tamper(value: str) -> str:
             break
     replacement = "1" if value[start] == "0" else "0"
     return value[:start] + replacement + value[start + 1 :]
+
+
+#: What the ``webhook_sender`` fixture gives: :class:`WebhookSender`'s constructor, tracked.
+WebhookSenderFactory: TypeAlias = Callable[..., WebhookSender]
