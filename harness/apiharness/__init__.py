@@ -58,9 +58,14 @@ from apiharness.errors import (
 _PLUGIN_SURFACE = frozenset(
     {
         "apiharness_cassette",
+        "apiharness_clock",
         "apiharness_conformance",
+        "apiharness_oauth_server",
         "apiharness_secrets",
         "apiharness_seed",
+        "apiharness_upstream",
+        "apiharness_upstream_server",
+        "apiharness_webhook_sender",
         "clock_fixture",
         "oauth_server",
         "pytest_addoption",
