@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from apiharness.webhooks import (
     MemoryDedupStore,
     SenderReport,
+    WebhookDuplicate,
     WebhookSenderFactory,
     WebhookVerificationError,
     github,
@@ -23,6 +24,8 @@ def receive(body: bytes, headers: Mapping[str, str]) -> int:
         github.verify(body, headers, "secret", dedup=seen)
         standard.verify(body, headers, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", dedup=seen)
         twilio.verify(body, headers, "token", url="https://example.com/voice")
+    except WebhookDuplicate as duplicate:
+        return 200 if duplicate.delivery_id else 204
     except WebhookVerificationError:
         return 400
     return 204

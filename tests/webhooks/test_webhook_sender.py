@@ -40,7 +40,7 @@ def test_correct_receiver_passes_the_whole_catalogue(
     cases = {o.case for o in report.outcomes}
     assert {"valid", "bad_signature", "wrong_secret"} <= cases
     assert ("stale_timestamp" in cases) == SCHEMES[scheme].timestamped
-    assert ("replayed_delivery" in cases) == (SCHEMES[scheme].delivery_header is not None)
+    assert ("duplicate_delivery" in cases) == (SCHEMES[scheme].delivery_header is not None)
     assert ("body_reserialised" in cases) == (scheme != "twilio")
     assert all(f"missing_{h}" in cases for h in SCHEMES[scheme].required_headers)
     assert report.server_errors == []
@@ -65,7 +65,7 @@ def test_naive_receiver_is_caught(webhook_sender: WebhookSenderFactory, clock: A
 def test_a_receiver_that_rejects_everything_is_caught(webhook_sender: WebhookSenderFactory) -> None:
     app = correct_app("github", "the-receivers-secret")
     report = webhook_sender(app, scheme="github", secret="another", path="/hook").attack()
-    assert report.wrongly_rejected == ["valid", "replay_original"]
+    assert report.wrongly_rejected == ["valid", "duplicate_original", "duplicate_delivery"]
     assert report.wrongly_accepted == []
 
 

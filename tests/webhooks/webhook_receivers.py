@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from apiharness.webhooks import (
     MemoryDedupStore,
+    WebhookDuplicate,
     WebhookVerificationError,
     github,
     shopify,
@@ -26,7 +27,7 @@ from apiharness.webhooks import (
 
 
 def correct_app(scheme: str, secret: Any) -> Starlette:
-    """Verifies the raw body with apiharness, answers 400 on any verification error."""
+    """Verifies the raw body with apiharness, 400 on a verification error, 200 on a duplicate."""
     seen = MemoryDedupStore()
 
     def check(body: bytes, req: Request) -> None:
@@ -48,6 +49,8 @@ def correct_app(scheme: str, secret: Any) -> Starlette:
         body = await req.body()
         try:
             check(body, req)
+        except WebhookDuplicate:
+            return PlainTextResponse("already received")
         except WebhookVerificationError:
             return PlainTextResponse("rejected", status_code=400)
         return PlainTextResponse("ok")

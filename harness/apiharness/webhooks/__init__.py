@@ -21,15 +21,17 @@ tolerance), and turns every malformed input into a :class:`WebhookVerificationEr
     except WebhookVerificationError:
         ...  # answer 400
 
-:class:`MemoryDedupStore` and :class:`SQLiteDedupStore` refuse replayed delivery ids;
+:class:`MemoryDedupStore` and :class:`SQLiteDedupStore` recognise a delivery received before
+(``verify(..., dedup=store)`` raises :class:`WebhookDuplicate`: acknowledge it, skip the work);
 :class:`WebhookSender` (the ``webhook_sender`` fixture) runs a catalogue of forged, stale and
-replayed deliveries against a receiver and reports what it wrongly accepted.
+duplicated deliveries against a receiver and reports what it wrongly accepted or rejected.
 """
 
 from apiharness.errors import (
     InvalidWebhookSecret,
     MalformedWebhookHeader,
     MissingWebhookHeader,
+    WebhookDuplicate,
     WebhookError,
     WebhookPayloadTypeError,
     WebhookReplayed,
@@ -51,9 +53,10 @@ __all__ = [
     "Outcome",
     "SQLiteDedupStore",
     "SenderReport",
+    "WebhookDuplicate",
     "WebhookError",
     "WebhookPayloadTypeError",
-    "WebhookReplayed",
+    "WebhookReplayed",  # the old name of WebhookDuplicate, kept as an alias
     "WebhookSender",
     "WebhookSenderFactory",
     "WebhookSignatureMismatch",

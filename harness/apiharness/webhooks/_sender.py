@@ -3,8 +3,8 @@
 A :class:`WebhookSender` signs deliveries the way the provider does and sends them to the
 receiver under test — a loopback URL, or an ASGI/WSGI app in-process through httpx's
 ``ASGITransport``/``WSGITransport``. :meth:`WebhookSender.attack` runs the negative catalogue
-(bad signature, wrong secret, stale and future timestamps, missing headers, re-serialised body,
-replayed delivery) after one valid delivery, and returns a :class:`SenderReport` saying which
+(bad signature, wrong secret, stale and future timestamps, missing headers, re-serialised body)
+and a duplicated delivery after one valid delivery, and returns a :class:`SenderReport` saying which
 deliveries the receiver wrongly accepted (a 2xx answer) or wrongly rejected.
 
 Timestamps come from the active clock, so under the ``clock`` fixture the sender and an
@@ -104,7 +104,8 @@ class SenderReport:
         lines.append(
             f"Verify the raw body bytes with apiharness.webhooks.{self.scheme}.verify() before "
             "anything else, answer 4xx when it raises WebhookVerificationError, and pass a "
-            "dedup store where the scheme has delivery ids."
+            "dedup store where the scheme has delivery ids: answer 2xx, without processing, "
+            "when it raises WebhookDuplicate."
         )
         raise AssertionError("\n".join(lines))
 
@@ -273,7 +274,7 @@ class WebhookSender:
         """Run the negative catalogue against the receiver and report its answers.
 
         One valid delivery first (it must be accepted), then every negative case that applies
-        to the scheme, each signed afresh with a new delivery id, and the replay last.
+        to the scheme, each signed afresh with a new delivery id, and the duplicate last.
         """
         report = SenderReport(self.scheme.name, self.url)
         for case, description, body, headers, should_accept in self._catalogue():
@@ -337,14 +338,17 @@ class WebhookSender:
             )
 
         if scheme.delivery_header is not None:
+            # Providers deliver at least once, and a captured delivery may be replayed: either
+            # way the copy verifies, must be acknowledged (or it is re-sent for days) and must
+            # not be processed again.
             headers = self.sign(body)
-            yield "replay_original", "a fresh delivery, sent once", body, headers, True
+            yield "duplicate_original", "a fresh delivery, sent once", body, headers, True
             yield (
-                "replayed_delivery",
-                f"the same delivery ({scheme.delivery_header}) sent again",
+                "duplicate_delivery",
+                f"the same delivery ({scheme.delivery_header}) sent again: acknowledge it",
                 body,
                 headers,
-                False,
+                True,
             )
 
     def close(self) -> None:
