@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from webhook_receivers import correct_app, naive_stripe_app
+from webhook_receivers import Receiver, asgi, correct_app, naive_stripe_app, wsgi
 
 from apiharness import ConfigurationError
 from apiharness.webhooks import (
@@ -28,22 +30,31 @@ def secret_for(scheme: str) -> str:
     return STANDARD_SECRET if scheme == "standard" else f"{scheme}-test-secret"
 
 
+@pytest.mark.parametrize("framework", [asgi, wsgi], ids=["starlette", "flask"])
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_correct_receiver_passes_the_whole_catalogue(
-    scheme: str, webhook_sender: WebhookSenderFactory, clock: Any
+    scheme: str, framework: Any, webhook_sender: WebhookSenderFactory, clock: Any
 ) -> None:
-    app = correct_app(scheme, secret_for(scheme))
-    sender = webhook_sender(app, scheme=scheme, secret=secret_for(scheme), path="/hook")
+    receiver = Receiver(scheme, secret_for(scheme))
+    sender = webhook_sender(
+        framework(receiver), scheme=scheme, secret=secret_for(scheme), path="/hook"
+    )
     assert sender.deliver().status_code == 200
-    report = sender.attack()
+    report = sender.attack(effects=receiver.effects)
     report.assert_ok()
+    assert report.exactly_once is True
     cases = {o.case for o in report.outcomes}
     assert {"valid", "bad_signature", "wrong_secret"} <= cases
     assert ("stale_timestamp" in cases) == SCHEMES[scheme].timestamped
-    assert ("duplicate_delivery" in cases) == (SCHEMES[scheme].delivery_header is not None)
+    # Every scheme but Twilio's carries an event id (a header, or the body's "id").
+    assert ("duplicate_delivery" in cases) == (scheme != "twilio")
     assert ("body_reserialised" in cases) == (scheme != "twilio")
     assert all(f"missing_{h}" in cases for h in SCHEMES[scheme].required_headers)
     assert report.server_errors == []
+    # deliver(), valid and duplicate_original were processed (Twilio has no duplicate pair);
+    # nothing forged, no duplicate.
+    assert len(receiver.processed) == (3 if scheme != "twilio" else 2)
+    assert len(set(receiver.processed)) == (3 if scheme != "twilio" else 1)
 
 
 def test_naive_receiver_is_caught(webhook_sender: WebhookSenderFactory, clock: Any) -> None:
@@ -143,3 +154,87 @@ def test_wsgi_app_in_process_and_explicit_kind(webhook_sender: WebhookSenderFact
     sender = webhook_sender(app, scheme="stripe", secret="whsec_w", path="/hook", app_kind="wsgi")
     assert sender.deliver().status_code == 200
     assert sender.deliver(b'{"changed": true}').status_code == 200
+
+
+def test_exactly_once_is_reported_unchecked_without_a_probe(
+    webhook_sender: WebhookSenderFactory, clock: Any
+) -> None:
+    receiver = Receiver("standard", STANDARD_SECRET, flaw="processes_twice")
+    sender = webhook_sender(asgi(receiver), scheme="standard", secret=STANDARD_SECRET, path="/hook")
+    blind = sender.attack()
+    # Every answer is right, so nothing can be said about the second processing...
+    assert blind.ok
+    assert blind.exactly_once is None
+    assert "exactly-once: not checked" in str(blind)
+    assert all(o.processed is None for o in blind.outcomes)
+    # ...until the sender can see what the receiver did.
+    seeing = sender.attack(effects=receiver.effects)
+    assert seeing.exactly_once is False
+    assert seeing.wrongly_processed == ["duplicate_delivery"]
+    assert seeing.wrongly_accepted == seeing.wrongly_rejected == []
+    with pytest.raises(
+        AssertionError, match=r"duplicate_delivery: .* processed 1 time\(s\), should be 0"
+    ):
+        seeing.assert_ok()
+    assert "not checked" not in str(seeing)
+
+
+def test_a_receiver_that_rejects_duplicates_fails_the_duplicate(
+    webhook_sender: WebhookSenderFactory, clock: Any
+) -> None:
+    receiver = Receiver("github", "gh-secret", flaw="rejects_duplicates")
+    sender = webhook_sender(wsgi(receiver), scheme="github", secret="gh-secret", path="/hook")
+    report = sender.attack(effects=receiver.effects)
+    assert report.wrongly_rejected == ["duplicate_delivery"]
+    assert report.wrongly_processed == []
+    duplicate = report.outcomes[-1]
+    assert (duplicate.status, duplicate.accepted) == (409, False)
+    with pytest.raises(AssertionError, match="rejected \\(409\\), should be acknowledged with 2xx"):
+        report.assert_ok()
+
+
+def test_a_receiver_that_processes_before_verifying_is_caught_by_the_probe(
+    webhook_sender: WebhookSenderFactory, clock: Any
+) -> None:
+    receiver = Receiver("stripe", "whsec_x", flaw="processes_before_verifying")
+    sender = webhook_sender(asgi(receiver), scheme="stripe", secret="whsec_x", path="/hook")
+    report = sender.attack(effects=receiver.effects)
+    # It answers every forgery 400, so by status alone it looks right.
+    assert report.wrongly_accepted == report.wrongly_rejected == []
+    forged = [o.case for o in report.outcomes if not o.should_accept]
+    assert report.wrongly_processed == [*forged, "duplicate_delivery"]
+
+
+def test_the_effects_probe_may_be_async_and_must_count(
+    webhook_sender: WebhookSenderFactory, clock: Any
+) -> None:
+    receiver = Receiver("slack", "slack-secret")
+    sender = webhook_sender(asgi(receiver), scheme="slack", secret="slack-secret", path="/hook")
+
+    async def effects() -> int:
+        await asyncio.sleep(0)
+        return receiver.effects()
+
+    assert sender.attack(effects=effects).exactly_once is True
+    with pytest.raises(ConfigurationError, match="must return how many events"):
+        sender.attack(effects=lambda: "three")  # type: ignore[arg-type, return-value]
+    with pytest.raises(ConfigurationError, match="effects= takes a callable"):
+        sender.attack(effects=3)  # type: ignore[arg-type]
+
+
+def test_the_readme_receiver_acknowledges_duplicates(
+    webhook_sender: WebhookSenderFactory, clock: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    receiver_code = next(b for b in blocks if "async def receive(request)" in b)
+    monkeypatch.chdir(tmp_path)  # its SQLiteDedupStore file lands here
+    namespace: dict[str, Any] = {}
+    exec(compile(receiver_code, "README.md", "exec"), namespace)
+    secret = namespace["SECRET"]
+    sender = webhook_sender(namespace["app"], scheme="standard", secret=secret, path="/hooks")
+    report = sender.attack()
+    report.assert_ok()
+    assert report.outcomes[-1].case == "duplicate_delivery"
+    assert report.outcomes[-1].status == 204
+    namespace["seen"].close()

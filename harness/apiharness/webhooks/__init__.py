@@ -42,7 +42,8 @@ from apiharness.errors import (
 from apiharness.webhooks import github, shopify, slack, standard, stripe, twilio
 from apiharness.webhooks._dedup import DedupStore, MemoryDedupStore, SQLiteDedupStore
 from apiharness.webhooks._fixtures import WebhookSenderFactory
-from apiharness.webhooks._sender import Outcome, SenderReport, WebhookSender
+from apiharness.webhooks._report import Outcome, SenderReport
+from apiharness.webhooks._sender import WebhookSender
 
 __all__ = [
     "DedupStore",
