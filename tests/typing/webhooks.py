@@ -40,3 +40,11 @@ def signed() -> dict[str, str]:
 def attack(webhook_sender: WebhookSenderFactory, app: object) -> list[str]:
     report: SenderReport = webhook_sender(app, scheme="github", secret="s", path="/hook").attack()
     return report.wrongly_accepted
+
+
+def graded(webhook_sender: WebhookSenderFactory, app: object, processed: list[str]) -> bool:
+    sender = webhook_sender(app, scheme="standard", secret="whsec_x", path="/hook")
+    attacked: SenderReport = sender.attack(effects=lambda: len(processed))
+    chaotic = sender.chaos(effects=lambda: len(processed), cases=["lost_answer"], timeout=10)
+    once: bool | None = chaotic.exactly_once
+    return attacked.ok and bool(once) and chaotic.late == [] and chaotic.wrongly_processed == []

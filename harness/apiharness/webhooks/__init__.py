@@ -24,7 +24,9 @@ tolerance), and turns every malformed input into a :class:`WebhookVerificationEr
 :class:`MemoryDedupStore` and :class:`SQLiteDedupStore` recognise a delivery received before
 (``verify(..., dedup=store)`` raises :class:`WebhookDuplicate`: acknowledge it, skip the work);
 :class:`WebhookSender` (the ``webhook_sender`` fixture) runs a catalogue of forged, stale and
-duplicated deliveries against a receiver and reports what it wrongly accepted or rejected.
+duplicated deliveries against a receiver and reports what it wrongly accepted, rejected or
+processed; :meth:`WebhookSender.chaos` delivers as providers do (duplicates at once, events out
+of order, lost answers, retry schedules in virtual time, answers after the provider's timeout).
 """
 
 from apiharness.errors import (

@@ -43,7 +43,8 @@ class _Run:
         self.probe = probe
         self.timeout = timeout
         self.retries = retries
-        self.provider = PROVIDERS[sender.scheme.name].name
+        self.profile = PROVIDERS[sender.scheme.name]
+        self.provider = self.profile.name
 
     def measured(self, deliver: Callable[[], list[Answer]]) -> tuple[list[Answer], int | None]:
         """The answers of ``deliver()`` and how many processings the probe saw meanwhile."""
@@ -75,7 +76,7 @@ class _Run:
             processed=processed,
             answers=tuple(a.status for a in answers),
             late=late,
-            source=SOURCES[case],
+            source=self.profile.source if case == "retry_schedule" else SOURCES[case],
             note=note,
         )
 

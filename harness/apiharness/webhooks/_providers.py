@@ -108,7 +108,8 @@ PROVIDERS: dict[str, Provider] = {
     ),
 }
 
-#: Where each chaos case is documented as something providers do.
+#: Where each chaos case is documented as something providers do (``retry_schedule``: the
+#: provider's own :attr:`Provider.source`).
 SOURCES: dict[str, str] = {
     "concurrent_duplicates": (
         f"{SLACK_RETRIES} (on a timeout the retry is sent without waiting for the first answer), "
@@ -125,7 +126,6 @@ SOURCES: dict[str, str] = {
         "https://github.com/github/docs/issues/32822 (X-GitHub-Delivery is unique per event, "
         "so a redelivery carries the same one)"
     ),
-    "retry_schedule": "the provider's schedule: see apiharness.webhooks._providers.PROVIDERS",
     "late_answer": (
         f"{GITHUB_FAILED} (10 s), {SHOPIFY_HTTPS} (5 s), {SLACK_RETRIES} (3 s), "
         f"{STRIPE_WEBHOOKS} (quickly return a 2xx response), {STANDARD_SPEC} (15-30 s)"
