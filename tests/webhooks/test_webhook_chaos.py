@@ -7,16 +7,24 @@ every case; each classic flaw fails exactly the cases it should — in-process o
 
 from __future__ import annotations
 
-import socket
-import threading
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
-from webhook_receivers import LATE, Flaw, Receiver, asgi, wsgi
-from werkzeug.serving import make_server
+from webhook_receivers import (
+    LATE,
+    STANDARD_SECRET,
+    Flaw,
+    Receiver,
+    asgi,
+    graded,
+    secret_for,
+    serve_asgi,
+    serve_wsgi,
+    wsgi,
+)
 
 from apiharness import ConfigurationError, VirtualClock, use_clock
 from apiharness.webhooks import SenderReport, WebhookSender, WebhookSenderFactory
@@ -24,7 +32,6 @@ from apiharness.webhooks._chaos import CASES
 from apiharness.webhooks._providers import PROVIDERS
 from apiharness.webhooks._schemes import SCHEMES
 
-STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FRAMEWORKS = pytest.mark.parametrize("framework", [asgi, wsgi], ids=["starlette", "flask"])
 DUPLICATES = {"duplicate_delivery", "concurrent_duplicates", "lost_answer"}
 STANDARD_FORGERIES = {
@@ -48,10 +55,6 @@ EXPECTED: dict[Flaw | None, set[str]] = {
 }
 
 
-def secret_for(scheme: str) -> str:
-    return STANDARD_SECRET if scheme == "standard" else f"{scheme}-test-secret"
-
-
 def wrong_cases(sender: WebhookSender, receiver: Receiver) -> set[str]:
     """Every case of the catalogue and of the chaos run that the receiver got wrong."""
     reports = [sender.attack(effects=receiver.effects), sender.chaos(effects=receiver.effects)]
@@ -65,10 +68,7 @@ def wrong_cases(sender: WebhookSender, receiver: Receiver) -> set[str]:
 def test_a_correct_receiver_survives_every_chaos_case(
     scheme: str, framework: Any, webhook_sender: WebhookSenderFactory, clock: Any
 ) -> None:
-    receiver = Receiver(scheme, secret_for(scheme))
-    sender = webhook_sender(
-        framework(receiver), scheme=scheme, secret=secret_for(scheme), path="/hook"
-    )
+    receiver, sender = graded(webhook_sender, framework, scheme)
     report = sender.chaos(effects=receiver.effects)
     report.assert_ok()
     assert report.exactly_once is True
@@ -92,10 +92,7 @@ def test_a_correct_receiver_survives_every_chaos_case(
 def test_each_flawed_receiver_fails_exactly_its_cases(
     flaw: Flaw | None, framework: Any, webhook_sender: WebhookSenderFactory, clock: Any
 ) -> None:
-    receiver = Receiver("standard", STANDARD_SECRET, flaw=flaw)
-    sender = webhook_sender(
-        framework(receiver), scheme="standard", secret=STANDARD_SECRET, path="/hook"
-    )
+    receiver, sender = graded(webhook_sender, framework, "standard", flaw)
     assert wrong_cases(sender, receiver) == EXPECTED[flaw]
 
 
@@ -208,31 +205,6 @@ def test_chaos_refuses_what_cannot_run(webhook_sender: WebhookSenderFactory) -> 
 # -- over loopback: uvicorn for the ASGI receivers, werkzeug for the WSGI ones ----------------
 
 
-def _serve_asgi(app: Any) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
-def _serve_wsgi(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-
-
 @pytest.fixture
 def virtual_time() -> Iterator[VirtualClock]:
     """Virtual time for the harness only: a loopback server's own loop keeps real time."""
@@ -242,7 +214,7 @@ def virtual_time() -> Iterator[VirtualClock]:
 
 
 @pytest.mark.apiharness_real_time
-@pytest.mark.parametrize("server", [_serve_asgi, _serve_wsgi], ids=["uvicorn", "werkzeug"])
+@pytest.mark.parametrize("server", [serve_asgi, serve_wsgi], ids=["uvicorn", "werkzeug"])
 @pytest.mark.parametrize("flaw", list(EXPECTED), ids=lambda f: f or "correct")
 def test_over_loopback_each_receiver_fails_exactly_its_cases(
     flaw: Flaw | None,
@@ -251,7 +223,7 @@ def test_over_loopback_each_receiver_fails_exactly_its_cases(
     webhook_sender: WebhookSenderFactory,
 ) -> None:
     receiver = Receiver("standard", STANDARD_SECRET, flaw=flaw)
-    app = asgi(receiver) if server is _serve_asgi else wsgi(receiver)
+    app = asgi(receiver) if server is serve_asgi else wsgi(receiver)
     serving = server(app)
     url = next(serving)
     try:
@@ -292,3 +264,29 @@ def test_reports_of_both_runs_read_alike(webhook_sender: WebhookSenderFactory, c
     assert blind.exactly_once is None
     assert blind.ok
     assert "exactly-once: not checked" in str(blind)
+
+
+@pytest.mark.apiharness_real_time
+def test_in_real_time_the_provider_stops_waiting_on_the_socket(
+    webhook_sender: WebhookSenderFactory,
+) -> None:
+    """Outside virtual time the provider's timeout is a real read timeout: no answer at all."""
+    receiver = Receiver("standard", STANDARD_SECRET)
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.5)  # real time: this test runs without a virtual clock
+        await asgi(receiver)(scope, receive, send)
+
+    serving = serve_asgi(slow)
+    url = next(serving)
+    try:
+        sender = webhook_sender(url, scheme="standard", secret=STANDARD_SECRET, path="/hook")
+        report = sender.chaos(effects=receiver.effects, cases=["late_answer"], timeout=0.1)
+    finally:
+        next(serving, None)
+    (outcome,) = report.outcomes
+    assert outcome.late
+    assert outcome.note == "no answer; Standard Webhooks waits 0.1 s"
+    # The provider re-sent it and the receiver processed the event once, not twice.
+    assert outcome.answers == (0, 200)
+    assert outcome.processed == 1

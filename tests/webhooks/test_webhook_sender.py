@@ -5,29 +5,33 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from webhook_receivers import Receiver, asgi, correct_app, naive_stripe_app, wsgi
+from webhook_receivers import (
+    STANDARD_SECRET,
+    Flaw,
+    Receiver,
+    asgi,
+    correct_app,
+    graded,
+    naive_stripe_app,
+    secret_for,
+    serve_asgi,
+    wsgi,
+)
 
 from apiharness import ConfigurationError
 from apiharness.webhooks import (
     InvalidWebhookSecret,
+    SenderReport,
     WebhookError,
     WebhookSender,
     WebhookSenderFactory,
 )
 from apiharness.webhooks._schemes import SCHEMES
-
-STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-def secret_for(scheme: str) -> str:
-    return STANDARD_SECRET if scheme == "standard" else f"{scheme}-test-secret"
 
 
 @pytest.mark.parametrize("framework", [asgi, wsgi], ids=["starlette", "flask"])
@@ -35,10 +39,7 @@ def secret_for(scheme: str) -> str:
 def test_correct_receiver_passes_the_whole_catalogue(
     scheme: str, framework: Any, webhook_sender: WebhookSenderFactory, clock: Any
 ) -> None:
-    receiver = Receiver(scheme, secret_for(scheme))
-    sender = webhook_sender(
-        framework(receiver), scheme=scheme, secret=secret_for(scheme), path="/hook"
-    )
+    receiver, sender = graded(webhook_sender, framework, scheme)
     assert sender.deliver().status_code == 200
     report = sender.attack(effects=receiver.effects)
     report.assert_ok()
@@ -82,20 +83,7 @@ def test_a_receiver_that_rejects_everything_is_caught(webhook_sender: WebhookSen
 
 @pytest.fixture
 def loopback_url() -> Iterator[str]:
-    app = correct_app("standard", STANDARD_SECRET)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        threading.Event().wait(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    yield from serve_asgi(correct_app("standard", STANDARD_SECRET))
 
 
 @pytest.mark.apiharness_real_time
@@ -156,6 +144,14 @@ def test_wsgi_app_in_process_and_explicit_kind(webhook_sender: WebhookSenderFact
     assert sender.deliver(b'{"changed": true}').status_code == 200
 
 
+def attacked(
+    webhook_sender: WebhookSenderFactory, framework: Any, scheme: str, flaw: Flaw
+) -> SenderReport:
+    """The catalogue's report, with the effects probe, on a receiver with ``flaw``."""
+    receiver, sender = graded(webhook_sender, framework, scheme, flaw)
+    return sender.attack(effects=receiver.effects)
+
+
 def test_exactly_once_is_reported_unchecked_without_a_probe(
     webhook_sender: WebhookSenderFactory, clock: Any
 ) -> None:
@@ -182,9 +178,7 @@ def test_exactly_once_is_reported_unchecked_without_a_probe(
 def test_a_receiver_that_rejects_duplicates_fails_the_duplicate(
     webhook_sender: WebhookSenderFactory, clock: Any
 ) -> None:
-    receiver = Receiver("github", "gh-secret", flaw="rejects_duplicates")
-    sender = webhook_sender(wsgi(receiver), scheme="github", secret="gh-secret", path="/hook")
-    report = sender.attack(effects=receiver.effects)
+    report = attacked(webhook_sender, wsgi, "github", "rejects_duplicates")
     assert report.wrongly_rejected == ["duplicate_delivery"]
     assert report.wrongly_processed == []
     duplicate = report.outcomes[-1]
@@ -196,9 +190,7 @@ def test_a_receiver_that_rejects_duplicates_fails_the_duplicate(
 def test_a_receiver_that_processes_before_verifying_is_caught_by_the_probe(
     webhook_sender: WebhookSenderFactory, clock: Any
 ) -> None:
-    receiver = Receiver("stripe", "whsec_x", flaw="processes_before_verifying")
-    sender = webhook_sender(asgi(receiver), scheme="stripe", secret="whsec_x", path="/hook")
-    report = sender.attack(effects=receiver.effects)
+    report = attacked(webhook_sender, asgi, "stripe", "processes_before_verifying")
     # It answers every forgery 400, so by status alone it looks right.
     assert report.wrongly_accepted == report.wrongly_rejected == []
     forged = [o.case for o in report.outcomes if not o.should_accept]

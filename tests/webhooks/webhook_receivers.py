@@ -10,20 +10,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import standardwebhooks
+import uvicorn
 from flask import Flask, request
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from werkzeug.serving import make_server
 
 from apiharness.clock import get_clock
 from apiharness.webhooks import (
     MemoryDedupStore,
     WebhookDuplicate,
+    WebhookSender,
     WebhookVerificationError,
     github,
     shopify,
@@ -40,6 +46,7 @@ Flaw = Literal[
     "answers_late",  # processes inline for 30 s before answering
     "never_forgets",  # on a failure keeps the claimed id, so the retry is acked unprocessed
 ]
+STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #: Seconds the late receiver works before answering: beyond every provider's timeout.
 LATE = 30.0
 _WEEK = 7 * 24 * 3600.0
@@ -152,6 +159,53 @@ def wsgi(receiver: Receiver) -> Flask:
     return app
 
 
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a loopback port; yields its URL once, then stops it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started:
+            break
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Serve ``app`` with werkzeug's threaded server on a loopback port, like serve_asgi."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def secret_for(scheme: str) -> str:
+    """The secret the tests' receivers and senders share for ``scheme``."""
+    return STANDARD_SECRET if scheme == "standard" else f"{scheme}-test-secret"
+
+
+def graded(
+    webhook_sender: Callable[..., WebhookSender],
+    framework: Callable[[Receiver], Any],
+    scheme: str,
+    flaw: Flaw | None = None,
+    **options: Any,
+) -> tuple[Receiver, WebhookSender]:
+    """A receiver for ``scheme`` behind ``framework`` (asgi or wsgi), and a sender aimed at it."""
+    receiver = Receiver(scheme, secret_for(scheme), flaw=flaw, **options)
+    sender = webhook_sender(
+        framework(receiver), scheme=scheme, secret=secret_for(scheme), path="/hook"
+    )
+    return receiver, sender
+
+
 def correct_app(scheme: str, secret: Any) -> Starlette:
     """The correct receiver behind Starlette (400 on a forgery, 200 on a duplicate)."""
     return asgi(Receiver(scheme, secret))
@@ -174,4 +228,17 @@ def naive_stripe_app(secret: str) -> Flask:
     return app
 
 
-__all__ = ["LATE", "Flaw", "Receiver", "asgi", "correct_app", "naive_stripe_app", "wsgi"]
+__all__ = [
+    "LATE",
+    "STANDARD_SECRET",
+    "Flaw",
+    "Receiver",
+    "asgi",
+    "correct_app",
+    "graded",
+    "naive_stripe_app",
+    "secret_for",
+    "serve_asgi",
+    "serve_wsgi",
+    "wsgi",
+]

@@ -45,9 +45,10 @@ from apiharness.webhooks import github, shopify, slack, standard, stripe, twilio
 from apiharness.webhooks._dedup import DedupStore, MemoryDedupStore, SQLiteDedupStore
 from apiharness.webhooks._fixtures import WebhookSenderFactory
 from apiharness.webhooks._report import Outcome, SenderReport
-from apiharness.webhooks._sender import WebhookSender
+from apiharness.webhooks._sender import Answer, WebhookSender
 
 __all__ = [
+    "Answer",
     "DedupStore",
     "InvalidWebhookSecret",
     "MalformedWebhookHeader",

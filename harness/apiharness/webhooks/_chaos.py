@@ -52,6 +52,13 @@ class _Run:
         answers = deliver()
         return answers, None if self.probe is None else self.probe.count() - before
 
+    def judged(
+        self, case: str, description: str, deliver: Callable[[], list[Answer]], should_process: int
+    ) -> Outcome:
+        """Deliver, then judge the answers and the processings as :meth:`outcome` does."""
+        answers, processed = self.measured(deliver)
+        return self.outcome(case, description, answers, processed, should_process)
+
     def outcome(
         self,
         case: str,
@@ -92,30 +99,21 @@ class _Run:
 def _concurrent_duplicates(run: _Run) -> Outcome:
     body = run.sender.event()
     headers = run.sender.sign(body)
-    answers, processed = run.measured(
-        lambda: run.sender.post_concurrently([(body, headers), (body, dict(headers))])
-    )
-    return run.outcome(
+    return run.judged(
         "concurrent_duplicates",
         "the same delivery twice at once: both acknowledged, processed once",
-        answers,
-        processed,
+        lambda: run.sender.post_concurrently([(body, headers), (body, dict(headers))]),
         1,
     )
 
 
 def _out_of_order(run: _Run) -> Outcome:
-    updated, created = run.sender.event("updated"), run.sender.event("created")
-
-    def deliver() -> list[Answer]:
-        return [run.sender.post(b, run.sender.sign(b)) for b in (updated, created)]
-
-    answers, processed = run.measured(deliver)
-    return run.outcome(
+    sender = run.sender
+    updated, created = sender.event("updated"), sender.event("created")
+    return run.judged(
         "out_of_order",
         "an '.updated' event before its '.created': both acknowledged, each processed once",
-        answers,
-        processed,
+        lambda: [sender.post(b, sender.sign(b)) for b in (updated, created)],
         2,
     )
 

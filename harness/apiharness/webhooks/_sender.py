@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import ipaddress
 import json
@@ -233,22 +234,43 @@ class WebhookSender:
         self, body: bytes, headers: dict[str, str], timeout: float
     ) -> httpx.Response | None:
         """The receiver's answer, or None if none came within ``timeout`` real seconds."""
-        request_headers = {**_content_type(body), **headers}
-        try:
-            if self._async_client is not None and self._runner is not None:
-                client = self._async_client
-                return self._runner.run(
-                    asyncio.wait_for(
-                        client.post(self.url, content=body, headers=request_headers), timeout
-                    )
+        if self._async_client is not None and self._runner is not None:
+            return self._runner.run(self._arequest(body, headers, timeout))
+        if self._client is None:
+            raise WebhookError("webhook sender: this sender is closed")
+        with self._unreachable():
+            try:
+                return self._client.post(
+                    self.url,
+                    content=body,
+                    headers=_with_content_type(body, headers),
+                    timeout=timeout,
                 )
-            if self._client is None:
-                raise WebhookError("webhook sender: this sender is closed")
-            return self._client.post(
-                self.url, content=body, headers=request_headers, timeout=timeout
-            )
-        except (httpx.TimeoutException, TimeoutError):
-            return None
+            except httpx.TimeoutException:
+                return None
+
+    async def _arequest(
+        self,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float,  # noqa: ASYNC109 - the same signature as _request, which it mirrors
+    ) -> httpx.Response | None:
+        """:meth:`_request` for the in-process ASGI app, on the sender's loop thread."""
+        assert self._async_client is not None
+        post = self._async_client.post(
+            self.url, content=body, headers=_with_content_type(body, headers)
+        )
+        with self._unreachable():
+            try:
+                return await asyncio.wait_for(post, timeout)
+            except (httpx.TimeoutException, TimeoutError):
+                return None
+
+    @contextlib.contextmanager
+    def _unreachable(self) -> Iterator[None]:
+        """Turn a transport failure into a WebhookError naming the receiver."""
+        try:
+            yield
         except httpx.TransportError as exc:
             raise WebhookError(
                 f"webhook sender: could not reach the receiver at {self.url}: {exc}"
@@ -263,21 +285,18 @@ class WebhookSender:
         clock = get_clock()
         started = clock.monotonic()
         response = self._request(body, headers, _ANSWER_TIMEOUT if timeout is None else timeout)
-        elapsed = clock.monotonic() - started
-        return Answer(0 if response is None else response.status_code, elapsed)
+        return Answer(0 if response is None else response.status_code, clock.monotonic() - started)
 
     def post_concurrently(self, deliveries: Sequence[tuple[bytes, dict[str, str]]]) -> list[Answer]:
         """Send every delivery at the same moment; the answers in the same order."""
         if self._async_client is not None and self._runner is not None:
-            client = self._async_client
 
             async def one(body: bytes, headers: dict[str, str]) -> Answer:
                 clock = get_clock()
                 started = clock.monotonic()
-                response = await client.post(
-                    self.url, content=body, headers={**_content_type(body), **headers}
-                )
-                return Answer(response.status_code, clock.monotonic() - started)
+                response = await self._arequest(body, headers, _ANSWER_TIMEOUT)
+                status = 0 if response is None else response.status_code
+                return Answer(status, clock.monotonic() - started)
 
             async def every() -> list[Answer]:
                 return list(await asyncio.gather(*(one(b, h) for b, h in deliveries)))
@@ -513,11 +532,11 @@ class WebhookSender:
         self.close()
 
 
-def _content_type(body: bytes) -> dict[str, str]:
+def _with_content_type(body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with the Content-Type the provider sends ``body`` with."""
     json_body = _json(body) is not None
-    return {
-        "Content-Type": "application/json" if json_body else "application/x-www-form-urlencoded"
-    }
+    kind = "application/json" if json_body else "application/x-www-form-urlencoded"
+    return {"Content-Type": kind, **headers}
 
 
 def _json(body: bytes) -> object | None:
