@@ -19,7 +19,11 @@ verified. That is not a verification error: answer 2xx and skip the work, as Str
 Ids are recorded only after the signature verified (an attacker cannot burn ids with forged
 deliveries) and expire ``ttl`` seconds later by the active clock. The id is claimed before you
 process the delivery, so if processing fails, call :meth:`~DedupStore.forget` and answer 5xx:
-the provider's retry then gets through instead of being acknowledged unprocessed.
+the provider's retry then gets through instead of being acknowledged unprocessed. A copy that
+arrives while the first is still being processed is a duplicate too and is acknowledged; should
+that processing then fail, the provider already holds a 2xx. So keep the work between ``verify``
+and the answer short and safe — store or enqueue the event, as Stripe and GitHub advise — and
+do the rest after answering.
 
 Know the limit: GitHub and Shopify do not sign their delivery-id header, so the store catches
 duplicates and naively replayed deliveries, but not an attacker who replays a captured body with
