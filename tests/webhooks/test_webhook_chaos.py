@@ -52,6 +52,7 @@ EXPECTED: dict[Flaw | None, set[str]] = {
     "processes_before_verifying": STANDARD_FORGERIES | DUPLICATES,
     "answers_late": {"late_answer"},
     "never_forgets": set(),  # only differs from the correct one after a failure (see below)
+    "needs_order": {"out_of_order"},
 }
 
 

@@ -45,6 +45,7 @@ Flaw = Literal[
     "processes_before_verifying",  # does the work first, checks the signature after
     "answers_late",  # processes inline for 30 s before answering
     "never_forgets",  # on a failure keeps the claimed id, so the retry is acked unprocessed
+    "needs_order",  # refuses an '.updated' event that comes before any '.created'
 ]
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #: Seconds the late receiver works before answering: beyond every provider's timeout.
@@ -76,6 +77,7 @@ class Receiver:
         self.processed: list[str] = []
         self.seen = MemoryDedupStore(ttl=_WEEK)
         self.down_until = 0.0
+        self.created_seen = False
 
     def effects(self) -> int:
         return len(self.processed)
@@ -115,6 +117,11 @@ class Receiver:
             raise WebhookDuplicate("received before", delivery_id=delivery_id)
         return delivery_id
 
+    def _in_order(self, body: bytes) -> bool:
+        kind = str(json.loads(body).get("type", ""))
+        self.created_seen |= kind.endswith(".created")
+        return self.created_seen or not kind.endswith(".updated")
+
     def handle(self, body: bytes, headers: Mapping[str, str], url: str) -> tuple[int, float]:
         """The status to answer and the seconds of work before answering."""
         if self.flaw == "processes_before_verifying":
@@ -127,6 +134,9 @@ class Receiver:
             return 400, 0.0
         if self.flaw == "processes_before_verifying":
             return 200, 0.0
+        if self.flaw == "needs_order" and not self._in_order(body):
+            self.seen.forget(delivery_id)
+            return 422, 0.0
         if get_clock().time() < self.down_until:
             if self.flaw != "never_forgets":
                 self.seen.forget(delivery_id)  # so that the provider's retry is processed
