@@ -233,11 +233,12 @@ def webhook_sender(apiharness_webhook_sender: WebhookSenderFactory) -> WebhookSe
     Takes :class:`~apiharness.webhooks.WebhookSender`'s arguments: a loopback URL or your
     ASGI/WSGI app, the provider ``scheme`` and the ``secret`` your receiver holds, and ``path``.
     ``attack()`` runs the negative catalogue (bad signature, wrong secret, stale and future
-    timestamps, missing headers, re-serialised body, replay)::
+    timestamps, missing headers, re-serialised body) and a duplicate, which must be acknowledged;
+    ``effects=`` (how many events the receiver has processed) adds the exactly-once check::
 
         def test_receiver_rejects_forgeries(webhook_sender):
             sender = webhook_sender(app, scheme="stripe", secret="whsec_test", path="/hook")
             assert sender.deliver().status_code == 200
-            sender.attack().assert_ok()
+            sender.attack(effects=lambda: len(processed)).assert_ok()
     """
     return apiharness_webhook_sender

@@ -34,8 +34,8 @@ The tree::
     │   │   ├── MalformedWebhookHeader    a header is present but cannot be parsed
     │   │   ├── WebhookSignatureMismatch  no signature matches any of the secrets
     │   │   ├── WebhookTimestampOutOfTolerance  the signed timestamp is too old or too new
-    │   │   ├── WebhookReplayed           the delivery id was seen before (dedup store)
     │   │   └── InvalidWebhookSecret      the secret is unusable (also a ConfigurationError)
+    │   ├── WebhookDuplicate          verified, but its id was received before: answer 2xx, skip it
     │   └── WebhookPayloadTypeError   the payload is not the raw bytes (also a TypeError)
     ├── SpecError                     an OpenAPI description is invalid or cannot be loaded
     │   ├── InvalidSpecError          … with the JSON path of the problem
@@ -95,9 +95,9 @@ __all__ = [
     "UnknownOperationError",
     "UnmatchedRequestError",
     "UpstreamError",
+    "WebhookDuplicate",
     "WebhookError",
     "WebhookPayloadTypeError",
-    "WebhookReplayed",
     "WebhookSignatureMismatch",
     "WebhookTimestampOutOfTolerance",
     "WebhookVerificationError",
@@ -343,8 +343,22 @@ class WebhookTimestampOutOfTolerance(WebhookVerificationError):
     """The signed timestamp is further from now than the tolerance allows (stale or future)."""
 
 
-class WebhookReplayed(WebhookVerificationError):
-    """The delivery id was already seen by the dedup store: a replayed delivery."""
+class WebhookDuplicate(WebhookError):
+    """A delivery that verified, but whose id the dedup store already holds: a duplicate.
+
+    Not a :class:`WebhookVerificationError`: the delivery is genuine. Providers deliver at least
+    once and re-send whatever was not acknowledged with 2xx, so a duplicate is expected traffic
+    (or a captured delivery replayed). Acknowledge it with 2xx and do not process it again; a
+    4xx or 5xx makes the provider send it again and again. ``delivery_id`` is the id it carried.
+    """
+
+    def __init__(self, message: str, *, delivery_id: str = "") -> None:
+        super().__init__(message)
+        self.delivery_id = delivery_id
+
+
+#: The name :class:`WebhookDuplicate` had while it was a verification error; kept as an alias.
+WebhookReplayed = WebhookDuplicate
 
 
 class InvalidWebhookSecret(WebhookVerificationError, ConfigurationError):
