@@ -223,8 +223,11 @@ def apiharness_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]
     if replay and exists:
         Cassette.load(path)  # a corrupt cassette fails here, naming the file and the entry
     append = mode == "new_episodes" and exists
-    recorder = Recorder(path, append=append, **options) if record or append else None
-    gate = _Gate(request.getfixturevalue("apiharness_secrets")) if recorder else None
+    declared = request.getfixturevalue("apiharness_secrets") if record or append else {}
+    recorder = (
+        Recorder(path, append=append, secrets=declared, **options) if record or append else None
+    )
+    gate = _Gate(declared) if recorder else None
     with pytest.MonkeyPatch.context() as env:
         if recorder is not None:
             recorder.start()
