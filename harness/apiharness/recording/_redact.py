@@ -336,8 +336,7 @@ class Redactor:
             )
             for i in firsts
         ]
-        values = {**self._declared_values(), **{label: value for value, label in found.items()}}
-        return redacted, values
+        return redacted, {**self._declared_values(), **_labelled(found)}
 
     def redact_request(self, request: RecordedRequest) -> RecordedRequest:
         """The request redacted with what it shows itself (and the declared secrets)."""
@@ -560,8 +559,7 @@ class Redactor:
     def _needles(self, found: Mapping[str, str]) -> Needles:
         if not found:
             return self._declared
-        labelled = {label: value for value, label in found.items()}
-        return Needles({**self._declared_values(), **labelled})
+        return Needles({**self._declared_values(), **_labelled(found)})
 
     def _scrub_headers(self, headers: Headers, needles: Needles) -> Headers:
         if not needles:
@@ -616,6 +614,18 @@ class Redactor:
         if isinstance(body, bytes):
             clone.body = redacted.body
         return clone
+
+
+def _labelled(found: Mapping[str, str]) -> dict[str, str]:
+    """Found values (value -> where) keyed by where, numbered where two were found alike."""
+    labelled: dict[str, str] = {}
+    for value, label in found.items():
+        unique, count = label, 1
+        while unique in labelled:
+            count += 1
+            unique = f"{label} [{count}]"
+        labelled[unique] = value
+    return labelled
 
 
 def _content_type(headers: Headers) -> str:
