@@ -40,18 +40,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
-from apiharness.recording import (
-    MIN_SCRUB_LENGTH,
-    Cassette,
-    CassettePlayer,
-    Interaction,
-    RecordedRequest,
-    RecordedResponse,
-    Redactor,
-    check_cassettes,
-    encoded_forms,
-    find_leaks,
-)
+from apiharness.recording import Cassette, CassettePlayer, Redactor, check_cassettes, find_leaks
+from apiharness.recording._cassette import Interaction, RecordedRequest, RecordedResponse
+from apiharness.recording._redact import MIN_SCRUB_LENGTH
+from apiharness.recording._scrub import encoded_forms
 from apiharness.recording.addon import RecordVCR
 
 SECRETS = {

@@ -277,5 +277,8 @@ def test_a_recorder_that_cannot_start_says_why_and_leaves_nothing_running(tmp_pa
     assert str(port) in str(info.value)  # mitmdump's own complaint is included
     with pytest.raises(ConfigurationError, match="upstream must be an http"):
         Recorder(tmp_path / "x.yaml", upstream="ftp://example.com")
+    with pytest.raises(ConfigurationError, match="at least 4") as short:
+        Recorder(tmp_path / "x.yaml", secrets={"PIN": "123"})
+    assert "123" not in str(short.value)
     with pytest.raises(RecordingError, match="not running"):
         _ = Recorder(tmp_path / "x.yaml").base_url

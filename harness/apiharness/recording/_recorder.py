@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from apiharness.clock import SystemClock
 from apiharness.errors import ConfigurationError, RecordingError
+from apiharness.recording._redact import Redactor
 
 __all__ = ["SECRETS_VARIABLE", "Recorder", "mitmdump_executable"]
 
@@ -97,6 +98,7 @@ class Recorder:
             raise ConfigurationError(f"port must be 0 (any free port) to 65535, got {self.port}")
         if self.upstream_ca is not None and not Path(self.upstream_ca).is_file():
             raise ConfigurationError(f"upstream_ca {self.upstream_ca} is not a file")
+        Redactor(secrets=self.secrets)  # a bad secret fails here, not inside mitmdump
 
     # -- facts about the running proxy -----------------------------------------------------------
 
