@@ -13,7 +13,7 @@ from urllib.parse import quote
 import brotli
 import pytest
 import zstandard
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from vcr.request import Request as VcrRequest
 
@@ -108,6 +108,7 @@ def test_form_bodies_url_userinfo_and_other_bodies() -> None:
         b"grant_type=authorization_code&code=REDACTED&code_verifier=REDACTED&client_secret=REDACTED"
     )
     assert redactor.redact_url("https://ann:pw@api.test/x") == "https://ann:REDACTED@api.test/x"
+    assert redactor.redact_url("https://ghp_0123@api.test/x") == "https://REDACTED@api.test/x"
     assert redactor.redact_url("https://api.test/x?a=1&b=%20") == "https://api.test/x?a=1&b=%20"
     assert redactor.redact_body(b"\x00\xffbinary", "application/octet-stream") == b"\x00\xffbinary"
     assert redactor.redact_body(b'{"password": ', "application/json") == b'{"password": '
@@ -116,10 +117,20 @@ def test_form_bodies_url_userinfo_and_other_bodies() -> None:
     assert not redactor.is_secret_header("Idempotency-Key")
 
 
+def public(secret: str) -> bool:
+    """Whether a form of ``secret`` is part of what is public in the exchange (a header name,
+    the JSON keys): values are scrubbed wherever they occur, so such a value changes those too."""
+    skeleton = Cassette([exchange("\x00")]).to_yaml().encode()
+    return len(secret) >= MIN_SCRUB_LENGTH and any(
+        form in skeleton for form in encoded_forms(secret)
+    )
+
+
 @given(secrets, secrets)
 def test_placeholders_are_consistent_so_replay_matching_works(first: str, second: str) -> None:
     # Whatever the secret values, the redacted exchanges are identical: a live request with
     # the real secret and a CI request with a dummy one both match the recording.
+    assume(not public(first) and not public(second))
     assert Redactor().redact(exchange(first)) == Redactor().redact(exchange(second))
 
 

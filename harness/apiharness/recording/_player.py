@@ -86,7 +86,7 @@ class CassetteIndex:
         With ``headers``, values the request carries in secret headers are scrubbed from the
         URL too (an API key sent both as ``X-Api-Key`` and in the path), as when recording.
         """
-        if not headers:
+        if not any(self.redactor.is_secret_header(name) for name, _ in headers):
             return self.redactor.redact_url(uri)
         return self.redactor.redact_request(RecordedRequest(method, uri, headers)).uri
 

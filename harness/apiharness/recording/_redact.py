@@ -4,12 +4,13 @@ Two passes.
 
 **By place.** Credential headers (``Authorization``, ``Proxy-Authorization``, any
 ``*-Authorization``, ``Cookie``, ``Set-Cookie``, API-key style names such as ``X-Api-Key``),
-secret query parameters, a password in the URL's user info, and secret fields of JSON bodies
-(at any depth), of urlencoded forms (any charset; detected when ``Content-Type`` is missing)
-and of multipart bodies (parsed by python-multipart). Bodies are decoded first (a
-``Content-Encoding`` stack of gzip, deflate, br, zstd, see :mod:`._bodies`). Every value
-replaced here is remembered, including the credentials an upstream issues (``access_token``,
-``refresh_token``, ``id_token``, ``client_secret``, cookie values, in JSON and form responses).
+secret query parameters, a password (or a lone user: a token) in the URL's user info, and
+secret fields of JSON bodies (at any depth), of urlencoded forms (any charset; detected when
+``Content-Type`` is missing) and of multipart bodies (parsed by python-multipart). Bodies are
+decoded first (a ``Content-Encoding`` stack of gzip, deflate, br, zstd, see
+:mod:`._bodies`). Every value replaced here is remembered, including the credentials an
+upstream issues (``access_token``, ``refresh_token``, ``id_token``, ``client_secret``, cookie
+values, in JSON and form responses).
 
 **By value.** Every remembered value, and every declared secret (``Redactor(secrets=...)``),
 is then replaced wherever else it occurs: in every interaction of the recording (a token issued
@@ -119,6 +120,7 @@ DEFAULT_QUERY_PARAMS = frozenset(
         "credential",
         "private_key",
         "secret_key",
+        "jwt",
     ]
 )
 DEFAULT_BODY_FIELDS = frozenset(
@@ -143,6 +145,7 @@ DEFAULT_BODY_FIELDS = frozenset(
         "credential",
         "credentials",
         "pin",
+        "jwt",
     ]
 )
 
@@ -358,7 +361,7 @@ class Redactor:
         """The URL with secret query parameters and a user-info password replaced."""
         found: dict[str, str] = {}
         first = self._first_url(uri, found, "")
-        return self._needles(found).replace_text(first, self.placeholder)
+        return self._scrub_url(first, self._needles(found))
 
     def redact_form(self, encoded: str) -> str:
         """A query string or form body with the values of secret names replaced.
@@ -461,6 +464,10 @@ class Redactor:
             userinfo, _, hostport = netloc.rpartition("@")
             user = userinfo.partition(":")[0]
             netloc = f"{user}:{self.placeholder}@{hostport}"
+        elif "@" in netloc:  # https://TOKEN@host: a user without a password is a token
+            userinfo, _, hostport = netloc.rpartition("@")
+            self._keep(found, unquote(userinfo), f"URL user{where}")
+            netloc = f"{self.placeholder}@{hostport}"
         query = parts.query
         if query:
             raw = query.encode("utf-8", "surrogateescape")
@@ -570,6 +577,27 @@ class Redactor:
             for name, value in headers
         )
 
+    def _scrub_url(self, uri: str, needles: Needles) -> str:
+        # Scheme, host and port stay: a cassette's URL must stay absolute, and they are where
+        # the request went, not something it sent.
+        if not needles:
+            return uri
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            return needles.replace_text(uri, self.placeholder)
+        userinfo, at, hostport = parts.netloc.rpartition("@")
+        scrub = needles.replace_text
+        return urlunsplit(
+            SplitResult(
+                parts.scheme,
+                f"{scrub(userinfo, self.placeholder)}{at}{hostport}",
+                scrub(parts.path, self.placeholder),
+                scrub(parts.query, self.placeholder),
+                scrub(parts.fragment, self.placeholder),
+            )
+        )
+
     def _scrub_request(self, request: RecordedRequest, needles: Needles) -> RecordedRequest:
         if not needles:
             return request
@@ -579,8 +607,9 @@ class Redactor:
             new_body = needles.replace(body, self.placeholder.encode())
             if new_body != body:
                 body, headers = new_body, _fix_length(headers, new_body)
-        uri = needles.replace_text(request.uri, self.placeholder)
-        return replace(request, uri=uri, headers=headers, body=body)
+        return replace(
+            request, uri=self._scrub_url(request.uri, needles), headers=headers, body=body
+        )
 
     def _scrub_response(self, response: RecordedResponse, needles: Needles) -> RecordedResponse:
         if not needles:
