@@ -12,7 +12,9 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons, tflow, tutils
 
+from apiharness.errors import SecretLeakError
 from apiharness.recording import Cassette
+from apiharness.recording._scrub import Needles
 from apiharness.recording.addon import RecordVCR, interaction_from_flow
 
 
@@ -153,3 +155,23 @@ def test_values_found_in_any_interaction_are_scrubbed_from_all(tmp_path: Path) -
     first, second = Cassette.load(cassette).interactions
     assert first.response.body == b"your token: REDACTED"
     assert second.request.uri.endswith("/v1/x?access_token=REDACTED")
+
+
+def test_the_gate_looks_for_every_value_redaction_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Were the second pass to miss an echo, the gate would still refuse the cassette: it looks
+    # for the values the first pass found, not only for declared secrets.
+    monkeypatch.setattr(Needles, "replace", lambda self, haystack, placeholder: haystack)
+    addon = RecordVCR()
+    interaction = interaction_from_flow(
+        tflow.tflow(
+            req=tutils.treq(path=b"/v1/x?api_key=found-key-0123456789"),
+            resp=tutils.tresp(content=b"echo: found-key-0123456789"),
+        )
+    )
+    assert interaction is not None
+    addon.interactions = [interaction]
+    with pytest.raises(SecretLeakError) as info:
+        addon.cassette()
+    assert "query parameter api_key (interaction #0)" in str(info.value)
+    assert "interaction #0.response.body.string" in str(info.value)
+    assert "found-key-0123456789" not in str(info.value)
