@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -409,3 +410,16 @@ def test_the_vcrpy_hook_scrubs_values_its_own_request_shows() -> None:
     hooked = Redactor().vcr_before_record_request(live)
     assert hooked.uri == "https://api.test/keys/REDACTED/usage"
     assert hooked.headers["X-Api-Key"] == "REDACTED"
+
+
+def test_redaction_stays_linear_on_adversarial_bodies() -> None:
+    # A JSON document echoed inside a string (50,000 escaped quotes), and a long base64 run
+    # holding a found value 100,000 times: quadratic scans would take minutes here.
+    inner = json.dumps({f"k{i}": f'v"{i}' for i in range(50_000)})
+    secret = "found-value-0123456789"
+    blob = base64.b64encode(secret.encode() * 100_000).decode()
+    body = json.dumps({"data": inner, "blob": blob, "password": secret}).encode()
+    started = time.perf_counter()
+    out = Redactor().redact_body(body, "application/json")
+    assert time.perf_counter() - started < 20
+    assert json.loads(out) == {"data": inner, "blob": "REDACTED", "password": "REDACTED"}

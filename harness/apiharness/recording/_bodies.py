@@ -21,6 +21,7 @@ decoded by the standard library's C ``scanstring``.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import zlib
 from collections.abc import Callable
@@ -204,9 +205,6 @@ def body_kind(body: bytes, content_type: str) -> str:
 
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
-# Every string followed by ":" (a lookahead, so overlapping candidates are all tried): a superset
-# of the keys, used to skip the walk for documents without a secret key.
-_KEY = re.compile(r'(?="((?:[^"\\]|\\.)*)"[ \t\n\r]*:)')
 _LITERALS = ("true", "false", "null")
 _VALUE, _VALUE_OR_CLOSE, _KEY_NEXT, _KEY_OR_CLOSE, _COLON, _COMMA, _END = range(7)
 
@@ -228,18 +226,16 @@ def json_secret_spans(
     string or a number). A ``null`` value is not secret. Raises :class:`ValueError` if
     ``text`` has a secret key and is not JSON. One pass over the tokens, no recursion.
     """
-    if not any(_may_be_secret(key, is_secret) for key in set(_KEY.findall(text))):
+    keys: set[str] = set()
+    try:
+        # The C parser, keeping nothing but the keys: the walk below is needed only when one
+        # of them is secret, and most bodies have none.
+        json.loads(text, object_pairs_hook=lambda pairs: keys.update(k for k, _ in pairs))
+    except RecursionError:  # deeper than the C parser goes: the walk has no such limit
+        return _walk(text, is_secret)
+    if not any(is_secret(key) for key in keys):
         return []
     return _walk(text, is_secret)
-
-
-def _may_be_secret(key: str, is_secret: Callable[[str], bool]) -> bool:
-    if "\\" not in key:
-        return is_secret(key)
-    try:
-        return is_secret(scanstring(f'"{key}"', 1)[0])
-    except ValueError:
-        return True
 
 
 def _walk(  # noqa: PLR0912, PLR0915 - one token loop is the point: no recursion

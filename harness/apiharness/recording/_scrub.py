@@ -140,8 +140,13 @@ class Needles:
     def replace(self, haystack: bytes, placeholder: bytes) -> bytes:
         """``haystack`` with every occurrence of every form replaced by ``placeholder``."""
         spans = []
+        run_end = -1  # end of the last base64 run replaced: later fragments in it are covered
         for begin, end, _, _, fragment in self._matches(haystack):
-            spans.append(_base64_run(haystack, begin, end) if fragment else (begin, end))
+            if not fragment:
+                spans.append((begin, end))
+            elif end > run_end:
+                spans.append(_base64_run(haystack, begin, end))
+                run_end = spans[-1][1]
         if not spans:
             return haystack
         spans.sort()
