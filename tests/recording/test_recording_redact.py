@@ -110,6 +110,16 @@ def test_form_bodies_url_userinfo_and_other_bodies() -> None:
     )
     assert redactor.redact_url("https://ann:pw@api.test/x") == "https://ann:REDACTED@api.test/x"
     assert redactor.redact_url("https://ghp_0123@api.test/x") == "https://REDACTED@api.test/x"
+    # An OAuth redirect: the code in Location's query, an implicit grant's token in its fragment.
+    assert redactor.redact_headers(
+        (
+            ("Location", "/cb?code=auth-code-1&state=s1"),
+            ("Content-Location", "https://app.test/cb#access_token=tok-2&token_type=bearer"),
+        )
+    ) == (
+        ("Location", "/cb?code=REDACTED&state=s1"),
+        ("Content-Location", "https://app.test/cb#access_token=REDACTED&token_type=bearer"),
+    )
     assert redactor.redact_url("https://api.test/x?a=1&b=%20") == "https://api.test/x?a=1&b=%20"
     assert redactor.redact_body(b"\x00\xffbinary", "application/octet-stream") == b"\x00\xffbinary"
     assert redactor.redact_body(b'{"password": ', "application/json") == b'{"password": '

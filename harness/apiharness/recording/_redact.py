@@ -154,6 +154,8 @@ _WHOLE_NAME_ONLY = frozenset({"key", "code", "auth", "sig", "session", "pin"})
 # Header names that carry credentials by convention: X-Api-Key, X-Auth-Token, X-Goog-Api-Key,
 # X-Amz-Security-Token, X-Session-Id ... ("Idempotency-Key" is deliberately not matched).
 _SECRET_HEADER_NAME = re.compile(r"api-?key|token|secret|passw|session|credential", re.I)
+# Headers holding a URL: an OAuth redirect carries ?code=... or #access_token=... in Location.
+_URL_HEADERS = frozenset({"location", "content-location", "referer"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
@@ -413,6 +415,8 @@ class Redactor:
         return tuple(
             (name, self._header_value(name, value, found, where))
             if self.is_secret_header(name)
+            else (name, self._first_url(value, found, where))
+            if name.lower() in _URL_HEADERS
             else (name, value)
             for name, value in headers
         )
@@ -468,15 +472,18 @@ class Redactor:
             userinfo, _, hostport = netloc.rpartition("@")
             self._keep(found, unquote(userinfo), f"URL user{where}")
             netloc = f"{self.placeholder}@{hostport}"
-        query = parts.query
-        if query:
-            raw = query.encode("utf-8", "surrogateescape")
-            query = self._first_form(raw, "utf-8", found, where, "query parameter").decode(
-                "utf-8", "surrogateescape"
-            )
-        if netloc == parts.netloc and query == parts.query:
+        query = self._first_text_form(parts.query, found, where, "query parameter")
+        # The implicit grant returns tokens in the fragment: #access_token=...&state=...
+        fragment = self._first_text_form(parts.fragment, found, where, "fragment parameter")
+        if netloc == parts.netloc and query == parts.query and fragment == parts.fragment:
             return uri
-        return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
+        return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, fragment))
+
+    def _first_text_form(self, text: str, found: dict[str, str], where: str, what: str) -> str:
+        if "=" not in text:
+            return text
+        raw = text.encode("utf-8", "surrogateescape")
+        return self._first_form(raw, "utf-8", found, where, what).decode("utf-8", "surrogateescape")
 
     def _first_form(
         self,
