@@ -184,13 +184,20 @@ class SchemaStrategies:
 
     def merge_all_of(self, schema: dict[str, Any], base: str) -> dict[str, Any]:
         """``allOf`` folded into one schema: properties merged, ``required`` united."""
+        # A worklist, not recursion: an allOf chain through many $refs, or a cycle of them
+        # (A is allOf B, B is allOf A), must not exhaust the stack. Merging is associative
+        # and merging a schema twice adds nothing, so each schema is folded in once, in order.
         merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        for sub in schema["allOf"]:
-            resolved, _ = self.resolve(sub, base)
-            if not isinstance(resolved, dict):
+        pending = [(sub, base) for sub in reversed(schema["allOf"])]
+        seen = {id(schema)}
+        while pending:
+            resolved, sub_base = self.resolve(*pending.pop())
+            if not isinstance(resolved, dict) or id(resolved) in seen:
                 continue
-            if "allOf" in resolved:
-                resolved = self.merge_all_of(resolved, base)
+            seen.add(id(resolved))
+            if isinstance(resolved.get("allOf"), list):
+                pending.extend((sub, sub_base) for sub in reversed(resolved["allOf"]))
+                resolved = {k: v for k, v in resolved.items() if k != "allOf"}
             merged = _combine(merged, resolved)
         return merged
 
