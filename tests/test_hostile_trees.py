@@ -330,3 +330,32 @@ def test_the_measure_is_linear_on_shared_nodes_and_stops_on_cycles() -> None:
     assert tree_problem(document, max_depth=2) == "containers nested deeper than 2 levels"
     assert depth_problem(document, max_depth=3) is None
     assert depth_problem(document, max_depth=2) == "containers nested deeper than 2 levels"
+
+
+def test_models_of_a_recursive_schema_outside_components_terminate() -> None:
+    from apiharness.contract import build_models
+
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {},
+        "x-defs": {
+            "Tree": {"type": "array", "items": {"$ref": "#/x-defs/Tree"}},
+            "Ping": {"$ref": "#/x-defs/Pong"},
+            "Pong": {"$ref": "#/x-defs/Ping"},
+        },
+        "components": {
+            "schemas": {
+                "Holder": {
+                    "type": "object",
+                    "properties": {
+                        "tree": {"$ref": "#/x-defs/Tree"},
+                        "ping": {"$ref": "#/x-defs/Ping"},
+                    },
+                }
+            }
+        },
+    }
+    models = build_models(spec)  # RecursionError before
+    holder = models.Holder.model_validate({"tree": [[], [[]]], "ping": 1})
+    assert holder.model_dump()["tree"] == [[], [[]]]
