@@ -359,3 +359,23 @@ def test_models_of_a_recursive_schema_outside_components_terminate() -> None:
     models = build_models(spec)  # RecursionError before
     holder = models.Holder.model_validate({"tree": [[], [[]]], "ping": 1})
     assert holder.model_dump()["tree"] == [[], [[]]]
+
+
+def test_a_circular_chain_of_bare_refs_is_an_invalid_spec_error_when_generating() -> None:
+    spec = {
+        **CYCLES,
+        "components": {
+            "schemas": {
+                "A": {
+                    "type": "object",
+                    "properties": {"x": {"$ref": "#/components/schemas/B"}},
+                    "required": ["x"],
+                },
+                "B": {"$ref": "#/components/schemas/C"},
+                "C": {"$ref": "#/components/schemas/B"},
+            }
+        },
+    }
+    # Hypothesis' InvalidArgument ("a deferred strategy defined as itself") on the first draw.
+    with pytest.raises(InvalidSpecError, match="circular"):
+        response_bodies(spec, "GET /c", 200).example()
