@@ -197,34 +197,30 @@ def _deep_value(depth: int) -> Any:
     return value
 
 
-RECURSIVE_SPEC = {
-    "openapi": "3.1.0",
-    "info": {"title": "t", "version": "1"},
-    "paths": {
-        "/n": {
-            "get": {
-                "responses": {
-                    "200": {
-                        "description": "ok",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/N"}}
-                        },
-                    }
-                }
-            }
+def returning(path: str, schema: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    """A 3.1 description whose one operation, ``GET path``, answers 200 with ``schema``."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    ok = {"description": "ok", "content": {"application/json": {"schema": ref}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {path: {"get": {"responses": {"200": ok}}}},
+        "components": {"schemas": schemas},
+    }
+
+
+RECURSIVE_SPEC = returning(
+    "/n",
+    "N",
+    {
+        "N": {
+            "anyOf": [
+                {"type": "array", "items": {"$ref": "#/components/schemas/N"}},
+                {"type": "null"},
+            ]
         }
     },
-    "components": {
-        "schemas": {
-            "N": {
-                "anyOf": [
-                    {"type": "array", "items": {"$ref": "#/components/schemas/N"}},
-                    {"type": "null"},
-                ]
-            }
-        }
-    },
-}
+)
 
 
 @pytest.mark.parametrize("depth", [171, 100_000])
@@ -266,39 +262,23 @@ def test_the_spec_mock_answers_400_to_a_deep_request_body() -> None:
         assert client.post("/n", json=[[None]]).status_code == 204
 
 
-CYCLES = {
-    "openapi": "3.1.0",
-    "info": {"title": "t", "version": "1"},
-    "paths": {
-        "/c": {
-            "get": {
-                "responses": {
-                    "200": {
-                        "description": "ok",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/A"}}
-                        },
-                    }
-                }
-            }
-        }
+CYCLES = returning(
+    "/c",
+    "A",
+    {
+        "A": {
+            "allOf": [{"$ref": "#/components/schemas/B"}],
+            "anyOf": [{"$ref": "#/components/schemas/A"}, {"type": "object"}],
+            "type": "object",
+            "properties": {"a": {"type": "integer"}},
+            "required": ["a"],
+        },
+        "B": {
+            "allOf": [{"$ref": "#/components/schemas/A"}],
+            "properties": {"b": {"type": "string"}},
+        },
     },
-    "components": {
-        "schemas": {
-            "A": {
-                "allOf": [{"$ref": "#/components/schemas/B"}],
-                "anyOf": [{"$ref": "#/components/schemas/A"}, {"type": "object"}],
-                "type": "object",
-                "properties": {"a": {"type": "integer"}},
-                "required": ["a"],
-            },
-            "B": {
-                "allOf": [{"$ref": "#/components/schemas/A"}],
-                "properties": {"b": {"type": "string"}},
-            },
-        }
-    },
-}
+)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -362,20 +342,19 @@ def test_models_of_a_recursive_schema_outside_components_terminate() -> None:
 
 
 def test_a_circular_chain_of_bare_refs_is_an_invalid_spec_error_when_generating() -> None:
-    spec = {
-        **CYCLES,
-        "components": {
-            "schemas": {
-                "A": {
-                    "type": "object",
-                    "properties": {"x": {"$ref": "#/components/schemas/B"}},
-                    "required": ["x"],
-                },
-                "B": {"$ref": "#/components/schemas/C"},
-                "C": {"$ref": "#/components/schemas/B"},
-            }
+    spec = returning(
+        "/c",
+        "A",
+        {
+            "A": {
+                "type": "object",
+                "properties": {"x": {"$ref": "#/components/schemas/B"}},
+                "required": ["x"],
+            },
+            "B": {"$ref": "#/components/schemas/C"},
+            "C": {"$ref": "#/components/schemas/B"},
         },
-    }
+    )
     # Hypothesis' InvalidArgument ("a deferred strategy defined as itself") on the first draw.
     with pytest.raises(InvalidSpecError, match="circular"):
         response_bodies(spec, "GET /c", 200).example()
