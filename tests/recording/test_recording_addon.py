@@ -12,9 +12,9 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons, tflow, tutils
 
+from apiharness._scrub import Needles
 from apiharness.errors import SecretLeakError
 from apiharness.recording import Cassette
-from apiharness.recording._scrub import Needles
 from apiharness.recording.addon import RecordVCR, interaction_from_flow
 
 

@@ -40,10 +40,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
+from apiharness._scrub import encoded_forms
 from apiharness.recording import Cassette, CassettePlayer, Redactor, check_cassettes, find_leaks
 from apiharness.recording._cassette import Interaction, RecordedRequest, RecordedResponse
 from apiharness.recording._redact import MIN_SCRUB_LENGTH
-from apiharness.recording._scrub import encoded_forms
 from apiharness.recording.addon import RecordVCR
 
 SECRETS = {

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from apiharness.contract._generate import draw_values
-from apiharness.contract._spec import Operation, ResponseSpec, Spec, is_json_media, load_spec
+from apiharness.contract._spec import (
+    Operation,
+    ResponseSpec,
+    Spec,
+    decode_json,
+    is_json_media,
+    load_spec,
+)
+from apiharness.errors import SchemaViolationError
 
 if TYPE_CHECKING:
     from apiharness.upstream import Behaviour, Route, Upstream
@@ -130,9 +138,9 @@ class _RequestCheck:
         if not is_json_media(media):
             return
         try:
-            value = json.loads(content)
-        except ValueError:
-            raise _Problem(400, "the request body is not valid JSON") from None
+            value = decode_json(content)
+        except SchemaViolationError as exc:
+            raise _Problem(400, f"the request body is {exc.violation}") from None
         if not self.mock.spec.quick_is_valid(uri)(value):
             from jsonschema.exceptions import best_match
 

@@ -22,17 +22,16 @@ trufflehog guess secrets by entropy, a different job).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from apiharness._scrub import Needles, encoded_forms, secrets_from_env
+from apiharness._yaml import load_yaml
 from apiharness.errors import ConfigurationError, SecretLeakError
 from apiharness.recording._bodies import UndecodableBody, content_codings, decode_body
-from apiharness.recording._scrub import Needles, encoded_forms
-from apiharness.recording._yaml import load_yaml
 
 __all__ = [
     "Leak",
@@ -42,16 +41,6 @@ __all__ = [
     "secrets_from_env",
 ]
 
-# Environment variable names that hold secrets by convention: GITHUB_TOKEN, STRIPE_SECRET_KEY,
-# DB_PASSWORD, AWS_SECRET_ACCESS_KEY, OPENAI_API_KEY, SESSION_COOKIE ...
-_SECRET_ENV_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|PASSWD|PWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|COOKIE|SESSION",
-    re.I,
-)
-# Shell bookkeeping whose names merely contain "PWD".
-_NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
-# Short values (ports, flags, "true") under such names would match everywhere by accident.
-MIN_ENV_SECRET_LENGTH = 8
 MIN_DECLARED_SECRET_LENGTH = 4
 
 
@@ -75,22 +64,6 @@ class Leak:
                 "cannot be checked for secrets"
             )
         return f"{self.path}: {self.location}: secret {self.secret} ({self.encoding})"
-
-
-def secrets_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Secrets taken from environment variables whose names look secret.
-
-    ``GITHUB_TOKEN``, ``DB_PASSWORD``, ``OPENAI_API_KEY`` … qualify; values shorter than eight
-    characters are left out, as they would match by accident.
-    """
-    env = os.environ if environ is None else environ
-    return {
-        name: value
-        for name, value in env.items()
-        if _SECRET_ENV_NAME.search(name)
-        and name.upper() not in _NOT_SECRET_ENV
-        and len(value.strip()) >= MIN_ENV_SECRET_LENGTH
-    }
 
 
 def _check_declared(secrets: Mapping[str, str]) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from apiharness._scrub import scrub
 from apiharness.clock import SystemClock
 from apiharness.errors import ConfigurationError, RecordingError
 from apiharness.recording._redact import Redactor
@@ -207,6 +208,7 @@ class Recorder:
             while not ready.exists():
                 if self._process.poll() is not None or clock.monotonic() > deadline:
                     tail = log.read_text(errors="replace")[-2000:]
+                    tail = scrub(tail, environment=True)  # its output is not ours to show
                     raise RecordingError(f"mitmdump did not start:\n{tail}")
                 clock.sleep(0.02)
             self._listen_port = json.loads(ready.read_text())["port"]

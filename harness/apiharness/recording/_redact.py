@@ -62,6 +62,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import SplitResult, quote, unquote, unquote_to_bytes, urlsplit, urlunsplit
 
+from apiharness._scrub import Needles
 from apiharness.errors import ConfigurationError
 from apiharness.recording._bodies import (
     body_kind,
@@ -79,7 +80,6 @@ from apiharness.recording._cassette import (
     replace_header,
 )
 from apiharness.recording._leaks import MIN_DECLARED_SECRET_LENGTH
-from apiharness.recording._scrub import Needles
 
 __all__ = [
     "DEFAULT_BODY_FIELDS",

@@ -1,4 +1,4 @@
-"""The encodings a secret value takes in a recording; finding or replacing all of them at once.
+"""Secret values, every encoding they take, and replacing them: one definition for the harness.
 
 :func:`encoded_forms` lists the byte strings that betray a value: raw (UTF-8, and Latin-1 for a
 non-ASCII value), URL-encoded (``%XX`` in either case, ``+`` for spaces, in UTF-8 and Latin-1),
@@ -12,19 +12,50 @@ interactions that each issue a token is scrubbed in time linear in its size, not
 30 forms passes over every byte. The leak gate finds with it, the redactor replaces with it:
 one definition of "a form of the secret" for both. A match inside a base64 string replaces the
 whole base64 run, since a fragment cannot be cut out of base64 and leave the rest meaningful.
+
+:func:`scrub` is the same for text the harness quotes from elsewhere before showing it: an
+OAuth server's ``error_description``, a Schemathesis failure with the response body, a client's
+exception. That text is not ours and may echo a secret (a server that repeats the refresh token
+it was sent); every place that builds an exception or report from foreign text goes through
+it, and it shows a value as pydantic's ``SecretStr`` does, ``**********``.
+:func:`secrets_from_env` names the environment variables that hold secrets by convention.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import quote, quote_plus
 
 import ahocorasick
+from pydantic import SecretStr
 
-__all__ = ["MIN_B64_FRAGMENT", "Needles", "encoded_forms"]
+__all__ = [
+    "MIN_B64_FRAGMENT",
+    "MIN_ENV_SECRET_LENGTH",
+    "REDACTED",
+    "Needles",
+    "encoded_forms",
+    "scrub",
+    "secrets_from_env",
+]
+
+REDACTED = "**********"
+
+# Environment variable names that hold secrets by convention: GITHUB_TOKEN, STRIPE_SECRET_KEY,
+# DB_PASSWORD, AWS_SECRET_ACCESS_KEY, OPENAI_API_KEY, SESSION_COOKIE ...
+_SECRET_ENV_NAME = re.compile(
+    r"TOKEN|SECRET|PASSW|PASSWD|PWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|COOKIE|SESSION",
+    re.I,
+)
+# Shell bookkeeping whose names merely contain "PWD".
+_NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
+# Short values (ports, flags, "true") under such names would match everywhere by accident.
+MIN_ENV_SECRET_LENGTH = 8
+
 
 # A base64 fragment shorter than this is too likely to occur by chance.
 MIN_B64_FRAGMENT = 6
@@ -176,3 +207,38 @@ def _base64_run(data: bytes, start: int, stop: int) -> tuple[int, int]:
     while stop < len(data) and data[stop] == ord("="):
         stop += 1
     return start, stop
+
+
+def secrets_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Secrets taken from environment variables whose names look secret.
+
+    ``GITHUB_TOKEN``, ``DB_PASSWORD``, ``OPENAI_API_KEY`` … qualify; values shorter than eight
+    characters are left out, as they would match by accident.
+    """
+    env = os.environ if environ is None else environ
+    return {
+        name: value
+        for name, value in env.items()
+        if _SECRET_ENV_NAME.search(name)
+        and name.upper() not in _NOT_SECRET_ENV
+        and len(value.strip()) >= MIN_ENV_SECRET_LENGTH
+    }
+
+
+def scrub(
+    text: str, secrets: Iterable[str | SecretStr | None] = (), *, environment: bool = False
+) -> str:
+    """``text`` with every value in ``secrets`` (and, with ``environment``, every secret of
+    :func:`secrets_from_env`) replaced by ``**********``, in any of its encodings.
+    """
+    values = [s.get_secret_value() if isinstance(s, SecretStr) else s for s in secrets]
+    if environment:
+        values.extend(secrets_from_env().values())
+    if not text:
+        return text
+    needles = Needles({str(i): value for i, value in enumerate(values) if value})
+    if not needles:
+        return text
+    # surrogatepass, as the needles are made: any str round-trips, lone surrogates included.
+    data = text.encode("utf-8", "surrogatepass")
+    return needles.replace(data, REDACTED.encode()).decode("utf-8", "surrogatepass")
