@@ -116,9 +116,9 @@ class _Oracle:
                 ) from exc
             return
         except Exception as exc:
-            label = f"INVALID response ({bad})" if bad else "VALID response"
+            label = f"an INVALID response ({bad})" if bad else "a VALID response"
             raise FuzzFailure(
-                f"{self.what}: the client raised {type(exc).__name__}: {exc} on a {label}; "
+                f"{self.what}: the client raised {type(exc).__name__}: {exc} on {label}; "
                 f"expected {allowed}\n  body: {_shown(content)}"
             ) from exc
         if bad is not None:
@@ -218,7 +218,17 @@ def fuzz_client(
         )(test)
         if seed is not None:
             test = seeded(seed)(test)
-        test()
+        try:
+            test()
+        except FuzzFailure as failure:
+            # Hypothesis notes the failing call, `check(drawn=...)`, with an argument it cannot
+            # print; the message already shows the response, which is what the user needs.
+            failure.__notes__ = [
+                note
+                for note in getattr(failure, "__notes__", ())
+                if not note.startswith(("Failing test case", "Falsifying example"))
+            ]
+            raise
     return report
 
 
