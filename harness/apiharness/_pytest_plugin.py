@@ -26,9 +26,11 @@ from apiharness.recording._fixtures import (
     apiharness_cassette,
     apiharness_secrets,
     check_secrets_at_end,
+    translate_vcr_advice,
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
 from apiharness.upstream._fixtures import (
+    check_marker_is_used,
     upstream_fixture,
     upstream_server,
     upstream_session_server,
@@ -47,6 +49,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_runtest_makereport",
+    "pytest_runtest_setup",
     "pytest_sessionfinish",
     "schemathesis_check",
     "upstream_fixture",
@@ -102,13 +105,19 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_record_mode(config)  # a bad ini value is a usage error at start, not a failure per test
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_marker_is_used(item)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     message_only = False
-    if call.excinfo is not None and not item.config.getoption("fulltrace", False):
-        message_only = not _hide_our_frames(call)
+    if call.excinfo is not None:
+        translate_vcr_advice(item, call.excinfo.value)
+        if not item.config.getoption("fulltrace", False):
+            message_only = not _hide_our_frames(call)
     # Teardown checks read this: a failed test gets their findings beside its failure,
     # not as a second error (apiharness._teardown).
     report = yield

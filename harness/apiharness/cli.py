@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from apiharness import __version__
+from apiharness._terminal import EXIT_FINDINGS, EXIT_OK, BadInput, bad_input
 
 __all__ = ["cli", "main"]
 
@@ -63,21 +64,18 @@ def grade(factory: str, json_path: str | None, scenarios: tuple[str, ...], seed:
     """Grade a client against the conformance catalogue and print its scorecard.
 
     FACTORY builds the client's adapter for a base URL, e.g. myproject.conformance:make_client.
-    Exits 0 only when every scenario passes.
+    Exits 0 when every scenario passes, 1 when one fails, 2 on bad input.
     """
     from apiharness.conformance import grade as run_grade
-    from apiharness.errors import ConformanceError
 
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # so the user's project imports as it does in pytest
-    try:
+    with bad_input():
         card = run_grade(factory, scenarios=scenarios or None, seed=seed)
-    except ConformanceError as exc:
-        raise click.UsageError(str(exc)) from exc
     click.echo(card.render(), nl=False)
     if json_path:
         card.write_json(json_path)
-    sys.exit(0 if card.ok else 1)
+    sys.exit(EXIT_OK if card.ok else EXIT_FINDINGS)
 
 
 _SPEC_KEY = re.compile(rb"""^\s*["']?(openapi|swagger)["']?\s*:""", re.MULTILINE)
@@ -132,6 +130,7 @@ def check_cassettes(
     missing = [str(p) for p in paths if not p.exists()]
     if not paths or missing:
         raise click.UsageError(f"no such cassette file or folder: {', '.join(missing) or '-'}")
+    _check_readable(paths)
     ok = True
     if spec is not None:
         from apiharness.contract._cli import drift_check
@@ -142,7 +141,31 @@ def check_cassettes(
 
         leak_check(paths, secret_vars, no_env)
     if not ok:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FINDINGS)
+
+
+def _check_readable(paths: tuple[Path, ...]) -> None:
+    """Bad input before any check: no cassette at all, or one the player could not read."""
+    from apiharness.errors import CassetteError
+    from apiharness.recording._cassette import CASSETTE_SUFFIXES, Cassette, cassette_files
+
+    with bad_input():
+        files = list(cassette_files(paths))
+    if not files:
+        suffixes = ", ".join(sorted(CASSETTE_SUFFIXES))
+        raise BadInput(
+            f"no cassettes found in {', '.join(map(str, paths))} (looked for {suffixes} "
+            "files, recursively); record some with `apiharness record` or pytest's "
+            "--apiharness-record-mode=once, or name the folder they are in"
+        )
+    problems = []
+    for file in files:
+        try:
+            Cassette.load(file)
+        except CassetteError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise BadInput("\n".join(problems))
 
 
 def main() -> None:

@@ -17,8 +17,9 @@ from types import FrameType
 
 import click
 
+from apiharness._terminal import BadInput, bad_input
 from apiharness.clock import SystemClock
-from apiharness.errors import ApiHarnessError
+from apiharness.errors import ApiHarnessError, CassetteError, ConfigurationError, SecretLeakError
 from apiharness.recording._leaks import check_cassettes, secrets_from_env
 from apiharness.recording._recorder import Recorder
 
@@ -83,7 +84,8 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
     Around a command (proxy and CA variables set for it; exits with its status):
         apiharness record --cassette api.yaml -- pytest tests/test_live.py
 
-    Recording stops on Ctrl-C or SIGTERM, or when the command exits.
+    Recording stops on Ctrl-C or SIGTERM, or when the command exits. Exits 2 on bad input
+    (an option, or with --append a cassette that cannot be read), 1 if mitmdump fails.
     """
     if (upstream is None) == (not command):
         raise click.UsageError(
@@ -104,7 +106,9 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
             upstream_ca=upstream_ca,
         )
         status = _run_command(recorder, command) if command else _run_reverse(recorder)
-    except ApiHarnessError as exc:
+    except (ConfigurationError, CassetteError) as exc:
+        raise BadInput(str(exc)) from None
+    except ApiHarnessError as exc:  # mitmdump could not start or stopped badly
         raise click.ClickException(str(exc)) from None
     except _Stop:  # SIGTERM while mitmdump was still starting: nothing was recorded
         raise click.ClickException("stopped before recording started") from None
@@ -162,7 +166,7 @@ def leak_check(paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bo
     The values of environment variables whose names look secret (GITHUB_TOKEN, DB_PASSWORD, ...)
     and of each ``--secret ENV_VAR`` must not occur in a cassette: raw, URL-encoded, base64 or
     JSON-escaped. Values come from the environment, never the command line; findings name the
-    variable, never the value. Raises a click error (exit 1) on a leak.
+    variable, never the value. Raises a click error on a leak (exit 1) or bad input (exit 2).
     """
     declared: dict[str, str] = {}
     for name in secret_vars:
@@ -171,7 +175,8 @@ def leak_check(paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bo
         declared[name] = os.environ[name]
     in_play = {**({} if no_env else secrets_from_env()), **declared}
     try:
-        files = check_cassettes(paths, in_play, use_env=False)
-    except ApiHarnessError as exc:
-        raise click.ClickException(str(exc)) from None
+        with bad_input(ConfigurationError):
+            files = check_cassettes(paths, in_play, use_env=False)
+    except SecretLeakError as exc:
+        raise click.ClickException(str(exc)) from None  # a finding: exit 1
     click.echo(f"apiharness: no secret in {len(files)} cassette(s) ({len(in_play)} secrets)")
