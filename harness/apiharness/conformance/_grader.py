@@ -10,6 +10,7 @@ from apiharness.clock import VirtualClock
 from apiharness.conformance._adapter import ClientFactory, load_factory
 from apiharness.conformance._catalogue import CATALOGUE, Scenario
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
+from apiharness.conformance._timeline import attempts_from
 from apiharness.conformance._trial import Trial, Verdict, ticking
 from apiharness.errors import ConformanceError
 from apiharness.upstream import Upstream
@@ -55,6 +56,7 @@ def run_scenario(
             verdict = Verdict(False, f"the scenario broke: {type(exc).__name__}: {exc}")
         finally:
             trial.close()
+        attempts = attempts_from(upstream.journal)
     return ScenarioResult(
         scenario=scenario.id,
         passed=verdict.passed,
@@ -63,6 +65,7 @@ def run_scenario(
         details=verdict.details,
         client=client or _name(factory),
         wall_seconds=round(time.perf_counter() - started, 3),
+        attempts=attempts,
     )
 
 

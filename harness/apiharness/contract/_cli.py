@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from apiharness._terminal import EXIT_FINDINGS, BadInput, bad_input
+from apiharness._terminal import EXIT_FINDINGS, BadInput, Progress, bad_input, writing
 
 if TYPE_CHECKING:
+    from apiharness.contract._drift import DriftReport
+    from apiharness.contract._fuzz import FuzzReport
     from apiharness.contract._spec import Spec
 
 __all__ = ["drift_check", "fuzz_command", "mock_command"]
@@ -24,8 +26,8 @@ def _load(spec: str) -> Spec:
         return load_spec(spec)
 
 
-def drift_check(spec: str, cassettes: tuple[Path, ...]) -> bool:
-    """``apiharness check-cassettes SPEC PATHS``: print the drift report; True when none.
+def drift_check(spec: str, cassettes: tuple[Path, ...]) -> DriftReport:
+    """``apiharness check-cassettes SPEC PATHS``: print the drift report and return it.
 
     An interaction drifts when it uses an undocumented operation or status code or has an
     invalid body. Registered by :mod:`apiharness.cli` with the secret-leak gate.
@@ -34,7 +36,7 @@ def drift_check(spec: str, cassettes: tuple[Path, ...]) -> bool:
 
     report = check_cassettes(_load(spec), *cassettes)
     click.echo(report.format())
-    return report.ok
+    return report
 
 
 def _base_path(spec: Spec) -> str:
@@ -127,6 +129,12 @@ def _import(spec: str, what: str) -> object:
 @click.option("--max-examples", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--loopback", is_flag=True, help="Serve on 127.0.0.1 for non-httpx clients.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the outcome as JSON: what was served, and the failure if any.",
+)
 def fuzz_command(
     *,
     spec: str,
@@ -137,6 +145,7 @@ def fuzz_command(
     max_examples: int,
     seed: int,
     loopback: bool,
+    json_path: str | None,
 ) -> None:
     """Fuzz a client with valid and invalid responses to OPERATION of SPEC.
 
@@ -161,8 +170,18 @@ def fuzz_command(
                 "the error your client raises on a bad response, e.g. --raises myclient:ApiError"
             )
     loaded = _load(spec)
+    progress = Progress(f"fuzzing {operation}", total=max_examples)
+
+    progress_counts: list[FuzzReport | None] = [None]
+
+    def on_example(counts: FuzzReport) -> None:
+        # Hypothesis replays and shrinks past max_examples; the bar just stops at its end.
+        progress_counts[-1] = counts
+        progress.tick()
+        progress.status(f"fuzzing {operation}: {counts.format()}")
+
     try:
-        with bad_input((ConfigurationError, SpecError)):  # FuzzFailure is a finding, not this
+        with progress, bad_input((ConfigurationError, SpecError)):  # FuzzFailure: a finding
             report = fuzz_client(
                 loaded,
                 operation,
@@ -172,8 +191,37 @@ def fuzz_command(
                 max_examples=max_examples,
                 seed=seed,
                 loopback=loopback,
+                on_example=on_example,
             )
     except FuzzFailure as failure:
         click.echo(str(failure))
+        _write_fuzz_json(json_path, spec, operation, progress_counts[-1], str(failure))
         raise SystemExit(EXIT_FINDINGS) from None
     click.echo(f"{operation}: no failure; served {report.format()}")
+    _write_fuzz_json(json_path, spec, operation, report, None)
+
+
+def _write_fuzz_json(
+    path: str | None, spec: str, operation: str, served: FuzzReport | None, failure: str | None
+) -> None:
+    """``fuzz --json``: what was served (counts by kind) and the failure, if one was found."""
+    import json
+
+    from apiharness._io import atomic_write
+
+    if not path:
+        return
+    counts = {
+        "valid": served.valid if served else 0,
+        "invalid": dict(served.invalid if served else {}),
+    }
+    report = {
+        "version": 1,
+        "spec": spec,
+        "operation": operation,
+        "ok": failure is None,
+        "served": counts,
+        "failure": failure,
+    }
+    with writing(path):
+        atomic_write(path, json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -92,6 +92,7 @@ class _Oracle:
     target: FuzzTarget
     expected: tuple[type[BaseException], ...]
     report: FuzzReport
+    on_example: Callable[[FuzzReport], None] | None = None
 
     def check(self, drawn: Any) -> None:
         from apiharness.upstream import respond
@@ -104,6 +105,8 @@ class _Oracle:
         else:
             self.report.invalid[bad.violation.value] += 1
             content = bad.content
+        if self.on_example is not None:
+            self.on_example(self.report)
         self.route.respond(respond(self.code, content=content, headers=headers))
         allowed = " or ".join(kind.__name__ for kind in self.expected)
         try:
@@ -141,6 +144,7 @@ def fuzz_client(
     loopback: bool = False,
     valid: bool = True,
     invalid: bool = True,
+    on_example: Callable[[FuzzReport], None] | None = None,
 ) -> FuzzReport:
     """Fuzz a client call with responses to ``operation``, valid and invalid.
 
@@ -157,6 +161,7 @@ def fuzz_client(
             )
 
     ``loopback=True`` serves the mock on 127.0.0.1 for clients that are not httpx-based.
+    ``on_example(report)`` is called as each drawn response is served (progress, counts so far).
     """
     expected = (raises,) if isinstance(raises, type) else tuple(raises)
     if not expected or not all(
@@ -201,7 +206,15 @@ def fuzz_client(
         target = FuzzTarget(url, http, upstream, transport)
 
         oracle = _Oracle(
-            f"{op.name} -> {code}", code, content_type, route, call, target, expected, report
+            f"{op.name} -> {code}",
+            code,
+            content_type,
+            route,
+            call,
+            target,
+            expected,
+            report,
+            on_example,
         )
         test = given(st.one_of(choices))(oracle.check)
         test = settings(

@@ -17,10 +17,11 @@ from types import FrameType
 
 import click
 
-from apiharness._terminal import BadInput, bad_input
+from apiharness._terminal import BadInput, Progress, bad_input
 from apiharness.clock import SystemClock
 from apiharness.errors import ApiHarnessError, CassetteError, ConfigurationError, SecretLeakError
-from apiharness.recording._leaks import check_cassettes, secrets_from_env
+from apiharness.recording._cassette import cassette_files
+from apiharness.recording._leaks import Leak, check_cassettes, secrets_from_env
 from apiharness.recording._recorder import Recorder
 
 __all__ = ["leak_check", "record_command"]
@@ -124,14 +125,31 @@ def _run_reverse(recorder: Recorder) -> int:
             )
             sys.stdout.flush()
             clock = SystemClock()
-            while recorder.running:
-                clock.sleep(0.2)
+            with Progress(f"recording {recorder.upstream}") as progress:
+                seen = 0
+                while recorder.running:
+                    clock.sleep(0.2)
+                    now = recorder.recorded
+                    if now != seen:
+                        seen = now
+                        progress.status(f"recording {recorder.upstream}: {now} interaction(s)")
+                        if not progress.live:
+                            progress.say(f"apiharness: {now} interaction(s) recorded so far")
         except (KeyboardInterrupt, _Stop):
             pass
         finally:
             written = recorder.stop()
-    click.echo(f"apiharness: wrote {written}")
+    click.echo(f"apiharness: wrote {_count(written)} to {written}")
     return 0
+
+
+def _count(cassette: Path) -> str:
+    from apiharness.recording._cassette import Cassette
+
+    try:
+        return f"{len(Cassette.load(cassette))} interaction(s)"
+    except ApiHarnessError:
+        return "the cassette"
 
 
 def _run_command(recorder: Recorder, command: tuple[str, ...]) -> int:
@@ -154,19 +172,22 @@ def _run_command(recorder: Recorder, command: tuple[str, ...]) -> int:
                     child.terminate()
         finally:
             written = recorder.stop()
-            click.echo(f"apiharness: wrote {written}", err=True)
+            click.echo(f"apiharness: wrote {_count(written)} to {written}", err=True)
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def leak_check(paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bool) -> None:
+def leak_check(
+    paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bool
+) -> tuple[list[Path], int, list[Leak]]:
     """``apiharness check-cassettes --secrets``: the secret-leak gate.
 
     The values of environment variables whose names look secret (GITHUB_TOKEN, DB_PASSWORD, ...)
     and of each ``--secret ENV_VAR`` must not occur in a cassette: raw, URL-encoded, base64 or
     JSON-escaped. Values come from the environment, never the command line; findings name the
-    variable, never the value. Raises a click error on a leak (exit 1) or bad input (exit 2).
+    variable, never the value. Prints the outcome; returns the files checked, how many secrets
+    were in play and the leaks found. Bad input raises a click error (exit 2).
     """
     declared: dict[str, str] = {}
     for name in secret_vars:
@@ -178,5 +199,11 @@ def leak_check(paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bo
         with bad_input(ConfigurationError):
             files = check_cassettes(paths, in_play, use_env=False)
     except SecretLeakError as exc:
-        raise click.ClickException(str(exc)) from None  # a finding: exit 1
+        click.echo(f"apiharness: {exc}")
+        return (
+            list(cassette_files(paths)),
+            len(in_play),
+            [leak for leak in exc.leaks if isinstance(leak, Leak)],
+        )
     click.echo(f"apiharness: no secret in {len(files)} cassette(s) ({len(in_play)} secrets)")
+    return files, len(in_play), []

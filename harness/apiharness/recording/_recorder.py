@@ -31,6 +31,7 @@ __all__ = ["Recorder", "mitmdump_executable"]
 
 _ADDON_SCRIPT = Path(__file__).with_name("_mitmdump_script.py")
 _CA_NAME = "mitmproxy-ca-cert.pem"
+_PROGRESS = "progress.json"  # beside the ready file, in the run's work folder
 
 
 def mitmdump_executable() -> str:
@@ -113,6 +114,16 @@ class Recorder:
     proxy_url = base_url
 
     @property
+    def recorded(self) -> int:
+        """How many interactions this run has recorded so far (written to the cassette at stop)."""
+        if self._workdir is None:
+            return 0
+        try:
+            return int(json.loads((Path(self._workdir.name) / _PROGRESS).read_text())["recorded"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    @property
     def ca_file(self) -> Path:
         """mitmproxy's CA certificate, which clients must trust for HTTPS through the proxy."""
         return self._confdir() / _CA_NAME
@@ -150,6 +161,7 @@ class Recorder:
             "vcr_append": str(self.append).lower(),
             "vcr_redact": str(self.redact).lower(),
             "vcr_ready_file": str(ready),
+            "vcr_progress_file": str(ready.parent / _PROGRESS),
             "flow_detail": "0",
         }
         if self.upstream_ca is not None:
