@@ -15,34 +15,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from _openapi import one_operation
 from apiharness.cli import cli
 from apiharness.contract import load_spec
 from apiharness.errors import InvalidSpecError
 
-SPEC_WITH_TYPO = {
-    "openapi": "3.0.3",
-    "info": {"title": "t", "version": "1"},
-    "paths": {
-        "/x": {
-            "get": {
-                "operationId": "getX",
-                "responses": {
-                    "200": {
-                        "description": "ok",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {"a": {"type": "strng"}},
-                                }
-                            }
-                        },
-                    }
-                },
-            }
-        }
-    },
-}
+SPEC_WITH_TYPO = one_operation({"type": "object", "properties": {"a": {"type": "strng"}}})
 TYPO_PATH = (
     "$.paths['/x'].get.responses['200'].content['application/json'].schema.properties.a.type"
 )

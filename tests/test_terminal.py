@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _openapi import one_operation
 from apiharness.cli import cli
 from apiharness.conformance import ScenarioResult, Scorecard
 from apiharness.contract import fuzz_client
@@ -126,34 +127,18 @@ def careful(target):
 
 @pytest.fixture
 def careful_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A client that raises ValueError on anything but an integer, importable as `fz`."""
-    (tmp_path / "fz.py").write_text(CAREFUL_SOURCE)
+    """A client that raises ValueError on anything but an integer, importable as `careful_client`."""
+    (tmp_path / "careful_client.py").write_text(CAREFUL_SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    return "fz:careful"
+    return "careful_client:careful"
 
 
-INTEGER_SPEC = {
-    "openapi": "3.0.3",
-    "info": {"title": "t", "version": "1"},
-    "paths": {
-        "/x": {
-            "get": {
-                "operationId": "getX",
-                "responses": {
-                    "200": {
-                        "description": "ok",
-                        "content": {"application/json": {"schema": {"type": "integer"}}},
-                    }
-                },
-            }
-        }
-    },
-}
+INTEGER_SPEC = one_operation({"type": "integer"})
 
 
 def test_fuzz_reports_every_example_as_it_goes(careful_module: str) -> None:
-    from fz import careful  # type: ignore[import-not-found]
+    from careful_client import careful  # type: ignore[import-not-found]
 
     seen: list[int] = []
     report = fuzz_client(

@@ -12,8 +12,8 @@ is wrong and how to fix it, never a traceback.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,6 +21,8 @@ from apiharness.errors import ApiHarnessError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -31,6 +33,7 @@ __all__ = [
     "bad_input",
     "console",
     "print_report",
+    "report_option",
     "writing",
 ]
 
@@ -56,6 +59,11 @@ def bad_input(
         yield
     except kinds as exc:
         raise BadInput(str(exc)) from None
+
+
+def report_option(flag: str, dest: str, what: str) -> Callable[[F], F]:
+    """A ``--json``/``--html``/``--junit PATH`` option: also write a report there."""
+    return click.option(flag, dest, type=click.Path(dir_okay=False), metavar="PATH", help=what)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from apiharness._terminal import (
     Progress,
     bad_input,
     print_report,
+    report_option,
     writing,
 )
 
@@ -65,20 +66,14 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("factory", metavar="MODULE:FACTORY")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the scorecard as JSON."
-)
-@click.option(
+@report_option("--json", "json_path", "Also write the scorecard as JSON.")
+@report_option(
     "--html",
     "html_path",
-    type=click.Path(dir_okay=False),
-    help="Also write a self-contained HTML scorecard with a timeline per scenario.",
+    "Also write a self-contained HTML scorecard with a timeline per scenario.",
 )
-@click.option(
-    "--junit",
-    "junit_path",
-    type=click.Path(dir_okay=False),
-    help="Also write the scorecard as JUnit XML (a test case per scenario).",
+@report_option(
+    "--junit", "junit_path", "Also write the scorecard as JUnit XML (a test case per scenario)."
 )
 @click.option(
     "-s", "--scenario", "scenarios", multiple=True, help="Run only this scenario (repeatable)."
@@ -158,11 +153,8 @@ def _is_spec(argument: str) -> bool:
     is_flag=True,
     help="With --secrets: only the --secret variables, not every secret-looking one.",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False),
-    help="Also write the findings as JSON (secrets named, never their values).",
+@report_option(
+    "--json", "json_path", "Also write the findings as JSON (secrets named, never their values)."
 )
 def check_cassettes(
     arguments: tuple[str, ...],

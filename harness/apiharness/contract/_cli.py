@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from apiharness._terminal import EXIT_FINDINGS, BadInput, Progress, bad_input, writing
+from apiharness._terminal import (
+    EXIT_FINDINGS,
+    BadInput,
+    Progress,
+    bad_input,
+    report_option,
+    writing,
+)
 
 if TYPE_CHECKING:
     from apiharness.contract._drift import DriftReport
@@ -129,11 +136,10 @@ def _import(spec: str, what: str) -> object:
 @click.option("--max-examples", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--loopback", is_flag=True, help="Serve on 127.0.0.1 for non-httpx clients.")
-@click.option(
+@report_option(
     "--json",
     "json_path",
-    type=click.Path(dir_okay=False),
-    help="Also write the outcome as JSON: what was served, and the failure if any.",
+    "Also write the outcome as JSON: what was served, and the failure if any.",
 )
 def fuzz_command(
     *,
