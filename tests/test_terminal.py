@@ -127,7 +127,7 @@ def careful(target):
 
 @pytest.fixture
 def careful_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A client that raises ValueError on anything but an integer, importable as `careful_client`."""
+    """A client raising ValueError on anything but an integer, importable as `careful_client`."""
     (tmp_path / "careful_client.py").write_text(CAREFUL_SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
