@@ -64,7 +64,7 @@ def test_markers_registered_and_strict_clean(pytester: pytest.Pytester) -> None:
         import pytest
 
         @pytest.mark.upstream()
-        def test_declared():
+        def test_declared(upstream):  # the marker alone is an error (tests/test_bad_input.py)
             pass
 
         @pytest.mark.apiharness_real_time

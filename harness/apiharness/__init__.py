@@ -73,6 +73,7 @@ _PLUGIN_SURFACE = frozenset(
         "pytest_collection_modifyitems",
         "pytest_configure",
         "pytest_runtest_makereport",
+        "pytest_runtest_setup",
         "pytest_sessionfinish",
         "schemathesis_check",
         "upstream_fixture",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Generator, Iterator
+from pathlib import Path
+from types import TracebackType
 
 import pytest
 
@@ -24,12 +26,14 @@ from apiharness.recording._fixtures import (
     apiharness_cassette,
     apiharness_secrets,
     check_secrets_at_end,
+    translate_vcr_advice,
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
 from apiharness.upstream import AuthorizationServer, Upstream
 from apiharness.upstream._fixtures import (
     apiharness_upstream,
     apiharness_upstream_server,
+    check_marker_is_used,
     upstream_session_server,
 )
 from apiharness.upstream._oauth_fixtures import apiharness_oauth_server
@@ -52,6 +56,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_runtest_makereport",
+    "pytest_runtest_setup",
     "pytest_sessionfinish",
     "schemathesis_check",
     "upstream_fixture",
@@ -107,16 +112,70 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_record_mode(config)  # a bad ini value is a usage error at start, not a failure per test
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check_marker_is_used(item)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    message_only = False
+    if call.excinfo is not None:
+        translate_vcr_advice(item, call.excinfo.value)
+        if not item.config.getoption("fulltrace", False):
+            message_only = not _hide_our_frames(call)
     # Teardown checks read this: a failed test gets their findings beside its failure,
     # not as a second error (apiharness._teardown).
     report = yield
+    if message_only and call.excinfo is not None:
+        # Nothing of the user's is left to point at (a fixture's teardown check): the message.
+        error = call.excinfo.value
+        report.longrepr = f"{type(error).__name__}: {error}"
     if report.when in ("setup", "call") and report.failed:
         item.stash[FAILED_KEY] = True
     return report
+
+
+_PACKAGE = Path(__file__).resolve().parent
+_RUNNERS = frozenset({"_pytest", "pluggy", "pytest"})
+
+
+def _hide_our_frames(call: pytest.CallInfo[None]) -> bool:
+    """Drop apiharness' own frames from the traceback of an error it raised on purpose.
+
+    Such an error's message is the whole story (what went wrong, how to fix it); the harness
+    source around the ``raise`` only pushes it out of view. The test's own frames stay, and so
+    does everything for any other exception (a bug in the harness keeps its full traceback);
+    ``--fulltrace`` shows everything. Returns whether a frame of the user's code remains.
+
+    pytest cuts a traceback from the raw frames (``Traceback.cut`` walks ``tb_next`` again), so
+    filtering its entries is not enough: the exception gets a traceback without our frames.
+    """
+    assert call.excinfo is not None
+    error = call.excinfo.value
+    if not isinstance(error, ApiHarnessError):
+        return True
+    kept = [tb for tb in _frames(error.__traceback__) if not _ours(tb.tb_frame.f_code.co_filename)]
+    rebuilt = None
+    for tb in reversed(kept):
+        rebuilt = TracebackType(rebuilt, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    if rebuilt is None:
+        return False
+    call.excinfo = pytest.ExceptionInfo.from_exc_info((type(error), error, rebuilt))
+    return any(
+        tb.tb_frame.f_globals.get("__name__", "").partition(".")[0] not in _RUNNERS for tb in kept
+    )
+
+
+def _frames(tb: TracebackType | None) -> Iterator[TracebackType]:
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _ours(filename: str) -> bool:
+    return Path(filename).is_relative_to(_PACKAGE)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -7,14 +7,28 @@ that ``apiharness --help`` stays fast and works without the optional extras.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
 from apiharness import __version__
+from apiharness._io import atomic_write
+from apiharness._terminal import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    BadInput,
+    Progress,
+    bad_input,
+    print_report,
+    report_option,
+    writing,
+)
 
 __all__ = ["cli", "main"]
 
@@ -52,32 +66,62 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("factory", metavar="MODULE:FACTORY")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the scorecard as JSON."
+@report_option("--json", "json_path", "Also write the scorecard as JSON.")
+@report_option(
+    "--html",
+    "html_path",
+    "Also write a self-contained HTML scorecard with a timeline per scenario.",
+)
+@report_option(
+    "--junit", "junit_path", "Also write the scorecard as JUnit XML (a test case per scenario)."
 )
 @click.option(
     "-s", "--scenario", "scenarios", multiple=True, help="Run only this scenario (repeatable)."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random faults.")
-def grade(factory: str, json_path: str | None, scenarios: tuple[str, ...], seed: int) -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show the journal of every failing scenario's attempts."
+)
+def grade(  # noqa: PLR0917 - click passes each option as an argument
+    factory: str,
+    json_path: str | None,
+    html_path: str | None,
+    junit_path: str | None,
+    scenarios: tuple[str, ...],
+    seed: int,
+    verbose: bool,
+) -> None:
     """Grade a client against the conformance catalogue and print its scorecard.
 
     FACTORY builds the client's adapter for a base URL, e.g. myproject.conformance:make_client.
-    Exits 0 only when every scenario passes.
+    A line per scenario on stderr as it runs; the scorecard on stdout. Exits 0 when every
+    scenario passes, 1 when one fails, 2 on bad input.
     """
-    from apiharness.conformance import grade as run_grade
-    from apiharness.errors import ConformanceError
+    from apiharness.conformance import Scorecard, load_factory, run_scenario, select
 
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # so the user's project imports as it does in pytest
-    try:
-        card = run_grade(factory, scenarios=scenarios or None, seed=seed)
-    except ConformanceError as exc:
-        raise click.UsageError(str(exc)) from exc
-    click.echo(card.render(), nl=False)
-    if json_path:
-        card.write_json(json_path)
-    sys.exit(0 if card.ok else 1)
+    card = Scorecard()
+    with bad_input():
+        chosen = select(scenarios or None)
+        make = load_factory(factory)
+        with Progress(f"grading {factory}", total=len(chosen)) as progress:
+            for scenario in chosen:
+                progress.status(f"grading {factory}: {scenario.id}")
+                result = run_scenario(scenario, make, client=factory, seed=seed)
+                card.extend([result])
+                mark, style = ("✓", "green") if result.passed else ("✗", "red")
+                progress.tick(f"{mark} {scenario.id} ({result.wall_seconds:.1f} s)", style=style)
+    print_report(card.render(verbose=verbose))
+    for path, write in (
+        (json_path, card.write_json),
+        (html_path, card.write_html),
+        (junit_path, card.write_junit),
+    ):
+        if path:
+            with writing(path):
+                write(path)
+    sys.exit(EXIT_OK if card.ok else EXIT_FINDINGS)
 
 
 _SPEC_KEY = re.compile(rb"""^\s*["']?(openapi|swagger)["']?\s*:""", re.MULTILINE)
@@ -109,8 +153,15 @@ def _is_spec(argument: str) -> bool:
     is_flag=True,
     help="With --secrets: only the --secret variables, not every secret-looking one.",
 )
+@report_option(
+    "--json", "json_path", "Also write the findings as JSON (secrets named, never their values)."
+)
 def check_cassettes(
-    arguments: tuple[str, ...], secrets: bool, secret_vars: tuple[str, ...], no_env: bool
+    arguments: tuple[str, ...],
+    secrets: bool,
+    secret_vars: tuple[str, ...],
+    no_env: bool,
+    json_path: str | None,
 ) -> None:
     """Check recorded VCR.py cassettes (files, or folders searched recursively).
 
@@ -120,7 +171,8 @@ def check_cassettes(
         apiharness check-cassettes fixtures/openapi/payments.yaml cassettes/
     With --secrets: the secret-leak gate — no secret value, in any encoding, in any cassette.
         apiharness check-cassettes --secrets cassettes/
-    Both can run at once. Exits 1 on drift or a leak, 2 on bad input.
+    Both can run at once; --json also writes what was found. Exits 0 when all is well, 1 on
+    drift or a leak, 2 on bad input (no cassettes, an unreadable one, a bad spec).
     """
     spec = arguments[0] if _is_spec(arguments[0]) else None
     paths = tuple(Path(a) for a in arguments[1 if spec else 0 :])
@@ -132,17 +184,61 @@ def check_cassettes(
     missing = [str(p) for p in paths if not p.exists()]
     if not paths or missing:
         raise click.UsageError(f"no such cassette file or folder: {', '.join(missing) or '-'}")
+    files = _check_readable(paths)
+    report: dict[str, Any] = {
+        "version": 1,
+        "cassettes": [str(f) for f in files],
+        "drift": None,
+        "secrets": None,
+    }
     ok = True
     if spec is not None:
         from apiharness.contract._cli import drift_check
 
-        ok = drift_check(spec, paths)
+        drift = drift_check(spec, paths)
+        ok = drift.ok
+        report["drift"] = {
+            "spec": spec,
+            "interactions": drift.interactions,
+            "issues": [{**asdict(i), "kind": i.kind.value} for i in drift.issues],
+        }
     if secrets:
         from apiharness.recording._cli import leak_check
 
-        leak_check(paths, secret_vars, no_env)
+        _, in_play, leaks = leak_check(paths, secret_vars, no_env)
+        ok = ok and not leaks
+        report["secrets"] = {"in_play": in_play, "leaks": [asdict(leak) for leak in leaks]}
+    report["ok"] = ok
+    if json_path:
+        with writing(json_path):
+            atomic_write(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
     if not ok:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FINDINGS)
+
+
+def _check_readable(paths: tuple[Path, ...]) -> list[Path]:
+    """Bad input before any check: no cassette at all, or one the player could not read."""
+    from apiharness.errors import CassetteError
+    from apiharness.recording._cassette import CASSETTE_SUFFIXES, Cassette, cassette_files
+
+    with bad_input():
+        files = list(cassette_files(paths))
+    if not files:
+        suffixes = ", ".join(sorted(CASSETTE_SUFFIXES))
+        raise BadInput(
+            f"no cassettes found in {', '.join(map(str, paths))} (looked for {suffixes} "
+            "files, recursively); record some with `apiharness record` or pytest's "
+            "--apiharness-record-mode=once, or name the folder they are in"
+        )
+    problems = []
+    for file in files:
+        try:
+            Cassette.load(file)
+        except CassetteError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise BadInput("\n".join(problems))
+    return files
 
 
 def main() -> None:

@@ -172,7 +172,7 @@ def test_a_hand_edited_cassette_names_the_file_and_the_entry(
     ("text", "expected"),
     [
         ("version: 2\ninteractions: []\n", "version 2 is not supported"),
-        ("interactions: []\n", "version None is not supported"),
+        ("interactions: []\n", "no 'version' key"),
         ("- request: {}\n", "old VCR.py"),
         ("version: 1\ninteractions: {}\n", "'interactions' must be a list"),
         ("version: 1\ninteractions: [\n", "not a loadable cassette at line 3"),

@@ -116,6 +116,7 @@ class Recorded:
     cassette: Path
     upstream: str
     live: list[tuple[str, int, object]]
+    so_far: int  # what the recorder reported as recorded before it stopped
 
 
 @pytest.fixture(scope="module", params=["http", "https"])
@@ -133,10 +134,11 @@ def recorded(
         httpx.Client(base_url=rec.base_url, headers=AUTH) as client,
     ):
         live = run_httpx(client)
+        so_far = rec.recorded
     # The API is down from here on: every replay below is served by the cassette alone.
     with pytest.raises(httpx.ConnectError):
         httpx.get(upstream, verify=ssl.create_default_context(cafile=str(ca_pem)))
-    return Recorded(cassette, upstream, live)
+    return Recorded(cassette, upstream, live, so_far)
 
 
 def replayer() -> vcr.VCR:
@@ -146,6 +148,7 @@ def replayer() -> vcr.VCR:
 def test_recording_went_through_to_the_live_api(recorded: Recorded) -> None:
     assert recorded.live == EXPECTED
     cassette = Cassette.load(recorded.cassette)
+    assert recorded.so_far == len(cassette) == 10  # progress counted every interaction
     uris = [i.request.uri for i in cassette]
     assert uris[0] == f"{recorded.upstream}/items?api_key=REDACTED"
     assert [u.removeprefix(recorded.upstream) for u in uris[1:]] == [
@@ -260,6 +263,7 @@ def test_record_reverse_proxy_until_stopped(tmp_path: Path, stop: signal.Signals
             assert not cassette.exists()  # written when recording ends, not before
             process.send_signal(stop)
             assert process.wait(timeout=60) == 0
+            assert "wrote 1 interaction(s) to" in process.stdout.read()
         finally:
             if process.poll() is None:
                 process.kill()

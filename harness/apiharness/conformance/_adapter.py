@@ -16,11 +16,11 @@ on one private event loop per scenario, so clients bound to a loop (``httpx.Asyn
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from apiharness._imports import import_object
 from apiharness.errors import ConformanceError
 
 __all__ = ["ClientAdapter", "ClientFactory", "Driver", "load_factory"]
@@ -49,27 +49,7 @@ def load_factory(spec: str | ClientFactory) -> ClientFactory:
     """
     if callable(spec):
         return spec
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ConformanceError(
-            f"cannot read client factory {spec!r}: write it as 'module:callable', "
-            "e.g. 'myproject.testing:make_client'"
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConformanceError(
-            f"cannot import {module_name!r} for client factory {spec!r}: {exc}; "
-            "is the module on sys.path (run from your project root, or set PYTHONPATH)?"
-        ) from exc
-    factory = module
-    for part in attribute.split("."):
-        try:
-            factory = getattr(factory, part)
-        except AttributeError:
-            raise ConformanceError(
-                f"module {module_name!r} has no attribute {attribute!r} (client factory {spec!r})"
-            ) from None
+    factory = import_object(spec, what="client factory", error=ConformanceError)
     if not callable(factory):
         raise ConformanceError(f"client factory {spec!r} is not callable")
     return factory

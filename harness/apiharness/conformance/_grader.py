@@ -11,6 +11,7 @@ from apiharness.clock import VirtualClock
 from apiharness.conformance._adapter import ClientFactory, load_factory
 from apiharness.conformance._catalogue import CATALOGUE, Scenario
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
+from apiharness.conformance._timeline import attempts_from
 from apiharness.conformance._trial import Trial, Verdict, ticking
 from apiharness.errors import ConformanceError
 from apiharness.upstream import Upstream
@@ -57,6 +58,7 @@ def run_scenario(
             verdict = Verdict(False, f"the scenario broke: {type(exc).__name__}: {message}")
         finally:
             trial.close()
+        attempts = attempts_from(upstream.journal)
     return ScenarioResult(
         scenario=scenario.id,
         passed=verdict.passed,
@@ -65,6 +67,7 @@ def run_scenario(
         details=verdict.details,
         client=client or _name(factory),
         wall_seconds=round(time.perf_counter() - started, 3),
+        attempts=attempts,
     )
 
 

@@ -49,6 +49,21 @@ def add_options(group: pytest.OptionGroup) -> None:
         metavar="PATH",
         help="Write the conformance scorecard as JSON to PATH (aggregated across xdist workers).",
     )
+    group.addoption(
+        "--apiharness-html",
+        action="store",
+        default=None,
+        metavar="PATH",
+        help="Write the conformance scorecard as a self-contained HTML page with a timeline of "
+        "each scenario's attempts.",
+    )
+    group.addoption(
+        "--apiharness-junit",
+        action="store",
+        default=None,
+        metavar="PATH",
+        help="Write the conformance scorecard as JUnit XML (one test case per scenario).",
+    )
 
 
 class ConformanceFailure(Exception):
@@ -114,7 +129,11 @@ class ConformanceChecker:
         try:
             _run(self._node, select([scenario])[0], factory, name)
         except ConformanceFailure as failure:
-            pytest.fail(str(failure), pytrace=False)
+            message = str(failure)
+        else:
+            return
+        # Outside the except block: the report is the explanation, not a chain of two.
+        pytest.fail(message, pytrace=False)
 
 
 class _Reporter:
@@ -135,12 +154,35 @@ class _Reporter:
         if not self.card.results:
             return
         terminalreporter.write_sep("=", "apiharness conformance scorecard")
-        terminalreporter.write(self.card.sorted(list(CATALOGUE)).render())
+        verbose = self.config.get_verbosity() > 0  # -v: the journal of each failing scenario
+        text = self.card.sorted(list(CATALOGUE)).render(verbose=verbose)
+        for line in text.splitlines():
+            marked = {"green": True} if line.startswith("  PASS") else {}
+            marked = {"red": True} if line.startswith("  FAIL") else marked
+            terminalreporter.write_line(line, **marked)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        path = self.config.getoption("--apiharness-report")
-        if path and not hasattr(self.config, "workerinput"):
-            self.card.sorted(list(CATALOGUE)).write_json(path)
+        if hasattr(self.config, "workerinput"):
+            return
+        card = self.card.sorted(list(CATALOGUE))
+        for option, write in (
+            ("--apiharness-report", card.write_json),
+            ("--apiharness-html", card.write_html),
+            ("--apiharness-junit", card.write_junit),
+        ):
+            path = self.config.getoption(option)
+            if not path:
+                continue
+            try:
+                write(path)
+            except OSError as exc:  # a report that cannot be written: say so, no INTERNALERROR
+                reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+                if reporter is not None:
+                    reporter.write_line(
+                        f"apiharness: cannot write {option} {path}: {exc.strerror or exc}",
+                        red=True,
+                    )
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def configure(config: pytest.Config) -> None:

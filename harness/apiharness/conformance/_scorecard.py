@@ -1,4 +1,4 @@
-"""Scenario results and the scorecard: a terminal table and a JSON report."""
+"""Scenario results and the scorecard: terminal text, and JSON, HTML and JUnit reports."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from apiharness._io import atomic_write
+from apiharness.conformance._timeline import AttemptRecord
 
 __all__ = ["ScenarioResult", "Scorecard"]
 
@@ -28,10 +29,13 @@ class ScenarioResult:
     details: tuple[str, ...] = ()
     client: str = ""
     wall_seconds: float = 0.0
+    #: The attempts in virtual time, for the timeline picture of the HTML report.
+    attempts: tuple[AttemptRecord, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["details"] = list(self.details)
+        data["attempts"] = [a.to_dict() for a in self.attempts]
         return data
 
     @classmethod
@@ -44,6 +48,7 @@ class ScenarioResult:
             details=tuple(str(d) for d in data.get("details", ())),
             client=str(data.get("client", "")),
             wall_seconds=float(data.get("wall_seconds", 0.0)),
+            attempts=tuple(AttemptRecord.from_dict(a) for a in data.get("attempts", ())),
         )
 
     def explain(self) -> str:
@@ -51,6 +56,12 @@ class ScenarioResult:
         lines = [f"[{self.scenario}] expected: {self.expected}", f"observed: {self.observed}"]
         lines += [f"  {line}" for line in self.details]
         return "\n".join(lines)
+
+
+def _wrapped(text: str, first: str, rest: str, width: int) -> list[str]:
+    return textwrap.wrap(
+        text, width, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False
+    ) or [first.rstrip()]
 
 
 @dataclass
@@ -75,31 +86,36 @@ class Scorecard:
         key = lambda r: (r.client, rank.get(r.scenario, len(rank)), r.scenario)  # noqa: E731
         return Scorecard(sorted(self.results, key=key))
 
-    def render(self, width: int | None = None) -> str:
-        """The scorecard as a terminal table, one block per client."""
-        width = width or min(shutil.get_terminal_size((110, 20)).columns, 140)
+    def render(self, width: int | None = None, *, verbose: bool = False) -> str:
+        """The scorecard as text for a terminal: one block per client, one row per scenario.
+
+        A row says what the client did; a failed one adds what was expected, and with
+        ``verbose`` the journal of its attempts. Lines fit ``width`` (default: the terminal's,
+        from ``COLUMNS``, at most 100).
+        """
+        width = max(40, width or min(shutil.get_terminal_size((80, 20)).columns, 100))
         if not self.results:
-            return "apiharness conformance: no scenarios were run"
-        name_w = max(len(r.scenario) for r in self.results)
-        text_w = max(20, (width - name_w - 10) // 2)
+            return "apiharness conformance: no scenarios were run\n"
+        name_w = min(max(len(r.scenario) for r in self.results), width // 3)
+        indent = " " * 7  # under the scenario's name; continuation lines get the width
         out: list[str] = []
-        clients = list(dict.fromkeys(r.client for r in self.results))
-        for client in clients:
+        for client in dict.fromkeys(r.client for r in self.results):
             rows = [r for r in self.results if r.client == client]
             passed = sum(r.passed for r in rows)
-            out.append(f"apiharness conformance: {client or 'client'}: {passed}/{len(rows)} passed")
-            header = f"       {'scenario':<{name_w}}  {'what the client did':<{text_w}}  expected"
-            out.append(header)
-            out.append("  " + "-" * (len(header) - 2 + text_w // 2))
+            title = f"apiharness conformance: {client or 'client'}: {passed}/{len(rows)} passed"
+            out += _wrapped(title, "", "  ", width)
             for r in rows:
-                did = textwrap.wrap(r.observed, text_w) or [""]
-                exp = textwrap.wrap(r.expected, text_w) or [""]
                 mark = "PASS" if r.passed else "FAIL"
-                for i in range(max(len(did), len(exp))):
-                    left = f"  {mark:<4} {r.scenario:<{name_w}}" if i == 0 else " " * (name_w + 7)
-                    d = did[i] if i < len(did) else ""
-                    e = exp[i] if i < len(exp) else ""
-                    out.append(f"{left}  {d:<{text_w}}  {e}".rstrip())
+                head = f"  {mark} {r.scenario:<{name_w}}  "
+                if len(head) > width - 10:  # a name too long for a row: on a line of its own
+                    out += _wrapped(f"{mark} {r.scenario}", "  ", indent, width)
+                    head = indent
+                out += _wrapped(r.observed, head, indent, width)
+                if not r.passed:
+                    out += _wrapped(f"expected: {r.expected}", indent, indent + "  ", width)
+                    if verbose:
+                        for line in r.details:
+                            out += _wrapped(line, indent + "| ", indent + "|   ", width)
             out.append("")
         return "\n".join(out).rstrip() + "\n"
 
@@ -118,3 +134,15 @@ class Scorecard:
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """Write the JSON report atomically."""
         atomic_write(path, self.to_json())
+
+    def write_html(self, path: str | os.PathLike[str]) -> None:
+        """Write the self-contained HTML report (timelines as inline SVG) atomically."""
+        from apiharness.conformance._html import render_html
+
+        atomic_write(path, render_html(self))
+
+    def write_junit(self, path: str | os.PathLike[str]) -> None:
+        """Write the scorecard as JUnit XML (a test case per scenario) atomically."""
+        from apiharness.conformance._junit import render_junit
+
+        atomic_write(path, render_junit(self))

@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING
 
 import click
 
+from apiharness._terminal import (
+    EXIT_FINDINGS,
+    BadInput,
+    Progress,
+    bad_input,
+    report_option,
+    writing,
+)
+
 if TYPE_CHECKING:
+    from apiharness.contract._drift import DriftReport
+    from apiharness.contract._fuzz import FuzzReport
     from apiharness.contract._spec import Spec
 
 __all__ = ["drift_check", "fuzz_command", "mock_command"]
@@ -17,16 +28,13 @@ __all__ = ["drift_check", "fuzz_command", "mock_command"]
 
 def _load(spec: str) -> Spec:
     from apiharness.contract._spec import load_spec
-    from apiharness.errors import SpecError
 
-    try:
+    with bad_input():
         return load_spec(spec)
-    except SpecError as exc:
-        raise click.BadParameter(str(exc), param_hint="SPEC") from None
 
 
-def drift_check(spec: str, cassettes: tuple[Path, ...]) -> bool:
-    """``apiharness check-cassettes SPEC PATHS``: print the drift report; True when none.
+def drift_check(spec: str, cassettes: tuple[Path, ...]) -> DriftReport:
+    """``apiharness check-cassettes SPEC PATHS``: print the drift report and return it.
 
     An interaction drifts when it uses an undocumented operation or status code or has an
     invalid body. Registered by :mod:`apiharness.cli` with the secret-leak gate.
@@ -35,7 +43,7 @@ def drift_check(spec: str, cassettes: tuple[Path, ...]) -> bool:
 
     report = check_cassettes(_load(spec), *cassettes)
     click.echo(report.format())
-    return report.ok
+    return report
 
 
 def _base_path(spec: Spec) -> str:
@@ -59,23 +67,20 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
 
     Answers every operation with the spec's examples or bodies generated from its response
     schemas (seeded), checks requests (problem+json 400/422), prints the base URL, and runs
-    until Ctrl-C or SIGTERM.
+    until Ctrl-C or SIGTERM. Exits 2 on bad input (a spec that cannot be served, a port in use).
 
         apiharness mock fixtures/openapi/payments.yaml --port 4010
     """
     import signal
     import threading
 
-    from apiharness.errors import ConfigurationError
     from apiharness.upstream import Upstream
 
     loaded = _load(spec)
     upstream = Upstream(base_url="http://apiharness.mock" + _base_path(loaded), seed=seed)
-    upstream.from_spec(loaded, validate_requests=not no_validate)
-    try:
+    with bad_input():
+        upstream.from_spec(loaded, validate_requests=not no_validate)
         server = upstream.serve(host=host, port=port).start()
-    except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from None
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
@@ -97,20 +102,16 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
 
 
 def _import(spec: str, what: str) -> object:
-    """``module:attribute`` → the object, or a usage error saying what is wrong."""
-    import importlib
+    """``module:attribute`` → the object, or bad input (exit 2) saying what is wrong."""
     import os
+
+    from apiharness._imports import import_object
+    from apiharness.errors import ConfigurationError
 
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # the user's project imports as it does under pytest
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise click.BadParameter(f"{spec!r} is not module:attribute", param_hint=what)
-    try:
-        module = importlib.import_module(module_name)
-        return getattr(module, attribute)
-    except (ImportError, AttributeError) as exc:
-        raise click.BadParameter(f"cannot import {spec!r}: {exc}", param_hint=what) from None
+    with bad_input():
+        return import_object(spec, what=what, error=ConfigurationError)
 
 
 @click.command("fuzz")
@@ -135,6 +136,11 @@ def _import(spec: str, what: str) -> object:
 @click.option("--max-examples", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--loopback", is_flag=True, help="Serve on 127.0.0.1 for non-httpx clients.")
+@report_option(
+    "--json",
+    "json_path",
+    "Also write the outcome as JSON: what was served, and the failure if any.",
+)
 def fuzz_command(
     *,
     spec: str,
@@ -145,37 +151,83 @@ def fuzz_command(
     max_examples: int,
     seed: int,
     loopback: bool,
+    json_path: str | None,
 ) -> None:
     """Fuzz a client with valid and invalid responses to OPERATION of SPEC.
 
     Exits 1 with the smallest response the client mishandles (an error on a valid response,
-    an undeclared error, or silent success on an invalid one), 0 when it copes with all.
+    an undeclared error, or silent success on an invalid one), 0 when it copes with all,
+    2 on bad input (the spec, the operation, --call or --raises).
 
         apiharness fuzz payments.yaml getCharge --call myclient.fuzz:get_charge \\
             --raises myclient:PaymentsError
     """
     from apiharness.contract._fuzz import fuzz_client
-    from apiharness.errors import FuzzFailure, SpecError
+    from apiharness.errors import ConfigurationError, FuzzFailure, SpecError
 
     call = _import(call_path, "--call")
     if not callable(call):
-        raise click.BadParameter(f"{call_path!r} is not callable", param_hint="--call")
+        raise BadInput(f"--call {call_path!r} is not callable; name a function taking a FuzzTarget")
     raises = [_import(path, "--raises") for path in raises_paths]
+    for path, kind in zip(raises_paths, raises, strict=True):
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            raise BadInput(
+                f"--raises {path!r} is a {type(kind).__name__}, not an exception class; name "
+                "the error your client raises on a bad response, e.g. --raises myclient:ApiError"
+            )
     loaded = _load(spec)
+    progress = Progress(f"fuzzing {operation}", total=max_examples)
+
+    progress_counts: list[FuzzReport | None] = [None]
+
+    def on_example(counts: FuzzReport) -> None:
+        # Hypothesis replays and shrinks past max_examples; the bar just stops at its end.
+        progress_counts[-1] = counts
+        progress.tick()
+        progress.status(f"fuzzing {operation}: {counts.format()}")
+
     try:
-        report = fuzz_client(
-            loaded,
-            operation,
-            call,
-            raises=raises,  # type: ignore[arg-type]  # checked by fuzz_client
-            status=status,
-            max_examples=max_examples,
-            seed=seed,
-            loopback=loopback,
-        )
+        with progress, bad_input((ConfigurationError, SpecError)):  # FuzzFailure: a finding
+            report = fuzz_client(
+                loaded,
+                operation,
+                call,
+                raises=raises,  # type: ignore[arg-type]  # checked above
+                status=status,
+                max_examples=max_examples,
+                seed=seed,
+                loopback=loopback,
+                on_example=on_example,
+            )
     except FuzzFailure as failure:
-        click.echo(str(failure).split("\nFalsifying", 1)[0])
-        raise SystemExit(1) from None
-    except SpecError as exc:
-        raise click.BadParameter(str(exc), param_hint="OPERATION") from None
+        click.echo(str(failure))
+        _write_fuzz_json(json_path, spec, operation, progress_counts[-1], str(failure))
+        raise SystemExit(EXIT_FINDINGS) from None
     click.echo(f"{operation}: no failure; served {report.format()}")
+    _write_fuzz_json(json_path, spec, operation, report, None)
+
+
+def _write_fuzz_json(
+    path: str | None, spec: str, operation: str, served: FuzzReport | None, failure: str | None
+) -> None:
+    """``fuzz --json``: what was served (counts by kind) and the failure, if one was found."""
+    import json
+
+    from apiharness._io import atomic_write
+
+    if not path:
+        return
+    counts = {
+        "valid": served.valid if served else 0,
+        "invalid": dict(served.invalid if served else {}),
+    }
+    report = {
+        "version": 1,
+        "spec": spec,
+        "operation": operation,
+        "ok": failure is None,
+        "served": counts,
+        "failure": failure,
+    }
+    with writing(path):
+        atomic_write(path, json.dumps(report, indent=2, sort_keys=True) + "\n")

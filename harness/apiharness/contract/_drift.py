@@ -6,29 +6,26 @@ validates against the documented schema. Undocumented operations and status code
 separately from invalid bodies, since they usually mean the description, not the API, is
 behind.
 
-Cassettes are read with the cassette model's YAML reader (safe, and linear in its input: no
-alias bombs, no recursive aliases, bounded nesting) and only the few fields needed
-(``interactions[].request.method/uri``, ``response.status.code/headers/body``), so cassettes
-written by vcrpy, by pytest-recording or by ``apiharness record`` all work, and this module
-does not import vcrpy. Reports name the method and path only: query strings and bodies may
-carry secrets.
+Cassettes are read by :class:`~apiharness.recording.Cassette` (VCR.py format 1, a safe YAML
+loader), so cassettes written by vcrpy, by pytest-recording or by ``apiharness record`` all
+work, a broken one is worded as the cassette player words it (file, interaction, field, line),
+and this module does not import vcrpy. Reports name the method and path only: query strings
+and bodies may carry secrets.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
-from apiharness._yaml import load_yaml
 from apiharness.contract._spec import Spec, is_json_media, load_spec
-from apiharness.errors import CassetteDriftError, SchemaViolationError
+from apiharness.errors import CassetteDriftError, CassetteError, SchemaViolationError
+from apiharness.recording import Cassette, Interaction, cassette_files, header_values
 
 __all__ = ["DriftIssue", "DriftKind", "DriftReport", "assert_no_drift", "check_cassettes"]
 
@@ -55,6 +52,8 @@ class DriftIssue:
     detail: str
 
     def __str__(self) -> str:
+        if self.kind is DriftKind.UNREADABLE:
+            return f"{self.kind.value}: {self.detail}"
         status = f" -> {self.status}" if self.status is not None else ""
         where = f"{self.cassette}#{self.index}" if self.index >= 0 else self.cassette
         return f"{where}: {self.kind.value}: {self.method} {self.path}{status}: {self.detail}"
@@ -85,15 +84,6 @@ class DriftReport:
         return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
 
 
-def _cassette_files(sources: Iterable[str | Path]) -> Iterator[Path]:
-    for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
-        else:
-            yield path
-
-
 def _base_paths(spec: Spec) -> list[str]:
     prefixes = []
     for server in spec.document.get("servers") or ():
@@ -102,33 +92,6 @@ def _base_paths(spec: Spec) -> list[str]:
             if prefix and "{" not in prefix:
                 prefixes.append(prefix)
     return sorted(set(prefixes), key=len, reverse=True)
-
-
-def _header(headers: Any, name: str) -> str:
-    if not isinstance(headers, Mapping):
-        return ""
-    for key, value in headers.items():
-        if str(key).lower() == name:
-            return str(value[0] if isinstance(value, list) and value else value)
-    return ""
-
-
-def _body(response: Mapping[str, Any]) -> bytes | str | None:
-    body = response.get("body")
-    if isinstance(body, Mapping):
-        body = body.get("string", body.get("content"))
-    if body is None or isinstance(body, bytes | str):
-        return body
-    return None
-
-
-def _interactions(path: Path) -> list[Any]:
-    data = load_yaml(path.read_bytes())
-    if not isinstance(data, Mapping) or not isinstance(data.get("interactions"), list):
-        raise ValueError("no `interactions` list; is this a VCR.py cassette?")
-    if data.get("version", 1) != 1:
-        raise ValueError(f"cassette format version {data.get('version')!r}; only 1 is known")
-    return list(data["interactions"])
 
 
 def check_cassettes(spec: Spec | str | Mapping[str, Any], *sources: str | Path) -> DriftReport:
@@ -142,14 +105,13 @@ def check_cassettes(spec: Spec | str | Mapping[str, Any], *sources: str | Path) 
     loaded = load_spec(spec)
     prefixes = _base_paths(loaded)
     report = DriftReport()
-    for cassette in _cassette_files(sources):
+    for cassette in cassette_files(sources):
         report.cassettes += 1
         try:
-            interactions = _interactions(cassette)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+            interactions = Cassette.load(cassette).interactions
+        except CassetteError as exc:
             report.issues.append(
-                DriftIssue(str(cassette), -1, DriftKind.UNREADABLE, "", "", None, str(reason))
+                DriftIssue(str(cassette), -1, DriftKind.UNREADABLE, "", "", None, str(exc))
             )
             continue
         for index, interaction in enumerate(interactions):
@@ -161,23 +123,12 @@ def check_cassettes(spec: Spec | str | Mapping[str, Any], *sources: str | Path) 
 
 
 def _check_one(  # noqa: PLR0911 - one return per finding
-    spec: Spec, prefixes: list[str], cassette: str, index: int, interaction: Any
+    spec: Spec, prefixes: list[str], cassette: str, index: int, interaction: Interaction
 ) -> DriftIssue | None:
-    try:
-        request, response = interaction["request"], interaction["response"]
-        method = str(request["method"]).upper()
-        path = urlsplit(str(request["uri"])).path or "/"
-        status = int(response["status"]["code"])
-    except (KeyError, TypeError, ValueError):
-        return DriftIssue(
-            cassette,
-            index,
-            DriftKind.UNREADABLE,
-            "",
-            "",
-            None,
-            "interaction lacks request.method/uri or response.status.code",
-        )
+    response = interaction.response
+    method = interaction.request.method.upper()
+    path = urlsplit(interaction.request.uri).path or "/"
+    status = response.status
     found = spec.match(method, path)
     for prefix in prefixes:
         if found is None and path.startswith(prefix + "/"):
@@ -204,8 +155,8 @@ def _check_one(  # noqa: PLR0911 - one return per finding
             status,
             f"{operation.name} documents {', '.join(operation.responses)}",
         )
-    content_type = _header(response.get("headers"), "content-type")
-    body = _body(response)
+    content_type = next(iter(header_values(response.headers, "content-type")), "")
+    body = response.body
     media = documented.media(content_type or None)
     invalid = functools.partial(
         DriftIssue, cassette, index, DriftKind.INVALID_BODY, method, path, status

@@ -93,6 +93,7 @@ class _Oracle:
     target: FuzzTarget
     expected: tuple[type[BaseException], ...]
     report: FuzzReport
+    on_example: Callable[[FuzzReport], None] | None = None
 
     def check(self, drawn: Any) -> None:
         from apiharness.upstream import respond
@@ -105,6 +106,8 @@ class _Oracle:
         else:
             self.report.invalid[bad.violation.value] += 1
             content = bad.content
+        if self.on_example is not None:
+            self.on_example(self.report)
         self.route.respond(respond(self.code, content=content, headers=headers))
         allowed = " or ".join(kind.__name__ for kind in self.expected)
         try:
@@ -117,11 +120,11 @@ class _Oracle:
                 ) from exc
             return
         except Exception as exc:
-            label = f"INVALID response ({bad})" if bad else "VALID response"
+            label = f"an INVALID response ({bad})" if bad else "a VALID response"
             # The client's message is foreign text; it may quote its own credentials.
             raise FuzzFailure(
                 f"{self.what}: the client raised {type(exc).__name__}: "
-                f"{scrub(str(exc), environment=True)} on a {label}; "
+                f"{scrub(str(exc), environment=True)} on {label}; "
                 f"expected {allowed}\n  body: {_shown(content)}"
             ) from exc
         if bad is not None:
@@ -144,6 +147,7 @@ def fuzz_client(
     loopback: bool = False,
     valid: bool = True,
     invalid: bool = True,
+    on_example: Callable[[FuzzReport], None] | None = None,
 ) -> FuzzReport:
     """Fuzz a client call with responses to ``operation``, valid and invalid.
 
@@ -160,6 +164,7 @@ def fuzz_client(
             )
 
     ``loopback=True`` serves the mock on 127.0.0.1 for clients that are not httpx-based.
+    ``on_example(report)`` is called as each drawn response is served (progress, counts so far).
     """
     expected = (raises,) if isinstance(raises, type) else tuple(raises)
     if not expected or not all(
@@ -204,7 +209,15 @@ def fuzz_client(
         target = FuzzTarget(url, http, upstream, transport)
 
         oracle = _Oracle(
-            f"{op.name} -> {code}", code, content_type, route, call, target, expected, report
+            f"{op.name} -> {code}",
+            code,
+            content_type,
+            route,
+            call,
+            target,
+            expected,
+            report,
+            on_example,
         )
         test = given(st.one_of(choices))(oracle.check)
         test = settings(
@@ -221,7 +234,17 @@ def fuzz_client(
         )(test)
         if seed is not None:
             test = seeded(seed)(test)
-        test()
+        try:
+            test()
+        except FuzzFailure as failure:
+            # Hypothesis notes the failing call, `check(drawn=...)`, with an argument it cannot
+            # print; the message already shows the response, which is what the user needs.
+            failure.__notes__ = [
+                note
+                for note in getattr(failure, "__notes__", ())
+                if not note.startswith(("Failing test case", "Falsifying example"))
+            ]
+            raise
     return report
 
 

@@ -45,6 +45,7 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _STATUS = re.compile(r"^([1-5][0-9][0-9]|[1-5]XX|default)$")
 _TEMPLATE = re.compile(r"\{([^{}/]+)\}")
 Parts = tuple[str | int, ...]
+_TYPES = "array, boolean, integer, null, number, object, string"
 _Param = tuple[Mapping[str, Any], str | None]  # a parameter object and its schema's URI
 
 
@@ -143,13 +144,16 @@ class Spec:
         self.uri = loaded.uri
         self.registry = loaded.registry
         self.document = loaded.root
+        # Schemas written inline in responses, met while walking the paths; checked with the
+        # components' schemas, so a description that cannot be served is refused at load.
+        self._inline_schemas: list[tuple[Any, str, Parts]] = []
         self.operations: list[Operation] = list(self._walk_paths())
         self._by_id = {op.operation_id: op for op in self.operations if op.operation_id}
         self._by_key = {(op.method, op.path): op for op in self.operations}
         self._validators: dict[str, Draft202012Validator] = {}
         self._quick: dict[str, Callable[[Any], bool]] = {}
         if check_schemas:
-            self._check_component_schemas()
+            self._check_schemas()
 
     def __repr__(self) -> str:
         title = self.document.get("info", {}).get("title", "?")
@@ -342,6 +346,7 @@ class Spec:
                         source=self._shown(s_doc),
                     )
                 schema_uri = self._location(doc, (*m_parts, "schema"))
+                self._inline_schemas.append((schema, s_doc, s_parts))
             yield MediaSpec(media_type, schema_uri, self._examples(media))
 
     @staticmethod
@@ -356,22 +361,32 @@ class Spec:
             )
         return ()
 
-    def _check_component_schemas(self) -> None:
+    def _check_schemas(self) -> None:
+        """Every schema of the description must be a valid JSON Schema (``type: strng`` is not).
+
+        Checked at load, naming the JSON path, rather than met as a 500 from the mock.
+        """
         schemas = self.document.get("components", {}).get("schemas", {})
         if not isinstance(schemas, dict):
             raise InvalidSpecError(
                 "`components.schemas` must be a mapping", json_path="$.components.schemas"
             )
+        found = [(schema, self.uri, ("components", "schemas", n)) for n, schema in schemas.items()]
         quick = _metaschema_check()
-        for name, schema in schemas.items():
+        for schema, doc, parts in [*found, *self._inline_schemas]:
             if quick is not None and quick(schema):
                 continue
             try:
                 Draft202012Validator.check_schema(schema)
             except SchemaError as exc:
-                where = ("components", "schemas", name, *exc.absolute_path)
+                where = (*parts, *exc.absolute_path)
+                problem = exc.message
+                if where[-1] == "type":
+                    problem = f"{exc.instance!r} is not a JSON Schema type; use one of {_TYPES}"
                 raise InvalidSpecError(
-                    f"invalid schema: {exc.message}", json_path=json_path(where)
+                    f"invalid schema: {problem}",
+                    json_path=json_path(where),
+                    source=self._shown(doc),
                 ) from None
 
     # -- lookup -----------------------------------------------------------------------------

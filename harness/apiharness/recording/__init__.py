@@ -19,6 +19,8 @@ from apiharness.recording._cassette import (
     Interaction,
     RecordedRequest,
     RecordedResponse,
+    cassette_files,
+    header_values,
 )
 from apiharness.recording._leaks import (
     Leak,
@@ -57,9 +59,11 @@ __all__ = [
     "RecordedResponse",
     "Recorder",
     "Redactor",
+    "cassette_files",
     "check_cassettes",
     "encoded_forms",
     "find_leaks",
+    "header_values",
     "match_key",
     "secrets_from_env",
     "serve_cassette",

@@ -104,7 +104,8 @@ class RecordVCR:
     Options (``--set name=value``): ``vcr_cassette`` (path; recording is off while empty),
     ``vcr_append`` (keep the cassette's interactions and add the new ones), ``vcr_redact``
     (default true), ``vcr_redact_headers`` / ``vcr_redact_params`` / ``vcr_redact_fields``
-    (extra names to redact), ``vcr_ready_file`` (where to write ``{"port": N}`` once listening).
+    (extra names to redact), ``vcr_ready_file`` (where to write ``{"port": N}`` once listening),
+    ``vcr_progress_file`` (where to write ``{"recorded": N}`` as flows are recorded).
     """
 
     def __init__(self) -> None:
@@ -131,6 +132,9 @@ class RecordVCR:
         )
         loader.add_option(
             "vcr_error_file", str, "", "Write why here if the cassette could not be written."
+        )
+        loader.add_option(
+            "vcr_progress_file", str, "", 'Write {"recorded": N} here after each recorded flow.'
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -173,6 +177,9 @@ class RecordVCR:
         interaction = interaction_from_flow(flow)
         if interaction is not None:
             self.interactions.append(interaction)
+            if ctx.options.vcr_progress_file:
+                progress = {"recorded": len(self.interactions)}
+                atomic_write(ctx.options.vcr_progress_file, json.dumps(progress))
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:

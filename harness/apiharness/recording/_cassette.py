@@ -24,7 +24,7 @@ import yaml
 
 from apiharness._io import atomic_write
 from apiharness._yaml import load_yaml
-from apiharness.errors import CassetteError
+from apiharness.errors import CassetteError, ConfigurationError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -34,6 +34,7 @@ __all__ = [
     "RecordedRequest",
     "RecordedResponse",
     "SafeDumper",
+    "cassette_files",
     "header_values",
     "replace_header",
 ]
@@ -133,16 +134,25 @@ class Cassette:
                 f"{where}: not a loadable cassette{at}: {problem}. Cassettes are read with a "
                 "safe loader (plain data only). Fix the file or re-record it."
             ) from None
-        return cls.from_dict(data, source=source)
+        return cls._build(data, source, text)
 
     @classmethod
     def from_dict(cls, data: object, *, source: Path | None = None) -> Cassette:
         """Build a cassette from the parsed YAML document, validating every field."""
+        return cls._build(data, source, None)
+
+    @classmethod
+    def _build(cls, data: object, source: Path | None, text: str | bytes | None) -> Cassette:
         where = str(source) if source is not None else "<cassette>"
         if not isinstance(data, Mapping):
             raise CassetteError(
                 f"{where}: a cassette is a mapping with 'version' and 'interactions', "
                 f"got {type(data).__name__}; was it written by an old VCR.py? Re-record it."
+            )
+        if "version" not in data:
+            raise CassetteError(
+                f"{where}: no 'version' key; VCR.py cassettes start with 'version: "
+                f"{FORMAT_VERSION}'. Add it if the file is a VCR.py cassette, or re-record it."
             )
         version = data.get("version")
         if version != FORMAT_VERSION:
@@ -153,9 +163,15 @@ class Cassette:
         raw = data.get("interactions")
         if not isinstance(raw, list):
             raise CassetteError(f"{where}: 'interactions' must be a list, got {_kind(raw)}")
-        interactions = [
-            _interaction(entry, f"{where}: interaction #{n}") for n, entry in enumerate(raw)
-        ]
+        interactions = []
+        for n, entry in enumerate(raw):
+            try:
+                interactions.append(_interaction(entry))
+            except _EntryError as exc:
+                # The field, and the line the entry starts on: the fix is one jump away.
+                line = _entry_line(text, n) if text is not None else None
+                at = f" (line {line})" if line else ""
+                raise CassetteError(f"{where}: interaction #{n}{at}: {exc}") from None
         return cls(interactions, source)
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,44 +199,77 @@ class Cassette:
         self.interactions.extend(interactions)
 
 
+CASSETTE_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
+
+
+def cassette_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """The cassette files named by ``paths``: files as given, folders searched recursively.
+
+    A path that does not exist raises :class:`~apiharness.errors.ConfigurationError`.
+    """
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in CASSETTE_SUFFIXES)
+        elif path.exists():
+            yield path
+        else:
+            raise ConfigurationError(f"{path} does not exist; pass cassette files or folders")
+
+
 def _kind(value: object) -> str:
     return "nothing" if value is None else type(value).__name__
 
 
-def _interaction(entry: object, where: str) -> Interaction:
+class _EntryError(CassetteError):
+    """One interaction is malformed; the message starts with the field."""
+
+
+def _entry_line(text: str | bytes, index: int) -> int | None:
+    """The line (1-based) where interaction ``index`` starts; only on the error path."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    for key, value in getattr(root, "value", ()):
+        if getattr(key, "value", None) == "interactions" and index < len(value.value):
+            return int(value.value[index].start_mark.line) + 1
+    return None
+
+
+def _interaction(entry: object) -> Interaction:
     if not isinstance(entry, Mapping):
-        raise CassetteError(f"{where}: expected a mapping with request and response")
+        raise _EntryError("expected a mapping with request and response")
     request, response = entry.get("request"), entry.get("response")
     if not isinstance(request, Mapping) or not isinstance(response, Mapping):
-        raise CassetteError(f"{where}: needs both a 'request' and a 'response' mapping")
+        raise _EntryError("needs both a 'request' and a 'response' mapping")
     method, uri = request.get("method"), request.get("uri")
     if not isinstance(method, str) or not method:
-        raise CassetteError(f"{where}: request.method must be a string such as 'GET'")
+        raise _EntryError("request.method must be a string such as 'GET'")
     if not isinstance(uri, str) or "://" not in uri:
-        raise CassetteError(f"{where}: request.uri must be an absolute URL, got {_kind(uri)}")
+        raise _EntryError(f"request.uri must be an absolute URL, got {_kind(uri)}")
     status = response.get("status")
     code = status.get("code") if isinstance(status, Mapping) else None
     if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
-        raise CassetteError(
-            f"{where}: response.status.code must be an integer HTTP status such as 200, "
-            f"got {code!r:.40}"
+        raise _EntryError(
+            f"response.status.code must be an integer HTTP status such as 200, got {code!r:.40}"
         )
     message = status.get("message") if isinstance(status, Mapping) else None
     body = response.get("body")
     if not isinstance(body, Mapping) or "string" not in body:
-        raise CassetteError(f"{where}: response.body must be a mapping with a 'string' key")
+        raise _EntryError("response.body must be a mapping with a 'string' key")
     return Interaction(
         RecordedRequest(
             method=method,
             uri=uri,
-            headers=_headers(request.get("headers"), f"{where}: request.headers"),
-            body=_body(request.get("body"), f"{where}: request.body", allow_none=True),
+            headers=_headers(request.get("headers"), "request.headers"),
+            body=_body(request.get("body"), "request.body", allow_none=True),
         ),
         RecordedResponse(
             status=code,
             reason=message if isinstance(message, str) else "",
-            headers=_headers(response.get("headers"), f"{where}: response.headers"),
-            body=_body(body["string"], f"{where}: response.body.string", allow_none=False) or b"",
+            headers=_headers(response.get("headers"), "response.headers"),
+            body=_body(body["string"], "response.body.string", allow_none=False) or b"",
         ),
     )
 
@@ -229,13 +278,13 @@ def _headers(raw: object, where: str) -> Headers:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping):
-        raise CassetteError(f"{where}: must map header names to lists of values")
+        raise _EntryError(f"{where}: must map header names to lists of values")
     fields: list[tuple[str, str]] = []
     for name, values in raw.items():
         items = values if isinstance(values, list) else [values]
         for value in items:
             if not isinstance(name, str) or not isinstance(value, str | int | float):
-                raise CassetteError(f"{where}: header {name!r} has a value that is not text")
+                raise _EntryError(f"{where}: header {name!r} has a value that is not text")
             fields.append((name, str(value)))
     return tuple(fields)
 
@@ -247,7 +296,7 @@ def _body(raw: object, where: str, *, allow_none: bool) -> bytes | None:
         return raw
     if isinstance(raw, str):
         return raw.encode("utf-8")
-    raise CassetteError(f"{where}: a body is text or !!binary, got {_kind(raw)}")
+    raise _EntryError(f"{where}: a body is text or !!binary, got {_kind(raw)}")
 
 
 def _text_or_bytes(body: bytes) -> str | bytes:

@@ -17,9 +17,11 @@ from types import FrameType
 
 import click
 
+from apiharness._terminal import BadInput, Progress, bad_input
 from apiharness.clock import SystemClock
-from apiharness.errors import ApiHarnessError
-from apiharness.recording._leaks import check_cassettes, secrets_from_env
+from apiharness.errors import ApiHarnessError, CassetteError, ConfigurationError, SecretLeakError
+from apiharness.recording._cassette import cassette_files
+from apiharness.recording._leaks import Leak, check_cassettes, secrets_from_env
 from apiharness.recording._recorder import Recorder
 
 __all__ = ["leak_check", "record_command"]
@@ -95,6 +97,9 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
     where they sit (credential headers, secret parameters and fields) and then wherever else
     their values occur, in any encoding; so are --secret variables and environment variables
     whose names look secret. The cassette is checked for all of them before it is written.
+
+    Exits 2 on bad input (an option, or with --append a cassette that cannot be read), 1 if
+    mitmdump fails.
     """
     if (upstream is None) == (not command):
         raise click.UsageError(
@@ -116,7 +121,9 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
             secrets=_from_env(secret_vars),
         )
         status = _run_command(recorder, command) if command else _run_reverse(recorder)
-    except ApiHarnessError as exc:
+    except (ConfigurationError, CassetteError) as exc:
+        raise BadInput(str(exc)) from None
+    except ApiHarnessError as exc:  # mitmdump could not start or stopped badly
         raise click.ClickException(str(exc)) from None
     except _Stop:  # SIGTERM while mitmdump was still starting: nothing was recorded
         raise click.ClickException("stopped before recording started") from None
@@ -132,14 +139,31 @@ def _run_reverse(recorder: Recorder) -> int:
             )
             sys.stdout.flush()
             clock = SystemClock()
-            while recorder.running:
-                clock.sleep(0.2)
+            with Progress(f"recording {recorder.upstream}") as progress:
+                seen = 0
+                while recorder.running:
+                    clock.sleep(0.2)
+                    now = recorder.recorded
+                    if now != seen:
+                        seen = now
+                        progress.status(f"recording {recorder.upstream}: {now} interaction(s)")
+                        if not progress.live:
+                            progress.say(f"apiharness: {now} interaction(s) recorded so far")
         except (KeyboardInterrupt, _Stop):
             pass
         finally:
             written = recorder.stop()
-    click.echo(f"apiharness: wrote {written}")
+    click.echo(f"apiharness: wrote {_count(written)} to {written}")
     return 0
+
+
+def _count(cassette: Path) -> str:
+    from apiharness.recording._cassette import Cassette
+
+    try:
+        return f"{len(Cassette.load(cassette))} interaction(s)"
+    except ApiHarnessError:
+        return "the cassette"
 
 
 def _run_command(recorder: Recorder, command: tuple[str, ...]) -> int:
@@ -162,7 +186,7 @@ def _run_command(recorder: Recorder, command: tuple[str, ...]) -> int:
                     child.terminate()
         finally:
             written = recorder.stop()
-            click.echo(f"apiharness: wrote {written}", err=True)
+            click.echo(f"apiharness: wrote {_count(written)} to {written}", err=True)
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -177,17 +201,27 @@ def _from_env(secret_vars: tuple[str, ...]) -> dict[str, str]:
     return declared
 
 
-def leak_check(paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bool) -> None:
+def leak_check(
+    paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bool
+) -> tuple[list[Path], int, list[Leak]]:
     """``apiharness check-cassettes --secrets``: the secret-leak gate.
 
     The values of environment variables whose names look secret (GITHUB_TOKEN, DB_PASSWORD, ...)
     and of each ``--secret ENV_VAR`` must not occur in a cassette: raw, URL-encoded, base64 or
     JSON-escaped. Values come from the environment, never the command line; findings name the
-    variable, never the value. Raises a click error (exit 1) on a leak.
+    variable, never the value. Prints the outcome; returns the files checked, how many secrets
+    were in play and the leaks found. Bad input raises a click error (exit 2).
     """
     in_play = {**({} if no_env else secrets_from_env()), **_from_env(secret_vars)}
     try:
-        files = check_cassettes(paths, in_play, use_env=False)
-    except ApiHarnessError as exc:
-        raise click.ClickException(str(exc)) from None
+        with bad_input(ConfigurationError):
+            files = check_cassettes(paths, in_play, use_env=False)
+    except SecretLeakError as exc:
+        click.echo(f"apiharness: {exc}")
+        return (
+            list(cassette_files(paths)),
+            len(in_play),
+            [leak for leak in exc.leaks if isinstance(leak, Leak)],
+        )
     click.echo(f"apiharness: no secret in {len(files)} cassette(s) ({len(in_play)} secrets)")
+    return files, len(in_play), []

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from apiharness.errors import ConfigurationError, SecretLeakError
+from apiharness.errors import CassetteError, ConfigurationError, SecretLeakError
 from apiharness.recording._cassette import Cassette
 from apiharness.recording._leaks import check_cassettes, secrets_from_env
 from apiharness.recording._recorder import Recorder
@@ -46,6 +46,7 @@ __all__ = [
     "check_secrets_at_end",
     "declared_secrets",
     "record_mode",
+    "translate_vcr_advice",
 ]
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
@@ -222,6 +223,13 @@ def apiharness_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]
         body_fields=options.get("redact_fields", ()),
         secrets={**secrets_from_env(), **declared} if redacting else None,
     )
+    if mode == "none" and not exists:
+        raise CassetteError(
+            f"no cassette at {path}, and record mode 'none' (the default) only replays. Record "
+            f"it once against the live API: pytest --apiharness-record-mode=once "
+            f"{request.node.nodeid!r}; or name an existing cassette with "
+            "@pytest.mark.apiharness_cassette('name.yaml')"
+        )
     record = mode == "all" or (mode in {"once", "new_episodes"} and not exists)
     replay = mode == "none" or (mode in {"once", "new_episodes"} and exists)
     if replay and exists:
@@ -247,6 +255,22 @@ def apiharness_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]
                 recorder.stop()
     if gate is not None:
         gate.check(path)
+
+
+_VCR_MODE = re.compile(r"record_mode='(\w+)'(?: \(the default\))?")
+
+
+def translate_vcr_advice(item: pytest.Item, error: BaseException) -> None:
+    """vcrpy's advice names its own settings (``record_mode='new_episodes'``); under the
+    ``apiharness_cassette`` fixture the record mode is ours, so say ours."""
+    if "apiharness_cassette" not in getattr(item, "fixturenames", ()):
+        return
+    if type(error).__name__ != "CannotOverwriteExistingCassetteException":
+        return
+    error.args = tuple(
+        _VCR_MODE.sub(r"--apiharness-record-mode=\1", arg) if isinstance(arg, str) else arg
+        for arg in error.args
+    )
 
 
 def check_secrets_at_end(session: pytest.Session) -> None:

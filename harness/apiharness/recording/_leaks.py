@@ -32,6 +32,7 @@ from apiharness._scrub import Needles, encoded_forms, secrets_from_env
 from apiharness._yaml import load_yaml
 from apiharness.errors import ConfigurationError, SecretLeakError
 from apiharness.recording._bodies import UndecodableBody, content_codings, decode_body
+from apiharness.recording._cassette import cassette_files
 
 __all__ = [
     "Leak",
@@ -185,17 +186,6 @@ def find_leaks(data: bytes, secrets: Mapping[str, str], *, path: str = "<cassett
     return list(leaks.values())
 
 
-def _cassette_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    for entry in paths:
-        path = Path(entry)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
-        elif path.exists():
-            yield path
-        else:
-            raise ConfigurationError(f"{path} does not exist; pass cassette files or folders")
-
-
 def check_cassettes(
     paths: Iterable[str | os.PathLike[str]],
     secrets: Mapping[str, str] | None = None,
@@ -210,7 +200,7 @@ def check_cassettes(
         check_cassettes(["cassettes"], {"stripe": os.environ["STRIPE_KEY"]})
     """
     in_play = {**(secrets_from_env() if use_env else {}), **(secrets or {})}
-    files = list(_cassette_files(paths))
+    files = list(cassette_files(paths))
     leaks = [
         leak for file in files for leak in find_leaks(file.read_bytes(), in_play, path=str(file))
     ]

@@ -38,6 +38,7 @@ SECRETS_VARIABLE = "APIHARNESS_RECORD_SECRETS"
 
 _ADDON_SCRIPT = Path(__file__).with_name("_mitmdump_script.py")
 _CA_NAME = "mitmproxy-ca-cert.pem"
+_PROGRESS = "progress.json"  # beside the ready file, in the run's work folder
 
 
 def mitmdump_executable() -> str:
@@ -122,6 +123,16 @@ class Recorder:
     proxy_url = base_url
 
     @property
+    def recorded(self) -> int:
+        """How many interactions this run has recorded so far (written to the cassette at stop)."""
+        if self._workdir is None:
+            return 0
+        try:
+            return int(json.loads((Path(self._workdir.name) / _PROGRESS).read_text())["recorded"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    @property
     def ca_file(self) -> Path:
         """mitmproxy's CA certificate, which clients must trust for HTTPS through the proxy."""
         return self._confdir() / _CA_NAME
@@ -165,6 +176,7 @@ class Recorder:
             "vcr_redact": str(self.redact).lower(),
             "vcr_ready_file": str(ready),
             "vcr_error_file": str(ready.with_name("error.txt")),
+            "vcr_progress_file": str(ready.parent / _PROGRESS),
             "flow_detail": "0",
         }
         if self.upstream_ca is not None:

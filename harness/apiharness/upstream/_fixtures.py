@@ -33,6 +33,7 @@ __all__ = [
     "apiharness_upstream",
     "apiharness_upstream_server",
     "apply_marker",
+    "check_marker_is_used",
     "upstream_session_server",
 ]
 
@@ -53,6 +54,24 @@ def _declare(up: Upstream, routes: object) -> None:
             )
         steps = script if isinstance(script, list | tuple) else [script]
         up.route(method, path.strip()).respond(*steps)
+
+
+def check_marker_is_used(item: pytest.Item) -> None:
+    """An ``upstream`` marker on a test that asks for neither fixture declares routes that no
+    upstream serves: the test would talk to whatever its client reaches instead.
+
+    Only a marker on the test itself counts; one on a class or module may cover tests that do
+    not all use the upstream.
+    """
+    marked = any(marker.name == "upstream" for marker in item.own_markers)
+    # The short names ask for these, so the closure holds them whichever name the test used.
+    used = {"apiharness_upstream", "apiharness_upstream_server"}
+    if marked and not used & set(getattr(item, "fixturenames", ())):
+        raise DeclarationError(
+            f"{item.name} is marked @pytest.mark.upstream but uses neither the `upstream` nor "
+            "the `upstream_server` fixture, so nothing serves its routes; add one of them as "
+            "an argument of the test, or remove the marker"
+        )
 
 
 def apply_marker(up: Upstream, node: pytest.Item, *, served: bool) -> None:

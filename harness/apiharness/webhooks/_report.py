@@ -121,6 +121,7 @@ class SenderReport:
 
     def assert_ok(self) -> None:
         """Raise AssertionError naming every wrong answer and what to fix."""
+        __tracebackhide__ = True  # the message is the report; this method's source is noise
         if self.ok:
             return
         lines = [f"the {self.scheme} receiver at {self.url} handled deliveries wrongly:"]
