@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import shutil
 import socket
@@ -41,6 +40,8 @@ from apiharness._io import atomic_write
 from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._behaviours import Fault
+from apiharness.upstream._journal import RejectedRequest
+from apiharness.upstream._reading import Limits, ParsedRequest, Refusal, RequestReader
 from apiharness.upstream._upstream import (
     Exchange,
     dribble_pieces,
@@ -54,82 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["LoopbackServer"]
 
 _REASONS = {int(s): s.phrase for s in HTTPStatus}
-# Parsing a URL is most of the cost of building an httpx.Request (~70 µs of ~100); tests send
-# the same few URLs over and over, and httpx.URL is immutable, so parse each one once.
-_url = functools.lru_cache(maxsize=4096)(httpx.URL)
-_MAX_HEAD = 64 * 1024
-
-
-class _BadRequest(Exception):
-    """The bytes on the connection are not an HTTP/1.1 request we can parse."""
-
-
-def _dechunk(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
-    """A chunked body starting at ``pos``: (body, end) or None while incomplete."""
-    body = bytearray()
-    while True:
-        line_end = buf.find(b"\r\n", pos)
-        if line_end < 0:
-            return None
-        try:
-            size = int(bytes(buf[pos:line_end]).split(b";", 1)[0], 16)
-        except ValueError:
-            raise _BadRequest("bad chunk size") from None
-        pos = line_end + 2
-        if size == 0:
-            if buf[pos : pos + 2] == b"\r\n":
-                return bytes(body), pos + 2
-            trailers_end = buf.find(b"\r\n\r\n", pos)
-            return None if trailers_end < 0 else (bytes(body), trailers_end + 4)
-        if len(buf) < pos + size + 2:
-            return None
-        body += buf[pos : pos + size]
-        pos += size + 2
-
-
-def _parse(buf: bytearray) -> tuple[str, str, str, list[tuple[bytes, bytes]], bytes, int] | None:
-    """One request from the front of ``buf``, or None while it is incomplete.
-
-    Headers stay bytes: httpx takes them as they are, where ``str`` ones would be encoded
-    again (and a non-ASCII value would fail to).
-    """
-    end = buf.find(b"\r\n\r\n")
-    if end < 0:
-        if len(buf) > _MAX_HEAD:
-            raise _BadRequest("request head too large")
-        return None
-    lines = bytes(buf[:end]).split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        raise _BadRequest(f"bad request line {lines[0][:80].decode('latin-1')!r}")
-    headers = []
-    length, chunked = 0, False
-    for line in lines[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise _BadRequest("bad header line")
-        name, value = name.strip(), value.strip()
-        lowered = name.lower()
-        if lowered == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                raise _BadRequest("bad Content-Length") from None
-        elif lowered == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-        headers.append((name, value))
-    start = end + 4
-    if chunked:
-        found = _dechunk(buf, start)
-        if found is None:
-            return None
-        body, consumed = found
-    else:
-        if len(buf) < start + length:
-            return None
-        body, consumed = bytes(buf[start : start + length]), start + length
-    method, target, version = (part.decode("latin-1") for part in parts)
-    return method, target, version, headers, body, consumed
+# Requests read ahead of a slow response before the server stops reading the connection.
+_MAX_QUEUED = 16
 
 
 def _head(status: int, headers: list[tuple[str, str]], *, close: bool) -> bytes:
@@ -172,10 +99,13 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: LoopbackServer) -> None:
         self.server = server
-        self.buffer = bytearray()
+        self.reader = RequestReader(server.limits, server.scheme, server.authority)
         self.busy = False
+        self.paused = False
+        self.ended = False  # the client sent EOF
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] | None = None
+        self.head_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -190,70 +120,119 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        self._stop_head_timer()
         if self.closed is not None and not self.closed.done():
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        reader = self.reader
+        reader.feed(data)
+        if reader.in_head and self.head_timer is None:
+            self.head_timer = asyncio.get_running_loop().call_later(
+                reader.limits.header_timeout, self._head_timed_out
+            )
+        elif not reader.in_head and self.head_timer is not None:
+            self._stop_head_timer()
         if not self.busy:
-            self.serve_buffered()
+            self.serve_ready()
+        elif len(reader.ready) > _MAX_QUEUED and not self.paused:
+            # A client pipelining far ahead of a slow response waits for it, in the kernel.
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self.paused = True
+
+    def eof_received(self) -> bool | None:
+        # The client sent its last byte (a half-close, or the first sign of a full close):
+        # what it asked for is still answered, then the connection closes. A hang() ends here.
+        self.reader.eof()
+        self.ended = True
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(None)
+        if not self.busy:
+            self.serve_ready()
+        return True  # serve_ready closes once the answers are out
 
     # -- serving -------------------------------------------------------------------------------
 
-    def serve_buffered(self) -> None:
-        assert self.transport is not None
-        while not self.busy and not self.transport.is_closing():
-            try:
-                parsed = _parse(self.buffer)
-            except _BadRequest as exc:
-                self.transport.write(
-                    _head(400, [("Content-Length", str(len(str(exc))))], close=True)
-                    + str(exc).encode()
-                )
-                self.transport.close()
-                return
-            if parsed is None:
-                return
-            method, target, version, headers, body, consumed = parsed
-            del self.buffer[:consumed]
-            connection = next((v.lower() for k, v in headers if k.lower() == b"connection"), b"")
-            keep_alive = b"close" not in connection and (
-                version == "HTTP/1.1" or b"keep-alive" in connection
-            )
-            try:
-                exchange = self.server.upstream.dispatch(
-                    self._request(method, target, headers, body), get_clock(), choose=False
-                )
-                plan = exchange.plan
-                whole = plan.fault is Fault.NONE and plan.chunks == 1
-                # A pending plan (user code to run off the loop) takes the slow path.
-                if whole and not (plan.delay or plan.over or exchange.pending):
-                    self._write_whole(exchange, keep_alive)  # the fast path: no task
-                    continue
-            except Exception as exc:  # user code (a callable, a policy) failed: tell the test
-                self._fail(exc)
-                return
-            self.busy = True
-            task = asyncio.get_running_loop().create_task(self._serve_slowly(exchange, keep_alive))
-            # The loop keeps only weak references to tasks: hold them until they finish.
-            self.server.tasks.add(task)
-            task.add_done_callback(self.server.tasks.discard)
+    def _stop_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
 
-    def _request(
-        self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> httpx.Request:
-        host = next(
-            (v.decode("latin-1") for k, v in headers if k.lower() == b"host"),
-            self.server.authority,
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        self.reader.timed_out()
+        if not self.busy:
+            self.serve_ready()
+
+    def serve_ready(self) -> None:
+        """Answer the requests read so far, in order, until one needs the slow path."""
+        transport, ready = self.transport, self.reader.ready
+        assert transport is not None
+        while ready and not self.busy and not transport.is_closing():
+            item = ready.popleft()
+            if isinstance(item, Refusal):
+                self._refuse(item)
+                return
+            if not self._serve(item):
+                return
+        if not transport.is_closing() and not self.busy:
+            if self.reader.to_client:  # 100 Continue: the response before it is out
+                transport.write(bytes(self.reader.to_client))
+                self.reader.to_client.clear()
+            if self.paused:
+                transport.resume_reading()
+                self.paused = False
+            if self.ended:
+                transport.close()
+
+    def _serve(self, parsed: ParsedRequest) -> bool:
+        """Serve one request; False when it went to the slow path or failed."""
+        try:
+            exchange = self.server.upstream.dispatch(
+                self._request(parsed), get_clock(), choose=False
+            )
+            plan = exchange.plan
+            whole = plan.fault is Fault.NONE and plan.chunks == 1
+            # A pending plan (user code to run off the loop) takes the slow path.
+            if whole and not (plan.delay or plan.over or exchange.pending):
+                self._write_whole(exchange, parsed.keep_alive)  # the fast path: no task
+                return True
+        except Exception as exc:  # user code (a callable, a policy) failed: tell the test
+            self._fail(exc)
+            return False
+        self.busy = True
+        task = asyncio.get_running_loop().create_task(
+            self._serve_slowly(exchange, parsed.keep_alive)
         )
+        # The loop keeps only weak references to tasks: hold them until they finish.
+        self.server.tasks.add(task)
+        task.add_done_callback(self.server.tasks.discard)
+        return False
+
+    @staticmethod
+    def _request(parsed: ParsedRequest) -> httpx.Request:
         request = httpx.Request(
-            method,
-            _url(f"{self.server.scheme}://{host}{target}"),
-            headers=headers,
-            stream=httpx.ByteStream(body),
+            parsed.method, parsed.url, headers=parsed.headers, stream=httpx.ByteStream(parsed.body)
         )
         request.read()
         return request
+
+    def _refuse(self, refusal: Refusal) -> None:
+        """Answer a request the reader refused, close, and journal the client's error."""
+        assert self.transport is not None
+        self._stop_head_timer()
+        text = f"apiharness: {refusal.reason}\n".encode()
+        headers = [("Content-Type", "text/plain; charset=utf-8")]
+        headers.append(("Content-Length", str(len(text))))
+        self.transport.write(_head(refusal.status, headers, close=True) + text)
+        self.transport.close()
+        clock = get_clock()
+        self.server.upstream.journal.reject(
+            RejectedRequest(
+                refusal.status, refusal.reason, refusal.head, clock.time(), clock.monotonic()
+            )
+        )
 
     def _write_whole(self, exchange: Exchange, keep_alive: bool) -> None:
         assert self.transport is not None
@@ -279,8 +258,8 @@ class _Connection(asyncio.Protocol):
             self._fail(exc)
         finally:
             self.busy = False
-        if self.transport is not None and not self.transport.is_closing() and self.buffer:
-            self.serve_buffered()
+        if self.transport is not None and not self.transport.is_closing():
+            self.serve_ready()
 
     async def _carry_out(self, exchange: Exchange, keep_alive: bool) -> None:
         plan, transport = exchange.plan, self.transport
@@ -376,9 +355,20 @@ class LoopbackServer:
     """
 
     def __init__(
-        self, upstream: Upstream, *, https: bool = False, host: str = "127.0.0.1", port: int = 0
+        self,
+        upstream: Upstream,
+        *,
+        https: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: Limits | None = None,
     ) -> None:
+        if limits is not None and not isinstance(limits, Limits):
+            raise ConfigurationError(
+                f"limits= takes apiharness.upstream.Limits(...), got {type(limits).__name__}"
+            )
         self.upstream = upstream
+        self.limits = limits or Limits()
         self.https = https
         self.host = host
         self.port = port

@@ -34,6 +34,7 @@ from apiharness.upstream._scripts import as_behaviour
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
     from apiharness.recording._upstream import CassetteRoutes
+    from apiharness.upstream._reading import Limits
     from apiharness.upstream._server import LoopbackServer
 
 __all__ = ["Exchange", "Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
@@ -351,15 +352,24 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return serve_cassette(self, cassette, **options)
 
     def serve(
-        self, *, https: bool = False, host: str = "127.0.0.1", port: int = 0
+        self,
+        *,
+        https: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: Limits | None = None,
     ) -> LoopbackServer:
         """A loopback server for this upstream; start it with ``with``.
 
         ``with up.serve() as server: requests.get(server.base_url + "/users/1")``
+
+        ``limits`` bounds what a client may send (:class:`~apiharness.upstream.Limits`:
+        request head 64 KiB, body 16 MiB, 10 s for a head to arrive, by default); past them
+        the request is refused (431, 413, 408) and journaled in ``journal.rejected``.
         """
         from apiharness.upstream._server import LoopbackServer
 
-        return LoopbackServer(self, https=https, host=host, port=port)
+        return LoopbackServer(self, https=https, host=host, port=port, limits=limits)
 
     # -- dispatch (shared by both deliveries) ------------------------------------------------------
 
