@@ -29,7 +29,7 @@ import struct
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -39,15 +39,11 @@ import httpx
 from apiharness._io import atomic_write
 from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
-from apiharness.upstream._behaviours import Fault
+from apiharness.upstream._dispatch import Exchange
 from apiharness.upstream._journal import RejectedRequest
 from apiharness.upstream._reading import Limits, ParsedRequest, Refusal, RequestReader
-from apiharness.upstream._upstream import (
-    Exchange,
-    dribble_pieces,
-    response_headers,
-    upstream_asleep,
-)
+from apiharness.upstream._upstream import upstream_asleep
+from apiharness.upstream._wire import Abort, Hang, Head, Send, Step, Wait, wire_steps
 
 if TYPE_CHECKING:
     from apiharness.upstream._upstream import Upstream
@@ -187,23 +183,28 @@ class _Connection(asyncio.Protocol):
                 transport.close()
 
     def _serve(self, parsed: ParsedRequest) -> bool:
-        """Serve one request; False when it went to the slow path or failed."""
+        """Serve one request; False when it goes on in a task (or failed)."""
         try:
-            exchange = self.server.upstream.dispatch(
+            exchange = self.server.upstream.dispatcher.dispatch(
                 self._request(parsed), get_clock(), choose=False
             )
-            plan = exchange.plan
-            whole = plan.fault is Fault.NONE and plan.chunks == 1
-            # A pending plan (user code to run off the loop) takes the slow path.
-            if whole and not (plan.delay or plan.over or exchange.pending):
-                self._write_whole(exchange, parsed.keep_alive)  # the fast path: no task
-                return True
+            steps = waiting = None
+            if not exchange.pending:  # else user code runs first, off the loop
+                steps = wire_steps(exchange.plan, parsed.method, exchange.settle)
+                try:
+                    waiting = self._run(steps, parsed.keep_alive)
+                except BaseException:
+                    steps.close()
+                    raise
+                if waiting is None:  # the fast path: done without a task
+                    steps.close()
+                    return True
         except Exception as exc:  # user code (a callable, a policy) failed: tell the test
             self._fail(exc)
             return False
         self.busy = True
         task = asyncio.get_running_loop().create_task(
-            self._serve_slowly(exchange, parsed.keep_alive)
+            self._serve_slowly(exchange, parsed.keep_alive, steps, waiting)
         )
         # The loop keeps only weak references to tasks: hold them until they finish.
         self.server.tasks.add(task)
@@ -234,102 +235,67 @@ class _Connection(asyncio.Protocol):
             )
         )
 
-    def _write_whole(self, exchange: Exchange, keep_alive: bool) -> None:
-        assert self.transport is not None
-        assert exchange.plan.response is not None
-        data = exchange.plan.response
-        body = b"" if exchange.request.method == "HEAD" else data.body
-        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
-        # Bookkeeping first (journal, route policies): once the client has the response it may
-        # act on it at once, e.g. retry, or assert on the upstream's side-effect counters.
-        self.server.upstream.finish(exchange, delivered=True)
-        self.transport.write(head + body)
+    def _run(self, steps: Iterator[Step], keep_alive: bool) -> Wait | Hang | None:
+        """The socket driver: carry out steps until one must be waited for (returned) or
+        they end (None). Bytes go out in one write per run (Nagle-free, one segment)."""
+        transport = self.transport
+        assert transport is not None
+        out: list[bytes] = []
+        for step in steps:
+            if isinstance(step, Wait | Hang):
+                transport.write(b"".join(out))
+                return step
+            if isinstance(step, Head):
+                out.append(_head(step.status, step.headers, close=not keep_alive))
+            elif isinstance(step, Send):
+                out.append(step.data)
+            elif isinstance(step, Abort):
+                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                transport.abort()
+                return None
+            else:  # Close
+                transport.write(b"".join(out))
+                transport.close()
+                return None
+        transport.write(b"".join(out))
         if not keep_alive:
-            self.transport.close()
+            transport.close()
+        return None
 
-    async def _serve_slowly(self, exchange: Exchange, keep_alive: bool) -> None:
+    async def _serve_slowly(
+        self,
+        exchange: Exchange,
+        keep_alive: bool,
+        steps: Generator[Step, None, None] | None,
+        waiting: Wait | Hang | None,
+    ) -> None:
+        transport, closed = self.transport, self.closed
+        assert transport is not None
+        assert closed is not None
         try:
-            if exchange.pending:
+            if steps is None:
                 # A callable behaviour may take its time (or wait for another request): in a
                 # thread of its own, so the loop keeps serving every other connection.
-                await _off_loop(self.server.upstream.choose, exchange)
-            await self._carry_out(exchange, keep_alive)
+                await _off_loop(self.server.upstream.dispatcher.choose, exchange)
+                steps = wire_steps(exchange.plan, exchange.request.method, exchange.settle)
+                waiting = self._run(steps, keep_alive)
+            with contextlib.closing(steps):
+                while waiting is not None and not transport.is_closing():
+                    if isinstance(waiting, Hang):
+                        await closed  # until the client gives up, or the server stops
+                        break
+                    await upstream_asleep(get_clock(), waiting.seconds)
+                    if transport.is_closing():
+                        break
+                    waiting = self._run(steps, keep_alive)
         except Exception as exc:  # user code failed: report it to the test
             self._fail(exc)
         finally:
             self.busy = False
-        if self.transport is not None and not self.transport.is_closing():
+        if not transport.is_closing():
             self.serve_ready()
-
-    async def _carry_out(self, exchange: Exchange, keep_alive: bool) -> None:
-        plan, transport = exchange.plan, self.transport
-        assert transport is not None
-        assert self.closed is not None
-        delivered = settled = False
-
-        def settle(outcome: bool) -> None:
-            # Before the client can see the outcome (and retry, or read the upstream's
-            # side-effect counters), the journal and route policies must have recorded it.
-            nonlocal settled
-            if not settled:
-                settled = True
-                self.server.upstream.finish(exchange, delivered=outcome)
-
-        try:
-            if plan.fault is Fault.HANG:
-                await self.closed  # until the client gives up, or the server stops
-                return
-            if plan.delay:
-                await upstream_asleep(get_clock(), plan.delay)
-            if not transport.is_closing():
-                delivered = await self._deliver(exchange, transport, keep_alive, settle)
-        finally:
-            settle(delivered)
-
-    async def _deliver(
-        self,
-        exchange: Exchange,
-        transport: asyncio.Transport,
-        keep_alive: bool,
-        settle: Callable[[bool], None],
-    ) -> bool:
-        """Commit the plan's fault on the socket, or write the response; True if delivered."""
-        plan = exchange.plan
-        if plan.fault is Fault.RESET:
-            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-            sock = transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            settle(False)
-            transport.abort()
-            return False
-        if plan.response is None or plan.fault is Fault.DROP:
-            settle(False)
-            if plan.fault is Fault.GARBAGE:
-                transport.write(plan.garbage)
-            transport.close()
-            return False
-        data = plan.response
-        body = b"" if exchange.request.method == "HEAD" else data.body
-        head = _head(data.status, response_headers(data, len(body)), close=not keep_alive)
-        if plan.fault is Fault.TRUNCATE:
-            settle(False)
-            transport.write(head + body[: plan.truncate_after])
-            transport.close()
-            return False
-        if plan.chunks == 1 and not plan.over:
-            settle(True)
-            transport.write(head + body)  # a delayed but whole response: one write
-        else:
-            gap, chunks = dribble_pieces(plan)
-            transport.write(head)
-            for chunk in chunks:
-                await upstream_asleep(get_clock(), gap)
-                if transport.is_closing():
-                    return False
-                transport.write(chunk)
-        if not keep_alive:
-            transport.close()
-        return True
 
     def _fail(self, exc: Exception) -> None:
         self.server.record(exc)
@@ -400,7 +366,7 @@ class LoopbackServer:
     @property
     def base_url(self) -> str:
         """The root URL plus the upstream's base path: what clients should use."""
-        return self.url + self.upstream._prefix
+        return self.url + httpx.URL(self.upstream.base_url).path.rstrip("/")
 
     @property
     def ca_path(self) -> str:
