@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import socket
@@ -164,12 +165,13 @@ async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextlib.contextmanager
-def _serve_uvicorn() -> Iterator[str]:
+def _serve_uvicorn(http: str) -> Iterator[str]:
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_asgi_app, log_level="warning", lifespan="off")
+    # The parser named, not "auto": with httptools installed, auto would pick it for both rows.
+    config = uvicorn.Config(_asgi_app, log_level="warning", lifespan="off", http=http)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -210,7 +212,9 @@ def _serve_noop_process() -> Iterator[str]:
 SERVERS: dict[str, Callable[[], contextlib.AbstractContextManager[str]]] = {
     "pytest-httpserver": _serve_httpserver,
     "apiharness LoopbackServer": _serve_ours,
-    "uvicorn (h11), minimal ASGI app": _serve_uvicorn,
+    # The two parsers the loopback server could use, each in uvicorn, same minimal app.
+    "uvicorn (h11), minimal ASGI app": functools.partial(_serve_uvicorn, "h11"),
+    "uvicorn (httptools), minimal ASGI app": functools.partial(_serve_uvicorn, "httptools"),
     # Yardsticks, not contenders (benchmarks/_noop_server.py): a server that parses, matches
     # and records nothing. In the same process it is the ceiling for any Python server sharing
     # the client's GIL; in its own process it shows what the httpx client alone can reach.

@@ -8,6 +8,23 @@ real TCP RST, ``truncate()`` writes a head whose Content-Length lies, ``dribble(
 body piece by piece. Plain responses are written in one ``write`` call on a ``TCP_NODELAY``
 socket (Nagle plus delayed ACK would add ~40 ms per request).
 
+**Requests** are read by :mod:`._reading` with httptools, the binding of llhttp (Node.js's
+parser, which uvicorn uses), not by hand: its framing is strict where a hand-written parser
+was lenient (a negative chunk size spun the server; a negative Content-Length re-served one
+request without end). httptools over h11 because it is the faster of the two where both
+serve the same minimal app, in uvicorn, measured side by side in ``make bench
+BENCH_ARGS=upstream`` (loopback table; figures in the README's performance section), and
+because it is a callback parser an ``asyncio.Protocol`` drives with no copies. A request the
+server cannot accept (malformed, past the :class:`~apiharness.upstream.Limits`) is answered
+400, 408, 413, 417, 431, 501 or 505, the connection is closed, and it is journaled in
+``journal.rejected``: a client protocol error is never a ``ServerThreadError``, and the server
+goes on serving every other connection.
+
+**Responses** are carried out from :func:`~apiharness.upstream._wire.wire_steps`, the same
+sans-I/O steps the in-process transport drives: :meth:`_Connection._run` performs steps on
+the socket until one needs waiting; only then does a task take over (a plain response needs
+none).
+
 The server's event loop keeps real time under the ``clock`` fixture (see
 :meth:`apiharness.VirtualClock.patch`), so its timers never stall; waits the *upstream* makes
 (``delay``, ``dribble``) still go through the active clock, as in-process.
@@ -21,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import socket
@@ -55,7 +73,9 @@ _REASONS = {int(s): s.phrase for s in HTTPStatus}
 _MAX_QUEUED = 16
 
 
-def _head(status: int, headers: list[tuple[str, str]], *, close: bool) -> bytes:
+@functools.lru_cache(maxsize=1024)
+def _head(status: int, headers: tuple[tuple[str, str], ...], close: bool) -> bytes:
+    """A response head; cached, as tests get the same few responses over and over."""
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
     lines.extend(f"{name}: {value}" for name, value in headers)
     if close:
@@ -223,11 +243,7 @@ class _Connection(asyncio.Protocol):
         """Answer a request the reader refused, close, and journal the client's error."""
         assert self.transport is not None
         self._stop_head_timer()
-        text = f"apiharness: {refusal.reason}\n".encode()
-        headers = [("Content-Type", "text/plain; charset=utf-8")]
-        headers.append(("Content-Length", str(len(text))))
-        self.transport.write(_head(refusal.status, headers, close=True) + text)
-        self.transport.close()
+        self._answer_and_close(refusal.status, f"apiharness: {refusal.reason}\n")
         clock = get_clock()
         self.server.upstream.journal.reject(
             RejectedRequest(
@@ -246,7 +262,7 @@ class _Connection(asyncio.Protocol):
                 transport.write(b"".join(out))
                 return step
             if isinstance(step, Head):
-                out.append(_head(step.status, step.headers, close=not keep_alive))
+                out.append(_head(step.status, step.headers, not keep_alive))
             elif isinstance(step, Send):
                 out.append(step.data)
             elif isinstance(step, Abort):
@@ -302,9 +318,19 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         if self.transport.is_closing():
             return
-        text = f"apiharness: the upstream raised {type(exc).__name__}; see the test's failure"
-        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(text)))]
-        self.transport.write(_head(500, headers, close=True) + text.encode())
+        self._answer_and_close(
+            500, f"apiharness: the upstream raised {type(exc).__name__}; see the test's failure"
+        )
+
+    def _answer_and_close(self, status: int, text: str) -> None:
+        """A short text answer of the server's own (a refusal, a failure), then FIN."""
+        assert self.transport is not None
+        body = text.encode()
+        headers = (
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        )
+        self.transport.write(_head(status, headers, True) + body)
         self.transport.close()
 
 

@@ -49,7 +49,7 @@ class Head:
     """The status line and headers of the response (Content-Length included)."""
 
     status: int
-    headers: list[tuple[str, str]]
+    headers: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +87,8 @@ def dribble_pieces(plan: Plan) -> tuple[float, list[bytes]]:
     return plan.over / plan.chunks, [body[i : i + size] for i in range(0, len(body), size)]
 
 
-def response_headers(data: ResponseData, length: int) -> list[tuple[str, str]]:
-    return [*data.headers, ("Content-Length", str(length))]
+def response_headers(data: ResponseData, length: int) -> tuple[tuple[str, str], ...]:
+    return (*data.headers, ("Content-Length", str(length)))
 
 
 def wire_steps(
