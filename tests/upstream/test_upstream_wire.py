@@ -7,31 +7,21 @@ import random
 import httpx
 import pytest
 
-from apiharness.upstream import (
-    Behaviour,
-    close,
-    delay,
-    dribble,
-    drop_after_processing,
-    garbage,
-    hang,
-    reset,
-    respond,
-    truncate,
-)
+from apiharness import upstream as u
+from apiharness.upstream import Behaviour
 from apiharness.upstream._behaviours import Context
 from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Step, Wait, wire_steps
 
 BEHAVIOURS: dict[str, tuple[Behaviour, bool]] = {  # behaviour, delivered
-    "respond": (respond(200, json={"a": 1}), True),
-    "delay": (delay(2, then=respond(201)), True),
-    "dribble": (dribble(3, over=1.5), True),
-    "hang": (hang(), False),
-    "reset": (reset(), False),
-    "close": (close(), False),
-    "garbage": (garbage(16), False),
-    "truncate": (truncate(after=4), False),
-    "drop": (drop_after_processing(), False),
+    "respond": (u.respond(200, json={"a": 1}), True),
+    "delay": (u.delay(2, then=u.respond(201)), True),
+    "dribble": (u.dribble(3, over=1.5), True),
+    "hang": (u.hang(), False),
+    "reset": (u.reset(), False),
+    "close": (u.close(), False),
+    "garbage": (u.garbage(16), False),
+    "truncate": (u.truncate(after=4), False),
+    "drop": (u.drop_after_processing(), False),
 }
 
 
@@ -57,20 +47,20 @@ def test_settled_once_before_the_step_that_shows_the_outcome(name: str) -> None:
 
 
 def test_the_sequences_name_each_fault() -> None:
-    assert steps_of(hang()) == [Hang(), "settle:False"]
-    assert [type(e) for e in steps_of(reset())] == [str, Abort]
-    assert [type(e) for e in steps_of(garbage(8))] == [str, Send, Close]
-    assert [type(e) for e in steps_of(truncate(after=3))] == [str, Head, Send, Close]
-    dribbled = steps_of(dribble(2, over=1.0))
+    assert steps_of(u.hang()) == [Hang(), "settle:False"]
+    assert [type(e) for e in steps_of(u.reset())] == [str, Abort]
+    assert [type(e) for e in steps_of(u.garbage(8))] == [str, Send, Close]
+    assert [type(e) for e in steps_of(u.truncate(after=3))] == [str, Head, Send, Close]
+    dribbled = steps_of(u.dribble(2, over=1.0))
     assert [type(e) for e in dribbled] == [Head, Wait, Send, Wait, str, Send]
     assert [e.seconds for e in dribbled if isinstance(e, Wait)] == [0.5, 0.5]
-    head = next(e for e in steps_of(respond(200, text="abc"), "HEAD") if isinstance(e, Head))
+    head = next(e for e in steps_of(u.respond(200, text="abc"), "HEAD") if isinstance(e, Head))
     assert ("Content-Length", "0") in head.headers
 
 
 def test_a_driver_that_stops_early_settles_not_delivered() -> None:
     request = httpx.Request("GET", "https://api.test/x")
-    plan = dribble(4, over=1.0).runner().plan(Context(request, random.Random(0), 0.0))
+    plan = u.dribble(4, over=1.0).runner().plan(Context(request, random.Random(0), 0.0))
     settled: list[bool] = []
     steps = wire_steps(plan, "GET", settled.append)
     assert isinstance(next(steps), Head)

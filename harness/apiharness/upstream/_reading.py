@@ -30,6 +30,7 @@ from apiharness.errors import ConfigurationError
 __all__ = ["Limits", "ParsedRequest", "Refusal", "RequestReader"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NOTED_LENGTHS = frozenset(len(name) for name in (b"host", b"content-length", b"expect"))
 # RFC 3986 section 3.2: host (IP-literal, IPv4 or reg-name) and an optional port.
 _AUTHORITY = re.compile(
     rb"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::(?P<port>[0-9]{0,5}))?"
@@ -143,6 +144,11 @@ class RequestReader:
     def _reset_message(self) -> None:
         self._target = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._size = 16  # the head's bytes: request line and field lines, with their CRLFs
+        # The fields the reader acts on, noted as they arrive (one pass over the head).
+        self._hosts: list[bytes] = []
+        self._length = b""
+        self._expect: bytes | None = None
         self._body: list[bytes] = []
         self._body_bytes = 0
         self._url: httpx.URL | None = None
@@ -209,13 +215,21 @@ class RequestReader:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
+        self._size += len(name) + len(value) + 4
+        if len(name) in _NOTED_LENGTHS:
+            lowered = name.lower()
+            if lowered == b"host":
+                self._hosts.append(value)
+            elif lowered == b"content-length":
+                self._length = value
+            elif lowered == b"expect":
+                self._expect = value
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        head = self._target + b"".join(n + v for n, v in self._headers)
-        size = len(head) + 4 * len(self._headers) + 16
         self._head_bytes = 0
-        refusal = self._too_large_head() if size > self.limits.max_head_bytes else self._check()
+        too_large = self._size + len(self._target) > self.limits.max_head_bytes
+        refusal = self._too_large_head() if too_large else self._check()
         if refusal is not None:
             raise _Refused(refusal)
 
@@ -233,7 +247,7 @@ class RequestReader:
 
     def _check_fields(self, version: str, shown: bytes) -> Refusal | None:
         """Host (and so the URL), the announced body size, and Expect."""
-        hosts = [v for n, v in self._headers if n.lower() == b"host"]
+        hosts = self._hosts
         if len(hosts) > 1 or (version == "1.1" and not hosts):
             # RFC 9112 section 3.2: exactly one Host in HTTP/1.1, or the server answers 400.
             return Refusal(400, f"an HTTP/1.1 request needs exactly one Host, got {len(hosts)}")
@@ -241,10 +255,9 @@ class RequestReader:
             self._url = _url(self.scheme, hosts[0] if hosts else self.authority, self._target)
         except (ValueError, httpx.InvalidURL) as exc:
             return Refusal(400, str(exc), shown)
-        length = next((v for n, v in self._headers if n.lower() == b"content-length"), b"")
-        if length and int(length) > self.limits.max_body_bytes:
+        if self._length and int(self._length) > self.limits.max_body_bytes:
             return self._too_large_body()
-        expect = next((v for n, v in self._headers if n.lower() == b"expect"), None)
+        expect = self._expect
         if expect is not None and version == "1.1":
             if expect.lower() != b"100-continue":
                 return Refusal(417, f"Expect: {expect[:40]!r} is not supported", shown)
