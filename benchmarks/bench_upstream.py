@@ -249,6 +249,64 @@ def loopback(smoke: bool) -> list[Table]:
     return [table]
 
 
+# -- request parsing ------------------------------------------------------------------------------
+
+_REQUEST = (
+    b"GET /item HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nAccept: */*\r\n"
+    b"Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n"
+    b"User-Agent: python-httpx/0.28.1\r\n\r\n"
+)
+
+
+def _parse_with_reader() -> Callable[[], None]:
+    from apiharness.upstream import Limits
+    from apiharness.upstream._reading import RequestReader
+
+    reader = RequestReader(Limits(), "http", "127.0.0.1:8000")
+
+    def parse() -> None:
+        reader.feed(_REQUEST)
+        reader.ready.popleft()
+
+    return parse
+
+
+def _parse_with_h11() -> Callable[[], None]:
+    import h11
+
+    conn = h11.Connection(h11.SERVER)
+    # h11 moves to the next request only once a response went out: the cheapest one.
+    answer = h11.Response(status_code=204, headers=[])
+
+    def parse() -> None:
+        conn.receive_data(_REQUEST)
+        while not isinstance(conn.next_event(), h11.EndOfMessage):
+            pass
+        conn.send(answer)
+        conn.send(h11.EndOfMessage())
+        conn.start_next_cycle()
+
+    return parse
+
+
+def parsing(smoke: bool) -> list[Table]:
+    """The two parsers the loopback server could use, on the request httpx sends."""
+    number = 200 if smoke else 20_000
+    table = Table(
+        f"request parsing: one keep-alive request head, {number:,} times",
+        "µs per request",
+        baseline="h11 (plus the cheapest response, to reach the next request)",
+        target="the loopback server's reader (httptools, with its checks) faster",
+    )
+    runs = {
+        "h11 (plus the cheapest response, to reach the next request)": _parse_with_h11(),
+        "apiharness reader (httptools + limits, Host, URL)": _parse_with_reader(),
+    }
+    for name, func in runs.items():
+        table.add(name, median_time(func, repeat=5, number=number) * 1e6)
+    return [table]
+
+
 # -- fixture cost ---------------------------------------------------------------------------------
 
 FIXTURE_TESTS = {
@@ -333,4 +391,5 @@ def virtual_time(smoke: bool) -> list[Table]:
 
 def run(smoke: bool) -> list[Table]:
     """Every table of this topic, each measured side by side in one run."""
-    return [*in_process(smoke), *loopback(smoke), *fixture_cost(smoke), *virtual_time(smoke)]
+    tables = [*in_process(smoke), *loopback(smoke), *parsing(smoke)]
+    return [*tables, *fixture_cost(smoke), *virtual_time(smoke)]
