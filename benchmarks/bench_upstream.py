@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import socket
@@ -164,12 +165,13 @@ async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextlib.contextmanager
-def _serve_uvicorn() -> Iterator[str]:
+def _serve_uvicorn(http: str) -> Iterator[str]:
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_asgi_app, log_level="warning", lifespan="off")
+    # The parser named, not "auto": with httptools installed, auto would pick it for both rows.
+    config = uvicorn.Config(_asgi_app, log_level="warning", lifespan="off", http=http)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -210,7 +212,9 @@ def _serve_noop_process() -> Iterator[str]:
 SERVERS: dict[str, Callable[[], contextlib.AbstractContextManager[str]]] = {
     "pytest-httpserver": _serve_httpserver,
     "apiharness LoopbackServer": _serve_ours,
-    "uvicorn (h11), minimal ASGI app": _serve_uvicorn,
+    # The two parsers the loopback server could use, each in uvicorn, same minimal app.
+    "uvicorn (h11), minimal ASGI app": functools.partial(_serve_uvicorn, "h11"),
+    "uvicorn (httptools), minimal ASGI app": functools.partial(_serve_uvicorn, "httptools"),
     # Yardsticks, not contenders (benchmarks/_noop_server.py): a server that parses, matches
     # and records nothing. In the same process it is the ceiling for any Python server sharing
     # the client's GIL; in its own process it shows what the httpx client alone can reach.
@@ -242,6 +246,64 @@ def loopback(smoke: bool) -> list[Table]:
             runs[name] = run
         for name, seconds in _interleaved(runs, rounds=2 if smoke else 5).items():
             table.add(name, requests / seconds)
+    return [table]
+
+
+# -- request parsing ------------------------------------------------------------------------------
+
+_REQUEST = (
+    b"GET /item HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nAccept: */*\r\n"
+    b"Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n"
+    b"User-Agent: python-httpx/0.28.1\r\n\r\n"
+)
+
+
+def _parse_with_reader() -> Callable[[], None]:
+    from apiharness.upstream import Limits
+    from apiharness.upstream._reading import RequestReader
+
+    reader = RequestReader(Limits(), "http", "127.0.0.1:8000")
+
+    def parse() -> None:
+        reader.feed(_REQUEST)
+        reader.ready.popleft()
+
+    return parse
+
+
+def _parse_with_h11() -> Callable[[], None]:
+    import h11
+
+    conn = h11.Connection(h11.SERVER)
+    # h11 moves to the next request only once a response went out: the cheapest one.
+    answer = h11.Response(status_code=204, headers=[])
+
+    def parse() -> None:
+        conn.receive_data(_REQUEST)
+        while not isinstance(conn.next_event(), h11.EndOfMessage):
+            pass
+        conn.send(answer)
+        conn.send(h11.EndOfMessage())
+        conn.start_next_cycle()
+
+    return parse
+
+
+def parsing(smoke: bool) -> list[Table]:
+    """The two parsers the loopback server could use, on the request httpx sends."""
+    number = 200 if smoke else 20_000
+    table = Table(
+        f"request parsing: one keep-alive request head, {number:,} times",
+        "µs per request",
+        baseline="h11 (plus the cheapest response, to reach the next request)",
+        target="the loopback server's reader (httptools, with its checks) faster",
+    )
+    runs = {
+        "h11 (plus the cheapest response, to reach the next request)": _parse_with_h11(),
+        "apiharness reader (httptools + limits, Host, URL)": _parse_with_reader(),
+    }
+    for name, func in runs.items():
+        table.add(name, median_time(func, repeat=5, number=number) * 1e6)
     return [table]
 
 
@@ -329,4 +391,5 @@ def virtual_time(smoke: bool) -> list[Table]:
 
 def run(smoke: bool) -> list[Table]:
     """Every table of this topic, each measured side by side in one run."""
-    return [*in_process(smoke), *loopback(smoke), *fixture_cost(smoke), *virtual_time(smoke)]
+    tables = [*in_process(smoke), *loopback(smoke), *parsing(smoke)]
+    return [*tables, *fixture_cost(smoke), *virtual_time(smoke)]

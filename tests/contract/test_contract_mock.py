@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,38 @@ def test_mock_command_serves_and_stops_cleanly(how: signal.Signals) -> None:
             _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "stopped" in err
+
+
+def test_mock_command_survives_what_a_client_sends() -> None:
+    # On main, a NUL byte in the path or a malformed Host was a 500, then exit 1.
+    exe = shutil.which("apiharness", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    hostile = [
+        b"GET /v1/cards/a\x00b HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /v1/cards/card_abcdef HTTP/1.1\r\nHost: evil.example/x?\r\n\r\n",
+        b"POST /v1/cards HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
+    ]
+    with subprocess.Popen(
+        [exe, "mock", str(PAYMENTS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            base_url = process.stdout.readline().strip()
+            port = httpx.URL(base_url).port
+            assert port is not None
+            for payload in hostile:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    sock.sendall(payload)
+                    assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")
+            process.wait(timeout=1.5)  # the CLI checks for server errors every 0.5 s
+        except subprocess.TimeoutExpired:
+            pass  # still serving, as it should
+        finally:
+            assert process.poll() is None, "apiharness mock exited because of a client"
+            assert httpx.get(base_url + "/cards/card_abcdef", timeout=10).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
 
 
 def test_mock_command_rejects_a_bad_spec(tmp_path: Path) -> None:

@@ -116,3 +116,60 @@ def test_journal_agrees_across_deliveries(name: str) -> None:
         second.delivered,
     )
     assert first.delivered is False
+
+
+# Framing: what a client receives when nothing goes wrong, request and response side.
+FRAMED: dict[str, tuple[str, str, bytes | list[bytes] | None]] = {
+    "json": ("GET", "/json", None),
+    "head": ("HEAD", "/json", None),
+    "empty-204": ("GET", "/empty", None),
+    "delay-within-timeout": ("GET", "/delayed", None),
+    "dribble-within-timeout": ("GET", "/dribbled", None),
+    "content-length-body": ("POST", "/echo", b"sized body"),
+    "chunked-body": ("POST", "/echo", [b"chunked ", b"body"]),
+    "unmatched": ("GET", "/nowhere", None),
+}
+
+
+def framed_upstream() -> Upstream:
+    up = Upstream(allow_unmatched=True)
+    up.get("/json").respond(respond(200, json={"id": 1}, headers={"X-Trace": "t"}))
+    up.head("/json").respond(respond(200, json={"id": 1}, headers={"X-Trace": "t"}))
+    up.get("/empty").respond(respond(204))
+    up.get("/delayed").respond(delay(TIMEOUT / 10, then=respond(202, text="late")))
+    up.get("/dribbled").respond(dribble(3, over=TIMEOUT / 5, response=respond(text="a" * 30)))
+    up.post("/echo").respond(
+        lambda r: respond(200, content=r.content, headers={"X-Framing": framing(r)})
+    )
+    return up
+
+
+def framing(request: httpx.Request) -> str:
+    return "chunked" if "transfer-encoding" in request.headers else "length"
+
+
+def received(http: httpx.Client, case: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    method, path, body = FRAMED[case]
+    content = iter(body) if isinstance(body, list) else body
+    response = http.request(method, path, content=content)
+    # Connection is the socket's own business; the rest must agree byte for byte.
+    headers = [(k, v) for k, v in response.headers.items() if k != "connection"]
+    return response.status_code, headers, response.content
+
+
+def test_well_framed_exchanges_are_the_same_in_process_and_on_the_socket() -> None:
+    up = framed_upstream()
+    with httpx.Client(transport=up, base_url=up.base_url, timeout=TIMEOUT) as http:
+        in_process = {case: received(http, case) for case in FRAMED}
+    with up.serve() as server, httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as http:
+        on_socket = {case: received(http, case) for case in FRAMED}
+    for case in FRAMED:
+        if case == "unmatched":  # the diagnostic names the URL, which differs: compare the rest
+            assert in_process[case][:2] == on_socket[case][:2]
+            continue
+        assert in_process[case] == on_socket[case], case
+    assert on_socket["head"][2] == b""
+    assert dict(on_socket["chunked-body"][1])["x-framing"] == "chunked"
+    assert on_socket["chunked-body"][2] == b"chunked body"
+    entries = up.journal.entries
+    assert [e.delivered for e in entries] == [True] * len(entries)

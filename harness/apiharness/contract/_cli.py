@@ -67,13 +67,16 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
 
     Answers every operation with the spec's examples or bodies generated from its response
     schemas (seeded), checks requests (problem+json 400/422), prints the base URL, and runs
-    until Ctrl-C or SIGTERM. Exits 2 on bad input (a spec that cannot be served, a port in use).
+    until Ctrl-C or SIGTERM. Malformed requests are answered 400 (431, 413, 408 past the
+    server's limits) and never stop the mock. Exits 2 on bad input (a spec that cannot be
+    served, a port in use).
 
         apiharness mock fixtures/openapi/payments.yaml --port 4010
     """
     import signal
     import threading
 
+    from apiharness.errors import ServerThreadError
     from apiharness.upstream import Upstream
 
     loaded = _load(spec)
@@ -93,7 +96,12 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
     )
     try:
         while not stop.wait(0.5):
-            server.check()
+            try:
+                server.check()
+            except ServerThreadError as exc:
+                # Whatever a client sent, the mock keeps serving: the error was answered with
+                # a 500 on that request; say what happened and go on.
+                click.echo(f"apiharness mock: {exc}", err=True)
     finally:
         server.stop()
         for sig, handler in previous.items():

@@ -67,7 +67,8 @@ from apiharness.upstream._behaviours import (
     wrong_content_type,
 )
 from apiharness.upstream._idempotency import IdempotencyPolicy
-from apiharness.upstream._journal import Journal, JournalEntry
+from apiharness.upstream._journal import Journal, JournalEntry, RejectedRequest
+from apiharness.upstream._reading import Limits
 from apiharness.upstream._routes import Outcome, Route, RoutePolicy
 from apiharness.upstream._scripts import chance, cycle, every, rate_limit, sequence
 from apiharness.upstream._server import LoopbackServer
@@ -80,10 +81,12 @@ __all__ = [
     "IdempotencyPolicy",
     "Journal",
     "JournalEntry",
+    "Limits",
     "LoopbackServer",
     "Outcome",
     "Plan",
     "RegisteredClient",
+    "RejectedRequest",
     "Respond",
     "ResponseData",
     "Route",

@@ -23,7 +23,7 @@ from apiharness.upstream._behaviours import Behaviour
 if TYPE_CHECKING:
     from apiharness.upstream._routes import Route
 
-__all__ = ["Journal", "JournalEntry"]
+__all__ = ["Journal", "JournalEntry", "RejectedRequest"]
 
 
 @dataclass(slots=True, eq=False)
@@ -60,25 +60,61 @@ class JournalEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedRequest:
+    """A client protocol error: bytes the loopback server refused to read as a request.
+
+    Malformed framing, a head or body past the server's limits, a head that took too long, a
+    bad ``Host``: the server answered ``status`` (400, 408, 413, 417, 431, 501 or 505) and
+    closed the connection. No route saw it, so it is not among the journal's entries; the
+    client sent it, so it is not the upstream's failure either. ``head`` is the start of what
+    was received, when known.
+    """
+
+    status: int
+    reason: str
+    head: bytes
+    time: float
+    monotonic: float
+
+    def __repr__(self) -> str:
+        return f"RejectedRequest({self.status}: client protocol error: {self.reason})"
+
+
 class Journal:
     """The requests an upstream received, oldest first. Thread-safe.
 
     Iterate it, index it, or ask it: :meth:`count`, :meth:`intervals`, :meth:`attempt`. Every
     question takes the same optional filters: ``method``, ``path`` (the request path, exactly),
     ``route``, ``status``.
+
+    Requests the loopback server refused to read (client protocol errors) are kept apart, in
+    :attr:`rejected`.
     """
 
     def __init__(self) -> None:
         self._entries: list[JournalEntry] = []
+        self._rejected: list[RejectedRequest] = []
         self._lock = threading.Lock()
 
     def append(self, entry: JournalEntry) -> None:
         with self._lock:
             self._entries.append(entry)
 
+    def reject(self, rejected: RejectedRequest) -> None:
+        with self._lock:
+            self._rejected.append(rejected)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._rejected.clear()
+
+    @property
+    def rejected(self) -> list[RejectedRequest]:
+        """The client protocol errors the loopback server answered with a 4xx, oldest first."""
+        with self._lock:
+            return list(self._rejected)
 
     @property
     def entries(self) -> list[JournalEntry]:
@@ -162,4 +198,6 @@ class Journal:
             return self._entries[index]
 
     def __repr__(self) -> str:
-        return f"<Journal of {len(self)} request(s)>"
+        rejected = len(self.rejected)
+        extra = f", {rejected} rejected as client protocol errors" if rejected else ""
+        return f"<Journal of {len(self)} request(s){extra}>"

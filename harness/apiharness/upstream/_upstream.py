@@ -1,20 +1,21 @@
-"""The mocked upstream: route declarations, dispatch, and in-process delivery.
+"""The mocked upstream: route declarations and in-process delivery.
 
 :class:`Upstream` is an ``httpx.BaseTransport`` and an ``httpx.AsyncBaseTransport`` at once.
-Dispatch (route lookup, policies, the script, the journal) is shared with the loopback server;
-delivery in-process is a plain generator that yields the seconds to wait and returns the
-response or raises, driven by a five-line sync driver and a five-line async one, so the two
-clients never disagree. Wire faults become the exceptions httpx's own transport raises for the
-same fault on a socket, mapped in one place (:func:`wire_error`).
+Dispatch and settlement (route lookup, policies, the script, the journal) are its
+:class:`~apiharness.upstream._dispatch.Dispatcher`, shared with the loopback server; what a plan
+does on the wire is :func:`~apiharness.upstream._wire.wire_steps`, shared too. In-process
+delivery is the steps' driver: a generator that yields the seconds to wait and returns the
+response or raises, itself driven by a five-line sync driver and a five-line async one, so the
+two clients never disagree. Wire faults become the exceptions httpx's own transport raises for
+the same fault on a socket, mapped in one place (:func:`wire_error`).
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,17 +27,19 @@ from apiharness.errors import (
     UnmatchedRequestError,
     UpstreamError,
 )
-from apiharness.upstream._behaviours import Behaviour, Context, Fault, Plan, ResponseData, declared
-from apiharness.upstream._journal import Journal, JournalEntry
-from apiharness.upstream._routes import Outcome, Route, Router
-from apiharness.upstream._scripts import as_behaviour
+from apiharness.upstream._behaviours import Fault, declared
+from apiharness.upstream._dispatch import Dispatcher, Exchange
+from apiharness.upstream._journal import Journal
+from apiharness.upstream._routes import Route, Router
+from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Wait, wire_steps
 
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
     from apiharness.recording._upstream import CassetteRoutes
+    from apiharness.upstream._reading import Limits
     from apiharness.upstream._server import LoopbackServer
 
-__all__ = ["Exchange", "Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
+__all__ = ["Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
 
 # A fault that the client's read timeout ends; not a behaviour of its own.
 _TIMEOUT = "timeout"
@@ -85,42 +88,6 @@ async def upstream_asleep(clock: Clock, seconds: float) -> None:
         await clock.asleep(seconds)
 
 
-class _Unmatched(Behaviour):
-    def plan(self, ctx: Context) -> Plan:  # pragma: no cover - never planned, only shown
-        raise NotImplementedError
-
-
-_UNMATCHED = _Unmatched("<unmatched>")
-
-
-@dataclass(slots=True)
-class Exchange:
-    """One request in flight: its plan, its journal entry and the route that took it.
-
-    While ``pending``, the plan still waits on user code (:meth:`Upstream.choose`) and there is
-    no journal entry yet.
-    """
-
-    request: httpx.Request
-    plan: Plan
-    entry: JournalEntry | None
-    route: Route | None
-    arrival: Arrival | None = None
-
-    @property
-    def pending(self) -> bool:
-        return self.plan.pending is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """When and where a request arrived: what its journal entry needs besides the plan."""
-
-    path: str
-    time: float
-    monotonic: float
-
-
 class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
     """A body that arrives in timed pieces and may end in a wire error (truncate, dribble)."""
 
@@ -149,16 +116,73 @@ def _read_timeout(request: httpx.Request) -> float | None:
     return timeout.get("read")
 
 
-def dribble_pieces(plan: Plan) -> tuple[float, list[bytes]]:
-    """The gap between pieces and the pieces of a dribbled body."""
-    assert plan.response is not None
-    body = plan.response.body
-    size = max(1, math.ceil(len(body) / plan.chunks))
-    return plan.over / plan.chunks, [body[i : i + size] for i in range(0, len(body), size)]
+class _Received:
+    """What an httpx client on a socket would receive from the wire steps."""
 
+    def __init__(self, request: httpx.Request) -> None:
+        self.request = request
+        self.timeout = _read_timeout(request)
+        self.head: Head | None = None
+        self.pieces: list[tuple[float, bytes]] = []  # body pieces and the wait before each
+        self.sent, self.gap, self.garbled = 0, 0.0, b""
+        self.error: Exception | None = None
 
-def response_headers(data: ResponseData, length: int) -> list[tuple[str, str]]:
-    return [*data.headers, ("Content-Length", str(length))]
+    def hang(self) -> float:
+        """The seconds until the client's read timeout gives up on a hang."""
+        if self.timeout is None:
+            raise UpstreamError(
+                "hang() met a client with no read timeout: on a socket this request would "
+                "never finish. Give the client one, e.g. httpx.Client(timeout=5)"
+            )
+        self.error = wire_error(Fault.HANG, self.request)
+        return self.timeout
+
+    def wait(self, seconds: float) -> float:
+        """The seconds to wait now (before the head); a wait past the read timeout ends it."""
+        cut = self.timeout is not None and seconds > self.timeout
+        if cut:
+            assert self.timeout is not None
+            self.error = wire_error(_TIMEOUT, self.request)
+            seconds = self.timeout
+        if self.head is None:
+            return seconds
+        if cut:
+            self.pieces.append((self.gap + seconds, b""))
+        else:
+            self.gap += seconds
+        return 0.0  # taken while the body is read
+
+    def take(self, step: Head | Send | Close | Abort) -> None:
+        if isinstance(step, Head):
+            self.head = step
+        elif isinstance(step, Send):
+            if self.head is None:
+                self.garbled += step.data
+            else:
+                self.pieces.append((self.gap, step.data))
+                self.sent, self.gap = self.sent + len(step.data), 0.0
+        elif isinstance(step, Abort):
+            self.error = wire_error(Fault.RESET, self.request)
+        elif self.garbled:  # Close: what the client makes of it depends on what it got
+            self.error = wire_error(Fault.GARBAGE, self.request, repr(self.garbled[:8]))
+        elif self.head is None:
+            self.error = wire_error(Fault.CLOSE, self.request)
+        else:
+            promised = next(int(v) for k, v in self.head.headers if k == "Content-Length")
+            detail = f"received {self.sent} bytes, expected {promised}"
+            self.error = wire_error(Fault.TRUNCATE, self.request, detail)
+
+    def response(self) -> httpx.Response:
+        if self.head is None:
+            assert self.error is not None
+            raise self.error
+        return httpx.Response(
+            self.head.status,
+            headers=self.head.headers,
+            stream=_Body(self.pieces, self.error),
+            request=self.request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
 
 
 class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -194,7 +218,8 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.journal = Journal()
         self.server: LoopbackServer | None = None
         self._router = Router()
-        self._unmatched: list[str] = []
+        # The part that answers requests; both deliveries use it and nothing else of ours.
+        self.dispatcher = Dispatcher(self._router, self.journal)
         self._order = 0
         self._lock = threading.Lock()
 
@@ -288,8 +313,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """Forget every route, the journal and the unmatched requests."""
         with self._lock:
             self._router.clear()
-            self.journal.clear()
-            self._unmatched.clear()
+            self.dispatcher.clear()
             self._order = 0
 
     def verify(self) -> None:
@@ -297,8 +321,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
         The ``upstream`` fixtures call this at teardown.
         """
-        with self._lock:
-            unmatched = list(self._unmatched)
+        unmatched = self.dispatcher.unmatched()
         if unmatched and not self.allow_unmatched:
             raise UnmatchedRequestError(
                 f"{len(unmatched)} request(s) matched no route:\n\n" + "\n\n".join(unmatched)
@@ -351,159 +374,50 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return serve_cassette(self, cassette, **options)
 
     def serve(
-        self, *, https: bool = False, host: str = "127.0.0.1", port: int = 0
+        self,
+        *,
+        https: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: Limits | None = None,
     ) -> LoopbackServer:
         """A loopback server for this upstream; start it with ``with``.
 
         ``with up.serve() as server: requests.get(server.base_url + "/users/1")``
+
+        ``limits`` bounds what a client may send (:class:`~apiharness.upstream.Limits`:
+        request head 64 KiB, body 16 MiB, 10 s for a head to arrive, by default); past them
+        the request is refused (431, 413, 408) and journaled in ``journal.rejected``.
         """
         from apiharness.upstream._server import LoopbackServer
 
-        return LoopbackServer(self, https=https, host=host, port=port)
-
-    # -- dispatch (shared by both deliveries) ------------------------------------------------------
-
-    def dispatch(self, request: httpx.Request, clock: Clock, *, choose: bool = True) -> Exchange:
-        """Match ``request``, run policies and the script, journal it. The body must be read.
-
-        A callable behaviour runs after the route's lock is released: by default here, or,
-        with ``choose=False``, when the caller passes the pending exchange to :meth:`choose`.
-        """
-        now, monotonic = clock.time(), clock.monotonic()
-        path = request.url.path  # decoded on every access: once is enough
-        route = self._router.find(request, path)
-        if route is None:
-            text = self._router.explain(request, self.routes)
-            with self._lock:
-                self._unmatched.append(text)
-            headers = (("Content-Type", "text/plain; charset=utf-8"), ("X-Apiharness", "unmatched"))
-            answer = Plan(_UNMATCHED, ResponseData(404, headers, text.encode()))
-            entry = self._entry(request, Arrival(path, now, monotonic), answer, route=None)
-            self.journal.append(entry)
-            return Exchange(request, answer, entry, None)
-        arrival = Arrival(path, now, monotonic)
-        with route.lock:
-            ctx = Context(request, route.rng, monotonic, route)
-            plan: Plan | None = None
-            for policy in route.policies:
-                instead = policy.before(request, route)
-                if instead is not None:
-                    plan = as_behaviour("a policy's before()", instead).runner().plan(ctx)
-                    break
-            if plan is None:
-                plan = route.runner.plan(ctx)
-            if plan.pending is None:
-                return Exchange(request, plan, self._record(request, arrival, plan, route), route)
-        exchange = Exchange(request, plan, None, route, arrival)
-        if choose:
-            self.choose(exchange)
-        return exchange
-
-    def choose(self, exchange: Exchange) -> None:
-        """Run the user code a pending exchange waits on, then journal it (no lock held)."""
-        arrival, plan = exchange.arrival, exchange.plan
-        assert exchange.route is not None
-        assert arrival is not None
-        while plan.pending is not None:
-            plan = plan.pending()
-        with exchange.route.lock:
-            exchange.entry = self._record(exchange.request, arrival, plan, exchange.route)
-        exchange.plan = plan
-
-    def _record(
-        self, request: httpx.Request, arrival: Arrival, plan: Plan, route: Route
-    ) -> JournalEntry:
-        """Journal a planned request on its route (the route's lock is held)."""
-        entry = self._entry(request, arrival, plan, route=route)
-        route.record(entry)
-        self.journal.append(entry)
-        return entry
-
-    def _entry(
-        self, request: httpx.Request, arrival: Arrival, plan: Plan, *, route: Route | None
-    ) -> JournalEntry:
-        delivered_status = (
-            plan.response.status if plan.response and plan.fault is not Fault.DROP else None
-        )
-        return JournalEntry(
-            method=request.method,
-            url=str(request.url),
-            path=arrival.path,
-            headers=request.headers,
-            body=request.content,
-            time=arrival.time,
-            monotonic=arrival.monotonic,
-            behaviour=plan.behaviour,
-            route=route,
-            status=delivered_status,
-            processed=plan.processed,
-            request=request,
-        )
-
-    def finish(self, exchange: Exchange, *, delivered: bool) -> None:
-        """Record whether the response reached the client, and tell the route's policies."""
-        assert exchange.entry is not None, "choose() a pending exchange before finishing it"
-        exchange.entry.delivered = delivered
-        route = exchange.route
-        if route is None or not route.policies:
-            return
-        outcome = Outcome(exchange.plan.response, delivered, exchange.entry)
-        with route.lock:
-            for policy in route.policies:
-                policy.after(exchange.request, route, outcome)
+        return LoopbackServer(self, https=https, host=host, port=port, limits=limits)
 
     # -- in-process delivery ---------------------------------------------------------------------
 
     def _deliver(self, exchange: Exchange) -> Generator[float, None, httpx.Response]:
-        """Sleeps to take (yielded), then the response (returned) or the wire error (raised)."""
-        plan, request = exchange.plan, exchange.request
-        timeout = _read_timeout(request)
-        delivered = False
-        try:
-            if plan.fault is Fault.HANG:
-                if timeout is None:
-                    raise UpstreamError(
-                        "hang() met a client with no read timeout: on a socket this request "
-                        "would never finish. Give the client one, e.g. httpx.Client(timeout=5)"
-                    )
-                yield timeout
-                raise wire_error(Fault.HANG, request)
-            if plan.delay:
-                if timeout is not None and plan.delay > timeout:
-                    yield timeout
-                    raise wire_error(_TIMEOUT, request)
-                yield plan.delay
-            if plan.response is None or plan.fault is Fault.DROP:
-                raise wire_error(plan.fault, request, repr(plan.garbage[:8]))
-            data = plan.response
-            body = b"" if request.method == "HEAD" else data.body
-            pieces: list[tuple[float, bytes]] = [(0.0, body)]
-            error: Exception | None = None
-            if plan.fault is Fault.TRUNCATE:
-                pieces = [(0.0, body[: plan.truncate_after])]
-                detail = f"received {plan.truncate_after} bytes, expected {len(body)}"
-                error = wire_error(Fault.TRUNCATE, request, detail)
-            elif plan.chunks > 1 or plan.over:
-                gap, chunks = dribble_pieces(plan)
-                if timeout is not None and gap > timeout:
-                    pieces, error = [(timeout, b"")], wire_error(_TIMEOUT, request)
+        """The in-process driver of the wire steps: the seconds to wait before the response
+        (yielded), then the response (returned) or the wire error (raised)."""
+        received = _Received(exchange.request)
+        steps = wire_steps(exchange.plan, exchange.request.method, exchange.settle)
+        with contextlib.closing(steps):
+            for step in steps:
+                if isinstance(step, Hang):
+                    yield received.hang()
+                elif isinstance(step, Wait):
+                    seconds = received.wait(step.seconds)
+                    if seconds:
+                        yield seconds
                 else:
-                    pieces = [(gap, chunk) for chunk in chunks]
-            delivered = error is None
-            return httpx.Response(
-                data.status,
-                headers=response_headers(data, len(body)),
-                stream=_Body(pieces, error),
-                request=request,
-                extensions={"http_version": b"HTTP/1.1"},
-            )
-        finally:
-            self.finish(exchange, delivered=delivered)
+                    received.take(step)
+                if received.error is not None:
+                    break
+        return received.response()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
         clock = get_clock()
-        steps = self._deliver(self.dispatch(request, clock))
+        steps = self._deliver(self.dispatcher.dispatch(request, clock))
         try:
             while True:
                 upstream_sleep(clock, next(steps))
@@ -514,7 +428,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         clock = get_clock()
-        steps = self._deliver(self.dispatch(request, clock))
+        steps = self._deliver(self.dispatcher.dispatch(request, clock))
         try:
             while True:
                 await upstream_asleep(clock, next(steps))

@@ -1,0 +1,287 @@
+"""Reading requests off a connection: bytes in, parsed requests or refusals out (no I/O).
+
+Parsing is httptools, the binding of llhttp (Node.js's HTTP/1.1 parser, which uvicorn uses):
+strict message framing as RFC 9112 section 6 asks — a ``Content-Length`` that is not all
+digits, repeated, or beside ``Transfer-Encoding`` is an error, and so are chunk sizes that are
+not hex digits and chunk data that overruns its size line. What llhttp leaves to its caller is
+done here, in a few lines each: the size limits (llhttp keeps no count, so the bytes of an
+unfinished head are counted as they arrive, whether the head comes in one read or in many), the
+``Host`` check and the URL a request is routed by (RFC 9112 section 3.2: an origin-form target
+is the path; ``Host`` names the authority and never changes the path; an absolute-form target
+brings its own authority), and ``Expect: 100-continue`` (section 9.5 of RFC 9110).
+
+A request the reader cannot accept becomes a :class:`Refusal` (400, 408, 413, 417, 431, 501 or
+505), queued after the requests before it, so answers keep their order; after a refusal the
+reader accepts nothing more and the connection closes once the refusal is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import deque
+from dataclasses import dataclass
+
+import httptools
+import httpx
+
+from apiharness.errors import ConfigurationError
+
+__all__ = ["Limits", "ParsedRequest", "Refusal", "RequestReader"]
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NOTED_LENGTHS = frozenset(len(name) for name in (b"host", b"content-length", b"expect"))
+# RFC 3986 section 3.2: host (IP-literal, IPv4 or reg-name) and an optional port.
+_AUTHORITY = re.compile(
+    rb"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::(?P<port>[0-9]{0,5}))?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the loopback server accepts from a client before refusing the request.
+
+    ``max_head_bytes`` bounds the request line and headers (431 past it), ``max_body_bytes``
+    the body (413), and ``header_timeout`` the seconds from a request's first byte to the end of
+    its head (408: a client that dribbles its headers, as slowloris does, is let go).
+    """
+
+    max_head_bytes: int = 64 * 1024
+    max_body_bytes: int = 16 * 1024 * 1024
+    header_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_head_bytes", "max_body_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{name} must be a positive int of bytes, got {value!r}")
+        timeout = self.header_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ConfigurationError(
+                f"header_timeout must be a positive number of seconds, got {timeout!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request the server will not serve: the status it answers and why."""
+
+    status: int
+    reason: str
+    head: bytes = b""  # the start of what the client sent, for the journal
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    """One complete request, framed and checked; ``url`` is what routes see."""
+
+    method: str
+    url: httpx.URL
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    keep_alive: bool
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing; carries the refusal."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
+
+@functools.lru_cache(maxsize=4096)
+def _url(scheme: str, authority: bytes, target: bytes) -> httpx.URL:
+    """The URL a request is routed by (cached: tests send the same few over and over)."""
+    if target.startswith(b"/"):
+        found = _AUTHORITY.fullmatch(authority)
+        if found is None:
+            raise ValueError(f"malformed Host header {authority[:80]!r}")
+        port = found["port"]
+        return httpx.URL(
+            scheme=scheme,
+            host=found["host"].decode("ascii").strip("[]"),
+            port=int(port) if port else None,
+            raw_path=target,
+        )
+    # Absolute-form (RFC 9112 section 3.2.2): the target names the authority; Host is ignored.
+    try:
+        parts = httptools.parse_url(target)
+    except httptools.HttpParserInvalidURLError:
+        raise ValueError(f"malformed request target {target[:80]!r}") from None
+    if parts.schema not in (b"http", b"https") or not parts.host:
+        raise ValueError(f"the request target {target[:80]!r} is neither a path nor an http URL")
+    raw_path = (parts.path or b"/") + (b"?" + parts.query if parts.query is not None else b"")
+    return httpx.URL(
+        scheme=parts.schema.decode("ascii"),
+        host=parts.host.decode("ascii"),
+        port=parts.port,
+        raw_path=raw_path,
+    )
+
+
+class RequestReader:
+    """Feed it a connection's bytes; it queues :class:`ParsedRequest` and :class:`Refusal`.
+
+    ``to_client`` collects bytes the reader must send on its own (``100 Continue``); the
+    connection writes them out. ``in_head`` and ``started`` tell the connection when a head is
+    under way (the header timeout runs) and when the client stopped mid-request.
+    """
+
+    def __init__(self, limits: Limits, scheme: str, authority: str) -> None:
+        self.limits = limits
+        self.scheme = scheme
+        self.authority = authority.encode("ascii")
+        self.ready: deque[ParsedRequest | Refusal] = deque()
+        self.to_client = bytearray()
+        self.done = False  # a refusal was queued: read nothing more
+        self.started = False  # a request has begun and is not complete
+        self._parser = httptools.HttpRequestParser(self)
+        self._head_bytes = 0
+        self._in_head = True
+        self._reset_message()
+
+    def _reset_message(self) -> None:
+        self._target = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._size = 16  # the head's bytes: request line and field lines, with their CRLFs
+        # The fields the reader acts on, noted as they arrive (one pass over the head).
+        self._hosts: list[bytes] = []
+        self._length = b""
+        self._expect: bytes | None = None
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._url: httpx.URL | None = None
+
+    @property
+    def in_head(self) -> bool:
+        return self.started and self._in_head
+
+    # -- input -----------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        if self.done:
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # An Upgrade request (h2c, websocket) is answered as a plain request (RFC 9110
+            # section 7.8 lets a server ignore Upgrade); what follows starts a new message.
+            self._parser = httptools.HttpRequestParser(self)
+            self.feed(data[int(upgrade.args[0]) :])
+            return
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if not isinstance(cause, _Refused):
+                raise
+            self.refuse(cause.refusal)
+            return
+        except httptools.HttpParserError as exc:
+            self.refuse(Refusal(400, f"malformed request: {exc}", bytes(data[:200])))
+            return
+        if self.in_head and self._head_bytes > self.limits.max_head_bytes:
+            self.refuse(self._too_large_head())
+
+    def eof(self) -> None:
+        """The client stopped sending; an unfinished request is refused."""
+        if self.started and not self.done:
+            self.refuse(Refusal(400, "the client stopped sending in the middle of a request"))
+
+    def timed_out(self) -> None:
+        """The header timeout ran out before the head was complete."""
+        if self.in_head and not self.done:
+            timeout = self.limits.header_timeout
+            self.refuse(Refusal(408, f"the request head took longer than {timeout:g} s to arrive"))
+
+    def refuse(self, refusal: Refusal) -> None:
+        self.done = True
+        self.ready.append(refusal)
+
+    def _too_large_head(self) -> Refusal:
+        return Refusal(431, f"the request head is larger than {self.limits.max_head_bytes} bytes")
+
+    def _too_large_body(self) -> Refusal:
+        return Refusal(413, f"the request body is larger than {self.limits.max_body_bytes} bytes")
+
+    # -- httptools callbacks -----------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.started = True
+
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        self._size += len(name) + len(value) + 4
+        if len(name) in _NOTED_LENGTHS:
+            lowered = name.lower()
+            if lowered == b"host":
+                self._hosts.append(value)
+            elif lowered == b"content-length":
+                self._length = value
+            elif lowered == b"expect":
+                self._expect = value
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        too_large = self._size + len(self._target) > self.limits.max_head_bytes
+        refusal = self._too_large_head() if too_large else self._check()
+        if refusal is not None:
+            raise _Refused(refusal)
+
+    def _check(self) -> Refusal | None:
+        """The request line: a version we speak and a target an origin server serves."""
+        version = self._parser.get_http_version()
+        method = self._parser.get_method()
+        shown = method + b" " + self._target[:200]
+        if version not in ("1.1", "1.0"):
+            return Refusal(505, f"HTTP/{version} is not served here; speak HTTP/1.1", shown)
+        if method == b"CONNECT" or self._target == b"*":
+            what = shown.decode("latin-1")
+            return Refusal(501, f"{what} is a proxy's request; this is an origin server", shown)
+        return self._check_fields(version, shown)
+
+    def _check_fields(self, version: str, shown: bytes) -> Refusal | None:
+        """Host (and so the URL), the announced body size, and Expect."""
+        hosts = self._hosts
+        if len(hosts) > 1 or (version == "1.1" and not hosts):
+            # RFC 9112 section 3.2: exactly one Host in HTTP/1.1, or the server answers 400.
+            return Refusal(400, f"an HTTP/1.1 request needs exactly one Host, got {len(hosts)}")
+        try:
+            self._url = _url(self.scheme, hosts[0] if hosts else self.authority, self._target)
+        except (ValueError, httpx.InvalidURL) as exc:
+            return Refusal(400, str(exc), shown)
+        if self._length and int(self._length) > self.limits.max_body_bytes:
+            return self._too_large_body()
+        expect = self._expect
+        if expect is not None and version == "1.1":
+            if expect.lower() != b"100-continue":
+                return Refusal(417, f"Expect: {expect[:40]!r} is not supported", shown)
+            self.to_client += _CONTINUE
+        return None
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self.limits.max_body_bytes:
+            raise _Refused(self._too_large_body())
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        assert self._url is not None
+        self.to_client.clear()  # the body came without waiting for 100 Continue: none is due
+        self.ready.append(
+            ParsedRequest(
+                self._parser.get_method().decode("ascii"),
+                self._url,
+                self._headers,
+                b"".join(self._body),
+                self._parser.should_keep_alive(),
+            )
+        )
+        self.started = False
+        self._in_head = True
+        self._reset_message()

@@ -1,0 +1,145 @@
+"""What a plan does on the wire, as a sequence of steps, with no I/O (one place for faults).
+
+:func:`wire_steps` turns a request's :class:`~apiharness.upstream.Plan` into the steps a
+server would take on a socket: wait, send the head, send bytes, close (FIN), abort (RST), or
+hang until the client gives up. Two short drivers carry the steps out, as httpx's
+``auth_flow`` is one generator with a sync and an async driver: the in-process transport
+(:meth:`Upstream._deliver`) turns them into the ``httpx.Response`` or the exception httpx's
+own transport would produce, and the loopback server performs them on the socket. A new fault
+is a new branch here, and both deliveries have it.
+
+The generator also settles the exchange (journal ``delivered``, route policies' ``after``)
+*before* it yields the step that lets the client see the outcome, and settles an abandoned
+exchange as not delivered when it is closed: the settle-before-deliver rule is in the
+sequence itself, not in each driver. Drivers must close the generator when they stop early
+(``contextlib.closing``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+from apiharness.upstream._behaviours import Fault, Plan, ResponseData
+
+__all__ = [
+    "Abort",
+    "Close",
+    "Hang",
+    "Head",
+    "Send",
+    "Step",
+    "Wait",
+    "dribble_pieces",
+    "response_headers",
+    "wire_steps",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Pause ``seconds`` (through the active clock) before the next step."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The status line and headers of the response (Content-Length included)."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Bytes on the wire: body bytes after a :class:`Head`, or garbage without one."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """End the connection with a FIN (after whatever was sent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """End the connection with a TCP RST."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hang:
+    """Send nothing more until the client gives up (or the server stops)."""
+
+
+Step = Wait | Head | Send | Close | Abort | Hang
+
+_CLOSE, _ABORT, _HANG = Close(), Abort(), Hang()
+
+
+def dribble_pieces(plan: Plan) -> tuple[float, list[bytes]]:
+    """The gap between pieces and the pieces of a dribbled body."""
+    assert plan.response is not None
+    body = plan.response.body
+    size = max(1, math.ceil(len(body) / plan.chunks))
+    return plan.over / plan.chunks, [body[i : i + size] for i in range(0, len(body), size)]
+
+
+def response_headers(data: ResponseData, length: int) -> tuple[tuple[str, str], ...]:
+    return (*data.headers, ("Content-Length", str(length)))
+
+
+def wire_steps(
+    plan: Plan, method: str, settle: Callable[[bool], None]
+) -> Generator[Step, None, None]:
+    """The steps that deliver ``plan`` for a ``method`` request; ``settle(delivered)`` is
+    called once, before the step that shows the client the outcome (or on close)."""
+    settled = False
+
+    def outcome(delivered: bool) -> None:
+        nonlocal settled
+        settled = True
+        settle(delivered)
+
+    try:
+        if plan.fault is Fault.HANG:
+            yield _HANG
+            return
+        if plan.delay:
+            yield Wait(plan.delay)
+        if plan.fault is Fault.RESET:
+            outcome(False)
+            yield _ABORT
+            return
+        data = plan.response
+        if data is None or plan.fault is Fault.DROP:
+            outcome(False)
+            if plan.fault is Fault.GARBAGE:
+                yield Send(plan.garbage)
+            yield _CLOSE
+            return
+        body = b"" if method == "HEAD" else data.body
+        head = Head(data.status, response_headers(data, len(body)))
+        if plan.fault is Fault.TRUNCATE:
+            outcome(False)
+            yield head
+            yield Send(body[: plan.truncate_after])
+            yield _CLOSE
+            return
+        if (plan.chunks == 1 and not plan.over) or not body:
+            outcome(True)
+            yield head
+            yield Send(body)
+            return
+        gap, chunks = dribble_pieces(plan)
+        yield head
+        for index, chunk in enumerate(chunks):
+            yield Wait(gap)
+            if index == len(chunks) - 1:
+                outcome(True)  # the last piece completes the response
+            yield Send(chunk)
+    finally:
+        if not settled:
+            outcome(False)
