@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from apiharness.errors import ConformanceError
+from apiharness.errors import ClientFactoryError, ConformanceError
 
 __all__ = ["ClientAdapter", "ClientFactory", "Driver", "load_factory"]
 
@@ -108,7 +109,14 @@ class Driver:
     def __init__(self, factory: ClientFactory, base_url: str) -> None:
         self._runner: asyncio.Runner | None = None
         name = getattr(factory, "__qualname__", repr(factory))
-        self.adapter: Any = factory(base_url)
+        try:
+            self.adapter: Any = factory(base_url)
+        except Exception as exc:
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            raise ClientFactoryError(
+                f"the client factory {name}({base_url!r}) raised {type(exc).__name__}; no "
+                f"scenario can run until it builds a client. Its traceback:\n{trace}"
+            ) from exc
         self.is_async, self.errors = _check_adapter(self.adapter, name)
         if self.is_async:
             self._runner = asyncio.Runner()

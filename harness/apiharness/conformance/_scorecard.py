@@ -28,6 +28,13 @@ class ScenarioResult:
     details: tuple[str, ...] = ()
     client: str = ""
     wall_seconds: float = 0.0
+    #: The client raised outside its declared errors (a crash, not a violated expectation).
+    crashed: bool = False
+
+    @property
+    def verdict(self) -> str:
+        """``PASS``, ``FAIL`` or ``CRASH``."""
+        return "PASS" if self.passed else "CRASH" if self.crashed else "FAIL"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -44,11 +51,14 @@ class ScenarioResult:
             details=tuple(str(d) for d in data.get("details", ())),
             client=str(data.get("client", "")),
             wall_seconds=float(data.get("wall_seconds", 0.0)),
+            crashed=bool(data.get("crashed", False)),
         )
 
     def explain(self) -> str:
         """A multi-line explanation for a failed test: expectation, observation, journal."""
         lines = [f"[{self.scenario}] expected: {self.expected}", f"observed: {self.observed}"]
+        if self.crashed:
+            lines[0] = f"[{self.scenario}] CRASH; expected: {self.expected}"
         lines += [f"  {line}" for line in self.details]
         return "\n".join(lines)
 
@@ -88,15 +98,15 @@ class Scorecard:
             rows = [r for r in self.results if r.client == client]
             passed = sum(r.passed for r in rows)
             out.append(f"apiharness conformance: {client or 'client'}: {passed}/{len(rows)} passed")
-            header = f"       {'scenario':<{name_w}}  {'what the client did':<{text_w}}  expected"
+            header = f"        {'scenario':<{name_w}}  {'what the client did':<{text_w}}  expected"
             out.append(header)
             out.append("  " + "-" * (len(header) - 2 + text_w // 2))
             for r in rows:
                 did = textwrap.wrap(r.observed, text_w) or [""]
                 exp = textwrap.wrap(r.expected, text_w) or [""]
-                mark = "PASS" if r.passed else "FAIL"
+                mark = r.verdict
                 for i in range(max(len(did), len(exp))):
-                    left = f"  {mark:<4} {r.scenario:<{name_w}}" if i == 0 else " " * (name_w + 7)
+                    left = f"  {mark:<5} {r.scenario:<{name_w}}" if i == 0 else " " * (name_w + 8)
                     d = did[i] if i < len(did) else ""
                     e = exp[i] if i < len(exp) else ""
                     out.append(f"{left}  {d:<{text_w}}  {e}".rstrip())
@@ -106,8 +116,9 @@ class Scorecard:
     def to_json(self) -> str:
         clients: dict[str, dict[str, int]] = {}
         for r in self.results:
-            entry = clients.setdefault(r.client, {"passed": 0, "failed": 0})
+            entry = clients.setdefault(r.client, {"passed": 0, "failed": 0, "crashed": 0})
             entry["passed" if r.passed else "failed"] += 1
+            entry["crashed"] += r.crashed
         report = {
             "version": REPORT_VERSION,
             "summary": clients,
