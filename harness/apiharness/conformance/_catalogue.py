@@ -70,8 +70,10 @@ RETIRED: dict[str, str] = {
 #: Real seconds the hang scenario allows: clear of httpx's 5 s default (one attempt ends near
 #: 5 s) and below two such attempts (10 s); requests and urllib3 have no default at all.
 HANG_LIMIT = 8.0
-#: backoff-grows-by-last-wait: fresh clients graded, and the ratio of mean waits demanded. A
-#: client whose ratio is already EARLY_RATIO after EARLY_TRIALS clients passes there.
+#: backoff-grows-by-last-wait: fresh clients graded, and the ratio of mean waits demanded. After
+#: EARLY_TRIALS clients, one passes early if its ratio is already EARLY_RATIO, or if every last
+#: wait so far exceeds every first wait (for waits that do not grow that has probability
+#: 1/C(40, 20), whatever their distribution).
 GROWTH_TRIALS, GROWTH_RATIO = 120, 1.4
 EARLY_TRIALS, EARLY_RATIO = 20, 2.5
 #: attempts-bounded: fresh clients graded; each must stop within the bound.
@@ -322,7 +324,9 @@ def _backoff_grows_by_last_wait(t: Trial) -> Verdict:
             return t.ok(f"made {n} attempt(s), so had no second wait to compare; not applicable")
         firsts.append(waits[0])
         lasts.append(waits[-1])
-        if len(firsts) == EARLY_TRIALS and sum(lasts) >= EARLY_RATIO * sum(firsts) > 0:
+        if len(firsts) == EARLY_TRIALS and (
+            min(lasts) > max(firsts) or sum(lasts) >= EARLY_RATIO * sum(firsts) > 0
+        ):
             break
     first, last = statistics.fmean(firsts), statistics.fmean(lasts)
     did = f"mean first wait {first:.2f} s, mean last wait {last:.2f} s over {len(firsts)} clients"
@@ -456,8 +460,10 @@ def _lost_response_recovers(t: Trial) -> Verdict:
     keys = _keys(t)
     if out.error is not None:
         return t.fail(f"{out.describe()} after {n} attempt(s); the operation had succeeded")
-    if None in keys or len(set(keys)) != 1:
-        return t.fail(f"returned after {n} attempt(s) with {len(set(keys))} distinct key(s)")
+    if None in keys:
+        return t.fail(f"returned after {n} attempt(s); the POST carried no Idempotency-Key")
+    if len(set(keys)) != 1:
+        return t.fail(f"returned after {n} attempt(s) with {len(set(keys))} distinct keys")
     did = f"returned after {n} attempt(s) with one key; {charges.side_effects} effect(s)"
     return t.ok(did) if charges.side_effects == 1 else t.fail(did)
 
