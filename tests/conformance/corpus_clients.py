@@ -24,9 +24,20 @@ from urllib3.util import Retry as Urllib3Retry
 TIMEOUT = 0.5
 
 
-class _HttpxAdapter:
-    """Shared shape for the httpx-based adapters: ``_send`` is where each library retries."""
+class _Adapter:
+    """Shared shape: ``get`` and ``create`` go through ``_send``, where each library retries."""
 
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        raise NotImplementedError
+
+    def get(self, path: str) -> Any:
+        return self._send("GET", path, None)
+
+    def create(self, path: str, body: dict[str, Any]) -> Any:
+        return self._send("POST", path, body)
+
+
+class _HttpxAdapter(_Adapter):
     errors: tuple[type[BaseException], ...] = (httpx.HTTPError,)
 
     def __init__(self, base_url: str, **client: Any) -> None:
@@ -37,17 +48,11 @@ class _HttpxAdapter:
         response.raise_for_status()
         return response.json()
 
-    def get(self, path: str) -> Any:
-        return self._send("GET", path, None)
-
-    def create(self, path: str, body: dict[str, Any]) -> Any:
-        return self._send("POST", path, body)
-
     def close(self) -> None:
         self.http.close()
 
 
-class Urllib3OnRequests:
+class Urllib3OnRequests(_Adapter):
     """requests + urllib3 ``Retry`` mounted on an ``HTTPAdapter`` (urllib3's user guide)."""
 
     errors: tuple[type[BaseException], ...] = (requests.RequestException,)
@@ -64,12 +69,6 @@ class Urllib3OnRequests:
         response = self.session.request(method, self.base_url + path, json=body, timeout=TIMEOUT)
         response.raise_for_status()
         return response.json()
-
-    def get(self, path: str) -> Any:
-        return self._send("GET", path, None)
-
-    def create(self, path: str, body: dict[str, Any]) -> Any:
-        return self._send("POST", path, body)
 
     def close(self) -> None:
         self.session.close()

@@ -48,7 +48,7 @@ def test_an_undeclared_exception_is_a_crash_with_type_scrubbed_message_and_frame
     assert crash.crashed
     assert not crash.passed
     assert crash.observed.startswith("crashed: AttributeError: 'NoneType' object has no attr")
-    assert f"{__file__}:" in crash.observed
+    assert "tests/conformance/test_conformance_attribution.py:" in crash.observed
     assert "in get" in crash.observed
     assert crash.details[0].startswith("then: ")  # the expectation's own words follow
     # The retry scenario crashed too, on the first 503: still a crash, never a retry verdict.

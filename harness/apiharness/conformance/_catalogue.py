@@ -328,6 +328,8 @@ def _backoff_grows_by_last_wait(t: Trial) -> Verdict:
             min(lasts) > max(firsts) or sum(lasts) >= EARLY_RATIO * sum(firsts) > 0
         ):
             break
+        if len(firsts) == EARLY_TRIALS and sum(lasts) <= 0:
+            break  # never waited before a last retry: no number of clients can change that
     first, last = statistics.fmean(firsts), statistics.fmean(lasts)
     did = f"mean first wait {first:.2f} s, mean last wait {last:.2f} s over {len(firsts)} clients"
     if last <= 0:

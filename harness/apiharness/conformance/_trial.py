@@ -21,6 +21,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from apiharness.clock import VirtualClock
@@ -192,7 +193,10 @@ def describe_crash(error: BaseException, journal: Journal) -> str:
     where = ""
     if own or frames:
         frame = (own or frames)[-1]
-        where = f" at {frame.filename}:{frame.lineno} in {frame.name}"
+        path = Path(frame.filename)
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(Path.cwd())
+        where = f" at {path}:{frame.lineno} in {frame.name}"
     text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     return f"{text[:300]}{where}"
 
