@@ -36,7 +36,9 @@ What is covered, and by which layer:
 * **Waits used as sleeps** — ``threading.Condition.wait(timeout)`` and so ``Event.wait``: in a
   thread that belongs to the clock, a wait with a timeout ends when it is notified, or — once
   every thread of the clock is waiting — by jumping virtual time to the earliest deadline (the
-  "autojump" of trio's test clock, restricted to the threads we know). A wait in the standard
+  "autojump" of trio's test clock, restricted to the threads we know). It never lasts longer
+  than the real wait would: after ``timeout`` real seconds it times out and moves virtual time
+  to its deadline (another thread may be blocked where no wait can be seen). A wait in the standard
   library (``queue``, ``concurrent.futures``) or in the harness itself stays real: those wait
   for another thread's work, not for time to pass.
 
@@ -279,19 +281,28 @@ class VirtualClock:
         return self._closed
 
     def _wait(self, cond: threading.Condition, timeout: float) -> bool:
-        """A ``Condition.wait(timeout)`` of one of this clock's threads, in virtual time."""
+        """A ``Condition.wait(timeout)`` of one of this clock's threads, in virtual time.
+
+        It never lasts longer than the real wait would have: when ``timeout`` real seconds pass
+        without a notification (another thread of the clock is busy or blocked elsewhere, so
+        time could not jump), virtual time is moved to the deadline and the wait times out.
+        """
         me = threading.get_ident()
+        timeout = max(timeout, 0.0)
+        real_deadline = _real_monotonic() + timeout
         with self._cond:
-            deadline = self._elapsed + max(timeout, 0.0)
+            deadline = self._elapsed + timeout
             self._waiting[me] = deadline
         try:
             while True:
                 with self._cond:
                     if self._closed:
                         return bool(_real_cond_wait(cond, max(deadline - self._elapsed, 0.0)))
-                    if self._elapsed >= deadline:
-                        return False
                     self._jump_if_all_wait()
+                    if self._elapsed < deadline and _real_monotonic() >= real_deadline:
+                        gap = deadline - self._elapsed  # as long as the real wait: time it out
+                        self.sleeps.append(gap)
+                        self._move(gap)
                     if self._elapsed >= deadline:
                         return False
                 if _real_cond_wait(cond, _WAIT_SLICE):
@@ -364,7 +375,8 @@ class VirtualClock:
 
         async def asyncio_sleep(delay: float, result: _T | None = None) -> _T | None:
             clock = clock_here()
-            if clock is None:
+            if clock is None or delay == 0:
+                # sleep(0) is a checkpoint, not a wait (anyio and httpcore yield with it).
                 return await _real_asyncio_sleep(delay, result)
             await clock.asleep(delay)
             return result
