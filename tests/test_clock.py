@@ -302,3 +302,21 @@ def test_a_thread_that_outlives_its_clock_never_touches_the_next_one() -> None:
     zombie.join(5)
     assert [s for s in second.sleeps if s] == [0.5, 1.5]
     assert second.monotonic() == 2
+
+
+def test_a_virtual_wait_never_outlasts_its_real_timeout() -> None:
+    """A thread of the clock blocked where no wait shows (a plain lock) stops time from
+    jumping; the wait then ends after its real timeout, as the real one would, not never."""
+    clock = VirtualClock()
+    lock = threading.Lock()
+    lock.acquire()
+    with clock.patch():
+        blocked = threading.Thread(target=lock.acquire)  # belongs to the clock, never waits
+        blocked.start()
+        real = time.clock_gettime(time.CLOCK_MONOTONIC)
+        assert threading.Event().wait(0.2) is False
+        took = time.clock_gettime(time.CLOCK_MONOTONIC) - real
+        lock.release()
+        blocked.join()
+    assert 0.2 <= took < 5
+    assert clock.monotonic() == pytest.approx(0.2)
