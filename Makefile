@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest corpora bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q
+
+## corpora: the slow real-world corpora (real retry libraries graded by the conformance suite)
+corpora: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q --corpora -m corpus
 
 ## bench: side-by-side benchmarks against the tools users would pick instead
 bench: $(STAMP)

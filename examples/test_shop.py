@@ -23,9 +23,9 @@ def test_client_rides_out_a_503_burst_in_virtual_time(
 ) -> None:
     upstream.get("/products/{id}").respond(status(503).times(3), PRODUCT)
     http = httpx.Client(transport=upstream, base_url=upstream.base_url)
-    started = time.perf_counter()
+    started = time.clock_gettime(time.CLOCK_MONOTONIC)
     product = CatalogueClient(http).product("p-1")
-    wall = time.perf_counter() - started
+    wall = time.clock_gettime(time.CLOCK_MONOTONIC) - started
     assert product["name"] == "teapot"
     assert upstream.journal.intervals("GET", "/products/p-1") == [0.5, 1.0, 2.0]
     print(

@@ -9,6 +9,7 @@ which is where ``-p no:apiharness`` and the autoload switches are exercised.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import settings
 
 pytest_plugins = ["pytester"]
@@ -18,3 +19,27 @@ pytest_plugins = ["pytester"]
 # benchmarks/. print_blob lets a failure be replayed exactly.
 settings.register_profile("apiharness", deadline=None, print_blob=True)
 settings.load_profile("apiharness")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--corpora",
+        action="store_true",
+        default=False,
+        help="Also run the slow real-world corpora (tests marked `corpus`); `make corpora`.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "corpus: grades real third-party libraries; slow, run with --corpora"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--corpora"):
+        return
+    skip = pytest.mark.skip(reason="a slow real-world corpus: run with --corpora (make corpora)")
+    for item in items:
+        if item.get_closest_marker("corpus") is not None:
+            item.add_marker(skip)

@@ -17,12 +17,12 @@ from apiharness import ConfigurationError, SystemClock, VirtualClock, get_clock,
 
 def test_sleep_advances_instantly_and_is_recorded() -> None:
     clock = VirtualClock()
-    started = time.perf_counter()
+    started = time.clock_gettime(time.CLOCK_MONOTONIC)
     for delay in (1, 2, 4, 8, 16):
         clock.sleep(delay)
     # Real sleeps would take 31 s; virtual ones take microseconds. The bound is far from both,
     # so a loaded machine cannot fail it and a real sleep cannot pass it.
-    assert time.perf_counter() - started < 10
+    assert time.clock_gettime(time.CLOCK_MONOTONIC) - started < 10
     assert clock.monotonic() == 31
     assert clock.sleeps == [1, 2, 4, 8, 16]
 
@@ -96,11 +96,11 @@ def test_patched_asyncio_sleep_advances_and_returns_result() -> None:
         return await asyncio.sleep(60, result="done")
 
     with clock.patch():
-        started = time.perf_counter()
+        started = time.clock_gettime(time.CLOCK_MONOTONIC)
         assert asyncio.run(main()) == "done"
     assert clock.monotonic() == 60
     assert clock.sleeps == [60]
-    assert time.perf_counter() - started < 20  # a real sleep takes 60 s
+    assert time.clock_gettime(time.CLOCK_MONOTONIC) - started < 20  # a real sleep takes 60 s
 
 
 def test_asleep_is_a_suspension_point() -> None:
@@ -156,10 +156,10 @@ def test_use_clock_restores_on_error_and_refuses_non_clocks() -> None:
 
 
 def test_clock_fixture_is_virtual(clock: VirtualClock) -> None:
-    started = time.perf_counter()
+    started = time.clock_gettime(time.CLOCK_MONOTONIC)
     time.sleep(3600)
     assert clock.monotonic() == 3600
-    assert time.perf_counter() - started < 60  # a real sleep takes an hour
+    assert time.clock_gettime(time.CLOCK_MONOTONIC) - started < 60  # a real sleep takes an hour
 
 
 def test_event_loops_keep_real_time_for_socket_timeouts() -> None:
@@ -175,8 +175,150 @@ def test_event_loops_keep_real_time_for_socket_timeouts() -> None:
         return before, loop.time()
 
     with clock.patch():
-        started = time.perf_counter()
+        started = time.clock_gettime(time.CLOCK_MONOTONIC)
         before, after = asyncio.run(main())
         assert 0.04 <= after - before < 5
-        assert time.perf_counter() - started >= 0.04
+        assert time.clock_gettime(time.CLOCK_MONOTONIC) - started >= 0.04
     assert asyncio.BaseEventLoop.time is original
+
+
+# -- every way to read or wait for time is virtual and consistent (issue 24, point 1) ----------
+
+from time import monotonic as bound_monotonic  # noqa: E402 - bound at import on purpose
+from time import perf_counter as bound_perf_counter  # noqa: E402
+from time import sleep as bound_sleep  # noqa: E402
+from time import time as bound_time  # noqa: E402
+
+
+def _real_now() -> float:
+    return time.clock_gettime(time.CLOCK_REALTIME)
+
+
+def test_every_reading_is_virtual_and_consistent_also_when_bound_at_import() -> None:
+    import datetime as dt
+
+    start = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    clock = VirtualClock(start)
+    with clock.patch():
+        readings = [
+            time.monotonic,
+            time.perf_counter,
+            bound_monotonic,
+            bound_perf_counter,
+            lambda: time.monotonic_ns() / 1e9,
+            lambda: time.perf_counter_ns() / 1e9,
+        ]
+        walls = [
+            time.time,
+            bound_time,
+            lambda: time.time_ns() / 1e9,
+            lambda: dt.datetime.now(UTC).timestamp(),
+            lambda: dt.datetime.now().timestamp(),
+            lambda: dt.datetime.today().timestamp(),
+            lambda: dt.datetime.utcnow().replace(tzinfo=UTC).timestamp(),
+        ]
+        before = [f() for f in readings + walls]
+        bound_sleep(90)
+        assert dt.date.today() == dt.date(2031, 5, 6)
+        after = [f() for f in readings + walls]
+    assert [round(b - a, 3) for a, b in zip(before, after, strict=True)] == [90.0] * len(before)
+    assert before[len(readings)] == start.timestamp()
+    assert clock.sleeps == [90]
+    assert abs(time.time() - _real_now()) < 5  # restored
+
+
+def test_the_virtual_wall_clock_starts_at_the_real_present_unless_told() -> None:
+    assert abs(VirtualClock().time() - _real_now()) < 2
+    assert VirtualClock(1_000_000).time() == 1_000_000
+
+
+def test_waits_used_as_sleeps_are_virtual() -> None:
+    clock = VirtualClock()
+    cond = threading.Condition()
+    real_started = time.clock_gettime(time.CLOCK_MONOTONIC)
+    with clock.patch():
+        assert threading.Event().wait(30) is False
+        with cond:
+            assert cond.wait(12) is False
+        flag = threading.Event()
+        flag.set()
+        assert flag.wait(1000) is True  # a set event does not move time
+    assert clock.monotonic() == 42
+    assert time.clock_gettime(time.CLOCK_MONOTONIC) - real_started < 2
+
+
+def test_a_wait_ends_when_notified_before_its_virtual_deadline() -> None:
+    clock = VirtualClock()
+    done = threading.Event()
+    with clock.patch():
+
+        def worker() -> None:
+            time.sleep(5)
+            done.set()
+
+        thread = threading.Thread(target=worker)
+        thread.start()  # belongs to the clock: started by its thread
+        assert done.wait(60) is True
+        thread.join()
+    assert 5 <= clock.monotonic() < 60
+
+
+def test_asyncio_and_anyio_sleeps_are_virtual() -> None:
+    import anyio
+
+    clock = VirtualClock()
+
+    async def main() -> None:
+        await asyncio.sleep(7)
+        await anyio.sleep(11)
+
+    with clock.patch():
+        anyio.run(main)
+    assert clock.sleeps == [7, 11]
+
+
+def test_a_thread_that_outlives_its_clock_never_touches_the_next_one() -> None:
+    first, second = VirtualClock(), VirtualClock()
+    stop = threading.Event()
+    slept = []
+
+    def loop_forever() -> None:
+        while not stop.is_set():
+            time.sleep(1)
+            slept.append(1)
+
+    with first.patch():
+        zombie = threading.Thread(target=loop_forever, daemon=True)
+        zombie.start()
+        while len(slept) < 3:
+            pass  # the zombie's sleeps are instant on its own clock
+    first.close()
+    with second.patch():
+        time.sleep(0.5)
+        bound_sleep(1.5)  # meanwhile the zombie sleeps in real time, on no clock
+        assert zombie.is_alive()
+        real = time.clock_gettime(time.CLOCK_MONOTONIC)
+        while time.clock_gettime(time.CLOCK_MONOTONIC) - real < 0.3:
+            time.sleep(0)
+    stop.set()
+    zombie.join(5)
+    assert [s for s in second.sleeps if s] == [0.5, 1.5]
+    assert second.monotonic() == 2
+
+
+def test_a_virtual_wait_never_outlasts_its_real_timeout() -> None:
+    """A thread of the clock blocked where no wait shows (a plain lock) stops time from
+    jumping; the wait then ends after its real timeout, as the real one would, not never."""
+    clock = VirtualClock()
+    lock = threading.Lock()
+    lock.acquire()
+    with clock.patch():
+        blocked = threading.Thread(target=lock.acquire)  # belongs to the clock, never waits
+        blocked.start()
+        real = time.clock_gettime(time.CLOCK_MONOTONIC)
+        assert threading.Event().wait(0.2) is False
+        took = time.clock_gettime(time.CLOCK_MONOTONIC) - real
+        lock.release()
+        blocked.join()
+    assert 0.2 <= took < 5
+    assert clock.monotonic() == pytest.approx(0.2)

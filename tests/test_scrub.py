@@ -109,17 +109,34 @@ def test_reports_quoting_a_server_or_client_scrub_environment_secrets(
 def test_the_conformance_grader_scrubs_the_clients_exception(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from apiharness import ClientFactoryError
     from apiharness.conformance import CATALOGUE, run_scenario
 
     monkeypatch.setenv("SHOP_TOKEN", "tok_conformance_secret_77")
+    message = "could not call with Authorization: Bearer tok_conformance_secret_77"
 
-    def leaky_client(base_url: str, **_: Any) -> Any:
-        raise RuntimeError("could not call with Authorization: Bearer tok_conformance_secret_77")
+    class Leaky:
+        errors = (OSError,)
 
-    result = run_scenario(next(iter(CATALOGUE.values())), leaky_client)
+        def get(self, path: str) -> Any:
+            raise RuntimeError(message)
+
+        def create(self, path: str, body: dict[str, Any]) -> Any:
+            raise RuntimeError(message)
+
+    result = run_scenario(next(iter(CATALOGUE.values())), lambda base_url: Leaky())
     assert not result.passed
-    assert "tok_conformance_secret_77" not in result.observed
+    assert "tok_conformance_secret_77" not in result.observed + "".join(result.details)
     assert REDACTED in result.observed
+
+    def leaky_factory(base_url: str, **_: Any) -> Any:
+        raise RuntimeError(message)
+
+    with pytest.raises(ClientFactoryError) as raised:
+        run_scenario(next(iter(CATALOGUE.values())), leaky_factory)
+    assert "tok_conformance_secret_77" not in str(raised.value)
+    assert raised.value.__cause__ is None
+    assert REDACTED in str(raised.value)
 
 
 def test_a_schemathesis_report_quoting_a_response_scrubs_environment_secrets(

@@ -225,8 +225,10 @@ def apiharness_clock(request: pytest.FixtureRequest) -> Iterator[VirtualClock]:
 def clock_fixture(apiharness_clock: VirtualClock) -> VirtualClock:
     """A virtual clock, active for the test (also ``apiharness_clock``).
 
-    ``time.sleep``, ``time.monotonic``, ``time.time``, ``asyncio.sleep`` and every wait of the
-    harness advance virtual time instantly, so a 30-second backoff schedule costs milliseconds::
+    Sleeps (``time.sleep``, ``asyncio.sleep``, anyio's, ``Event.wait(t)`` used as one) advance
+    virtual time instantly, and every reading follows it (``time.time``, ``datetime.now``,
+    ``monotonic``, ``perf_counter``, also when imported by name; see :mod:`apiharness.clock`),
+    so a 30-second backoff schedule costs milliseconds::
 
         def test_backoff(clock):
             time.sleep(30)

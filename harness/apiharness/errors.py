@@ -47,6 +47,7 @@ The tree::
     │   └── SecretLeakError           a secret value occurs in a cassette (names, never values)
     ├── RecordingError                the recording proxy could not start or stopped badly
     └── ConformanceError              the conformance suite was misconfigured
+        └── ClientFactoryError        the client factory raised: no scenario can run
 
 Subpackages may refine these leaves further; they never add a second root.
 """
@@ -68,6 +69,7 @@ __all__ = [
     "CassetteError",
     "CircuitOpen",
     "ClientError",
+    "ClientFactoryError",
     "ConfigurationError",
     "ConformanceError",
     "ContractViolation",
@@ -427,3 +429,7 @@ class RecordingError(ApiHarnessError):
 
 class ConformanceError(ApiHarnessError):
     """The conformance suite was given an unusable client adapter or configuration."""
+
+
+class ClientFactoryError(ConformanceError):
+    """The client factory raised while building an adapter; the message has its traceback."""

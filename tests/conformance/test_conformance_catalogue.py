@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from apiharness.conformance import CATALOGUE, RESOURCE, RESOURCE_SCHEMA, Scorecard, grade
+from apiharness.conformance._catalogue import RETIRED
 from apiharness.errors import ConformanceError
 from shop.naive_httpx import NaiveHttpxClient
 
@@ -17,19 +18,32 @@ REQUIRED_IDS = {
     "retry-after-seconds",
     "retry-after-date",
     "retry-after-beyond-deadline",
+    "retry-after-503-beyond-deadline",
+    "retry-after-503-seconds",
+    "retry-after-bounded",
+    "retry-408",
     "no-retry-4xx",
-    "backoff-grows",
+    "backoff-grows-by-last-wait",
     "jitter",
     "attempts-bounded",
     "post-not-retried-without-key",
     "post-key-stable",
-    "lost-response-exactly-once",
-    "timeout-bounded",
+    "lost-response-no-double-effect",
+    "lost-response-recovers",
+    "hang-bounded-8s",
     "reset-retried",
     "malformed-json-typed-error",
     "schema-violation-typed-error",
     "breaker-opens",
     "breaker-recovers",
+    "rate-limit-window-respected",
+}
+
+# Ids retired by issue 24; they must never come back with another meaning.
+RETIRED_IDS = {
+    "backoff-grows",
+    "lost-response-exactly-once",
+    "timeout-bounded",
     "rate-limit-respected",
 }
 
@@ -40,6 +54,8 @@ def failed(card: Scorecard) -> set[str]:
 
 def test_catalogue_has_every_required_scenario_with_statement_and_source() -> None:
     assert set(CATALOGUE) >= REQUIRED_IDS
+    assert set(RETIRED) == RETIRED_IDS
+    assert not set(CATALOGUE) & set(RETIRED)
     for scenario_id, scenario in CATALOGUE.items():
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", scenario_id)
         assert scenario.id == scenario_id
@@ -57,10 +73,14 @@ def test_the_published_resource_matches_its_schema() -> None:
 
 NAIVE_HTTPX_FAILS = REQUIRED_IDS - {
     "retry-503-burst",  # it does retry 503s, and 3 attempts suffice
+    "retry-408",  # it retries every error status, 408 included
+    "retry-after-bounded",  # it never waits longer than asked (it never waits at all)
     "attempts-bounded",  # it stops after 3
     "post-not-retried-without-key",  # it always sends a (fresh) key
     "reset-retried",
 }
+
+CRASHES = {"malformed-json-typed-error"}  # json.JSONDecodeError escapes both naive clients
 
 NAIVE_REQUESTS_FAILS = NAIVE_HTTPX_FAILS | {"post-not-retried-without-key"}
 
@@ -68,6 +88,7 @@ NAIVE_REQUESTS_FAILS = NAIVE_HTTPX_FAILS | {"post-not-retried-without-key"}
 def test_naive_httpx_client_fails_exactly_its_bugs() -> None:
     card = grade("shop.naive_httpx:make_client")
     assert failed(card) == NAIVE_HTTPX_FAILS
+    assert {r.scenario for r in card.results if r.crashed} == CRASHES
     by_id = {r.scenario: r for r in card.results}
     # Failures explain themselves with the journal.
     assert by_id["retry-after-seconds"].observed == (
@@ -75,7 +96,11 @@ def test_naive_httpx_client_fails_exactly_its_bugs() -> None:
     )
     assert by_id["post-key-stable"].observed == "used 3 different keys over 3 attempts"
     assert any("Idempotency-Key" in line for line in by_id["post-key-stable"].details)
-    assert "not one of its declared errors" in by_id["malformed-json-typed-error"].observed
+    crash = by_id["malformed-json-typed-error"]
+    assert crash.verdict == "CRASH"
+    assert crash.observed.startswith("crashed: JSONDecodeError: ")
+    assert "shop/naive_httpx.py:" in crash.observed  # the frame in the client's own code
+    assert "CRASH" in card.render()
 
 
 def test_naive_requests_client_fails_exactly_its_bugs() -> None:
@@ -84,8 +109,8 @@ def test_naive_requests_client_fails_exactly_its_bugs() -> None:
     assert failed(card) == NAIVE_REQUESTS_FAILS
     by_id = {r.scenario: r for r in card.results}
     # No timeout at all: the watchdog fails it in bounded wall time instead of hanging.
-    assert by_id["timeout-bounded"].observed.startswith("still blocked after 5.")
-    assert time.perf_counter() - started < 30
+    assert by_id["hang-bounded-8s"].observed.startswith("still blocked after 8.")
+    assert time.perf_counter() - started < 60
     assert by_id["post-not-retried-without-key"].observed == (
         "sent the POST 3 times, 3 of them without a key"
     )
@@ -183,3 +208,8 @@ def test_misconfigured_adapters_get_advice(factory: Any, message: str) -> None:
 def test_unknown_scenario_is_named() -> None:
     with pytest.raises(ConformanceError, match="unknown conformance scenario 'nope'"):
         grade("shop.naive_httpx:make_client", scenarios=["nope"])
+
+
+def test_a_retired_id_says_what_replaced_it() -> None:
+    with pytest.raises(ConformanceError, match=r"'backoff-grows' was retired.*backoff-grows-by"):
+        grade("shop.naive_httpx:make_client", scenarios=["backoff-grows"])

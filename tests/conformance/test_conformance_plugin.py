@@ -20,13 +20,13 @@ def test_one_item_per_scenario_selectable_with_k(pytester: pytest.Pytester) -> N
     result = pytester.runpytest_subprocess(
         "-p", "apiharness", f"--apiharness-conformance={NAIVE}", "-k", "retry-after or jitter"
     )
-    result.assert_outcomes(failed=4, deselected=14)
-    assert "collected 18 items / 14 deselected / 4 selected" in result.stdout.str()
+    result.assert_outcomes(failed=6, passed=1, deselected=16)
+    assert "collected 23 items / 16 deselected / 7 selected" in result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "*apiharness conformance scorecard*",
-            f"apiharness conformance: {NAIVE}: 0/4 passed",
-            "*FAIL retry-after-seconds*attempt 2 came 0.0 s*",
+            f"apiharness conformance: {NAIVE}: 1/7 passed",
+            "*FAIL*retry-after-seconds*attempt 2 came 0.0 s*",
             "FAILED apiharness-conformance::jitter*",
         ]
     )
@@ -37,9 +37,12 @@ def test_collect_only_lists_every_scenario(pytester: pytest.Pytester) -> None:
         "-p", "apiharness", f"--apiharness-conformance={NAIVE}", "--collect-only", "-q"
     )
     result.stdout.fnmatch_lines(
-        ["apiharness-conformance::retry-503-burst", "apiharness-conformance::rate-limit-respected"]
+        [
+            "apiharness-conformance::retry-503-burst",
+            "apiharness-conformance::rate-limit-window-respected",
+        ]
     )
-    assert "18 tests collected" in result.stdout.str()
+    assert "23 tests collected" in result.stdout.str()
 
 
 def test_report_is_aggregated_across_xdist_workers(pytester: pytest.Pytester) -> None:
@@ -57,7 +60,7 @@ def test_report_is_aggregated_across_xdist_workers(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=3, failed=1)
     data = json.loads(report.read_text())
     assert data["version"] == 1
-    assert data["summary"] == {NAIVE: {"passed": 3, "failed": 1}}
+    assert data["summary"] == {NAIVE: {"passed": 3, "failed": 1, "crashed": 0}}
     assert [r["scenario"] for r in data["results"]] == [
         "retry-503-burst",
         "no-retry-4xx",
@@ -90,7 +93,29 @@ def test_fixture_grades_from_users_own_tests(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "?no-retry-4xx? expected: a 400 or 404 is not retried*",
-            "*FAIL no-retry-4xx*400 tried 3 times*",
+            "*FAIL*no-retry-4xx*400 tried 3 times*",
             "FAILED test_fixture_grades_from_users_own_tests.py::test_my_client?no-retry-4xx?*",
         ]
+    )
+
+
+def test_a_factory_that_raises_stops_the_run_once_with_its_traceback(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        broken="""
+        def make_client(base_url):
+            settings = {}
+            return settings["api_key"]
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "apiharness", "--apiharness-conformance=broken:make_client"
+    )
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert out.count("the client factory make_client(") == 1  # once, not once per scenario
+    assert "Interrupted: apiharness conformance: the client factory raised" in out
+    result.stdout.fnmatch_lines(
+        ["*raised KeyError*", "*broken.py*line 3*", "*KeyError: 'api_key'*"]
     )

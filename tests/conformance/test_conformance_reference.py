@@ -21,13 +21,13 @@ from apiharness.upstream import (
 )
 
 
-def test_reference_client_passes_every_scenario_in_under_10_s() -> None:
+def test_reference_client_passes_every_scenario_in_under_60_s() -> None:
     started = time.perf_counter()
     card = grade("shop.reference:make_client")
     wall = time.perf_counter() - started
     assert [r.scenario for r in card.results if not r.passed] == [], card.render()
     assert card.ok
-    assert wall < 10, f"the catalogue took {wall:.1f} s of wall time"
+    assert wall < 60, f"the catalogue took {wall:.1f} s of wall time"
 
 
 def test_async_reference_client_passes_every_scenario() -> None:

@@ -28,7 +28,7 @@ from apiharness.recording import encoded_forms
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 REFERENCE = "shop.reference:make_client"
-PICKED = ["retry-after-seconds", "retry-503-burst", "no-retry-4xx", "timeout-bounded"]
+PICKED = ["retry-after-seconds", "retry-503-burst", "no-retry-4xx", "hang-bounded-8s"]
 SECRET = "sk_live_Zq8yS3cr3tT0ken"
 
 

@@ -26,9 +26,9 @@ def test_five_attempts_over_thirty_virtual_seconds_take_milliseconds(clock: Virt
     up = Upstream()
     route = up.get("/flaky").respond(status(503).times(4), respond(200, json={"ok": True}))
     http = httpx.Client(transport=up, base_url=up.base_url)
-    started = time.perf_counter()
+    started = time.clock_gettime(time.CLOCK_MONOTONIC)
     response = backoff_client(http, "/flaky", attempts=5, base=2)
-    wall = time.perf_counter() - started
+    wall = time.clock_gettime(time.CLOCK_MONOTONIC) - started
     assert response.json() == {"ok": True}
     assert clock.sleeps == [2, 4, 8, 16]
     assert up.journal.intervals("GET", "/flaky") == [2, 4, 8, 16]

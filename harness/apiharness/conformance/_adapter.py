@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from apiharness._imports import import_object
-from apiharness.errors import ConformanceError
+from apiharness._scrub import scrub
+from apiharness.errors import ClientFactoryError, ConformanceError
 
 __all__ = ["ClientAdapter", "ClientFactory", "Driver", "load_factory"]
 
@@ -88,7 +90,16 @@ class Driver:
     def __init__(self, factory: ClientFactory, base_url: str) -> None:
         self._runner: asyncio.Runner | None = None
         name = getattr(factory, "__qualname__", repr(factory))
-        self.adapter: Any = factory(base_url)
+        try:
+            self.adapter: Any = factory(base_url)
+        except Exception as exc:
+            # The client's own text: it may quote a credential, so the secrets the environment
+            # holds are scrubbed, and the original is not chained (its message is unscrubbed).
+            trace = scrub("".join(traceback.format_exception(exc)).rstrip(), environment=True)
+            raise ClientFactoryError(
+                f"the client factory {name}({base_url!r}) raised {type(exc).__name__}; no "
+                f"scenario can run until it builds a client. Its traceback:\n{trace}"
+            ) from None
         self.is_async, self.errors = _check_adapter(self.adapter, name)
         if self.is_async:
             self._runner = asyncio.Runner()

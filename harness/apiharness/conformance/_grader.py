@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from apiharness._scrub import scrub
 from apiharness.clock import VirtualClock
 from apiharness.conformance._adapter import ClientFactory, load_factory
-from apiharness.conformance._catalogue import CATALOGUE, Scenario
+from apiharness.conformance._catalogue import CATALOGUE, RETIRED, Scenario
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
 from apiharness.conformance._timeline import attempts_from
 from apiharness.conformance._trial import Trial, Verdict, ticking
@@ -25,6 +25,10 @@ def select(ids: Iterable[str] | None = None) -> list[Scenario]:
         return list(CATALOGUE.values())
     chosen = []
     for scenario_id in ids:
+        if scenario_id in RETIRED:
+            raise ConformanceError(
+                f"conformance scenario {scenario_id!r} was retired: {RETIRED[scenario_id]}"
+            )
         if scenario_id not in CATALOGUE:
             raise ConformanceError(
                 f"unknown conformance scenario {scenario_id!r}; known: {', '.join(CATALOGUE)}"
@@ -38,8 +42,10 @@ def run_scenario(
 ) -> ScenarioResult:
     """Run one scenario against the client the factory makes, in virtual time.
 
-    A misconfigured adapter raises :class:`~apiharness.errors.ConformanceError`; anything the
-    client does wrong, including raising or hanging, becomes a failed result.
+    A misconfigured adapter raises :class:`~apiharness.errors.ConformanceError` (a factory
+    that raises: :class:`~apiharness.errors.ClientFactoryError`, with its traceback); anything
+    the client does wrong becomes a failed result, and raising outside its declared errors a
+    crashed one.
     """
     make = load_factory(factory)
     started = time.perf_counter()
@@ -59,12 +65,18 @@ def run_scenario(
         finally:
             trial.close()
         attempts = attempts_from(upstream.journal)
+    crashed = not verdict.passed and trial.crash is not None
+    observed, details = verdict.observed, verdict.details
+    if crashed:
+        # A crash is not a violated expectation: say what raised where, keep the rest below.
+        observed, details = f"crashed: {trial.crash}", (f"then: {verdict.observed}", *details)
     return ScenarioResult(
         scenario=scenario.id,
         passed=verdict.passed,
-        observed=verdict.observed,
+        observed=observed,
         expected=scenario.statement,
-        details=verdict.details,
+        details=details,
+        crashed=crashed,
         client=client or _name(factory),
         wall_seconds=round(time.perf_counter() - started, 3),
         attempts=attempts,

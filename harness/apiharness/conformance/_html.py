@@ -37,12 +37,14 @@ h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de;
             padding: .6rem .9rem; margin: .8rem 0; }
 .scenario.pass { border-left-color: #1a7f37; }
 .scenario.fail { border-left-color: #cf222e; }
+.scenario.crash { border-left-color: #8250df; }
 .scenario h3 { font-size: 1rem; margin: 0 0 .3rem; font-family: ui-monospace, monospace; }
 .verdict { display: inline-block; min-width: 3.2em; font-family: system-ui, sans-serif;
            font-size: .8rem; padding: 0 .4em; border-radius: 4px; color: #fff; margin-right: .5em;
            text-align: center; }
 .pass .verdict { background: #1a7f37; }
 .fail .verdict { background: #cf222e; }
+.crash .verdict { background: #8250df; }
 .statement, .observed { margin: .2rem 0; }
 .label { color: #59636e; }
 svg.timeline { display: block; margin-top: .4rem; max-width: 100%; height: auto; }
@@ -208,7 +210,7 @@ def _describe(number: int, attempt: AttemptRecord) -> str:
 
 
 def _scenario(result: ScenarioResult, client: str) -> str:
-    verdict = "pass" if result.passed else "fail"
+    verdict = result.verdict.lower()  # pass, fail or crash
     anchor = _e(f"{client}--{result.scenario}")
     journal = "\n".join(result.details)
     return (

@@ -26,7 +26,7 @@ from apiharness.conformance._adapter import ClientFactory, load_factory
 from apiharness.conformance._catalogue import CATALOGUE, Scenario
 from apiharness.conformance._grader import run_scenario, select
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
-from apiharness.errors import ConformanceError
+from apiharness.errors import ClientFactoryError, ConformanceError
 
 __all__ = ["ConformanceChecker", "add_options", "configure"]
 
@@ -75,7 +75,12 @@ class ConformanceFailure(Exception):
 
 
 def _run(node: pytest.Item, scenario: Scenario, factory: ClientFactory | str, name: str) -> None:
-    result = run_scenario(scenario, factory, client=name, seed=seed_for(node.config))
+    try:
+        result = run_scenario(scenario, factory, client=name, seed=seed_for(node.config))
+    except ClientFactoryError:
+        # Every other scenario would fail the same way: report it once and stop the run.
+        node.session.shouldstop = "apiharness conformance: the client factory raised"
+        raise
     node.user_properties.append((PROPERTY, json.dumps(result.to_dict())))
     if not result.passed:
         raise ConformanceFailure(result)

@@ -31,6 +31,13 @@ class ScenarioResult:
     wall_seconds: float = 0.0
     #: The attempts in virtual time, for the timeline picture of the HTML report.
     attempts: tuple[AttemptRecord, ...] = ()
+    #: The client raised outside its declared errors (a crash, not a violated expectation).
+    crashed: bool = False
+
+    @property
+    def verdict(self) -> str:
+        """``PASS``, ``FAIL`` or ``CRASH``."""
+        return "PASS" if self.passed else "CRASH" if self.crashed else "FAIL"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -49,11 +56,14 @@ class ScenarioResult:
             client=str(data.get("client", "")),
             wall_seconds=float(data.get("wall_seconds", 0.0)),
             attempts=tuple(AttemptRecord.from_dict(a) for a in data.get("attempts", ())),
+            crashed=bool(data.get("crashed", False)),
         )
 
     def explain(self) -> str:
         """A multi-line explanation for a failed test: expectation, observation, journal."""
         lines = [f"[{self.scenario}] expected: {self.expected}", f"observed: {self.observed}"]
+        if self.crashed:
+            lines[0] = f"[{self.scenario}] CRASH; expected: {self.expected}"
         lines += [f"  {line}" for line in self.details]
         return "\n".join(lines)
 
@@ -97,7 +107,7 @@ class Scorecard:
         if not self.results:
             return "apiharness conformance: no scenarios were run\n"
         name_w = min(max(len(r.scenario) for r in self.results), width // 3)
-        indent = " " * 7  # under the scenario's name; continuation lines get the width
+        indent = " " * 8  # under the scenario's name; continuation lines get the width
         out: list[str] = []
         for client in dict.fromkeys(r.client for r in self.results):
             rows = [r for r in self.results if r.client == client]
@@ -105,8 +115,8 @@ class Scorecard:
             title = f"apiharness conformance: {client or 'client'}: {passed}/{len(rows)} passed"
             out += _wrapped(title, "", "  ", width)
             for r in rows:
-                mark = "PASS" if r.passed else "FAIL"
-                head = f"  {mark} {r.scenario:<{name_w}}  "
+                mark = r.verdict
+                head = f"  {mark:<5} {r.scenario:<{name_w}}  "
                 if len(head) > width - 10:  # a name too long for a row: on a line of its own
                     out += _wrapped(f"{mark} {r.scenario}", "  ", indent, width)
                     head = indent
@@ -122,8 +132,9 @@ class Scorecard:
     def to_json(self) -> str:
         clients: dict[str, dict[str, int]] = {}
         for r in self.results:
-            entry = clients.setdefault(r.client, {"passed": 0, "failed": 0})
+            entry = clients.setdefault(r.client, {"passed": 0, "failed": 0, "crashed": 0})
             entry["passed" if r.passed else "failed"] += 1
+            entry["crashed"] += r.crashed
         report = {
             "version": REPORT_VERSION,
             "summary": clients,

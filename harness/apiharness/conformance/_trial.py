@@ -1,23 +1,35 @@
 """One scenario's run: a served upstream, a virtual clock, the client, and a watchdog.
 
-The client under test runs in a worker thread. If it has not returned within the scenario's
-wall limit (a client with no timeout against a hung upstream), the trial records a timeout
-and shuts the server down, which unblocks the client; the run goes on instead of hanging.
+The client under test runs in a worker thread that belongs to the scenario's virtual clock. If
+it has not returned within the scenario's wall limit (a client with no timeout against a hung
+upstream), the trial records a timeout and shuts the server down, which unblocks the client; the
+run goes on instead of hanging. When the scenario ends its clock is closed: a thread that
+outlives it sleeps in real time and never touches the next scenario's clock or upstream.
+
+A call that raises outside the adapter's declared ``errors`` is a *crash*: the trial keeps the
+first one with its type, its message (with the secrets the client sent scrubbed) and the frame
+in the client's own code where it was raised, so the scorecard can tell it from a violated
+expectation.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sysconfig
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from apiharness._scrub import scrub
 from apiharness.clock import VirtualClock
 from apiharness.conformance._adapter import ClientFactory, Driver
 from apiharness.conformance._resource import COLLECTION_PATH, NEW_RESOURCE, RESOURCE_PATH
-from apiharness.upstream import LoopbackServer, Upstream
+from apiharness.recording import Redactor
+from apiharness.upstream import Journal, LoopbackServer, Upstream
 
 __all__ = ["Outcome", "Trial", "Verdict"]
 
@@ -62,6 +74,8 @@ class Trial:
     factory: ClientFactory
     wall_limit: float
     drivers: list[Driver] = field(default_factory=list)
+    #: The first call that raised outside the declared errors, described (see the module doc).
+    crash: str | None = None
     _driver: Driver | None = None
 
     # -- the client ----------------------------------------------------------------------
@@ -98,12 +112,15 @@ class Trial:
                 outcome.typed = isinstance(exc, driver.errors)
 
         worker = threading.Thread(target=work, name="apiharness-conformance-client", daemon=True)
+        self.clock.adopt(worker)
         worker.start()
         worker.join(self.wall_limit)
         if worker.is_alive():
             outcome.timed_out = True
             # Unblock the client so the thread can end; its result no longer matters.
             self.server.stop()
+        elif outcome.error is not None and not outcome.typed and self.crash is None:
+            self.crash = describe_crash(outcome.error, self.up.journal)
         outcome.virtual_seconds = self.clock.monotonic() - started_virtual
         outcome.wall_seconds = _perf() - started_wall
         return outcome
@@ -143,6 +160,45 @@ class Trial:
         for driver in self.drivers:
             with contextlib.suppress(Exception):
                 driver.close()
+        self.clock.close()
+
+
+_NOT_THE_CLIENTS = tuple(
+    path for path in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]} if path
+)
+
+
+def _known_secrets(journal: Journal) -> set[str]:
+    """Values of the secret headers the client sent (Authorization, API keys …)."""
+    redactor = Redactor()
+    secrets = set()
+    for entry in journal.entries:
+        for name, value in entry.headers.items():
+            if redactor.is_secret_header(name) and value:
+                secrets.add(value)
+                secrets.update(part for part in value.split() if len(part) >= 8)
+    return secrets
+
+
+def describe_crash(error: BaseException, journal: Journal) -> str:
+    """``Type: message at file:line in function``, secrets scrubbed, in the client's code."""
+    # In every encoding, with the secrets of the environment too (scrub's placeholder).
+    message = scrub(str(error), _known_secrets(journal), environment=True)
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [
+        f
+        for f in frames
+        if not f.filename.startswith(_NOT_THE_CLIENTS) and "/apiharness/" not in f.filename
+    ]
+    where = ""
+    if own or frames:
+        frame = (own or frames)[-1]
+        path = Path(frame.filename)
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(Path.cwd())
+        where = f" at {path}:{frame.lineno} in {frame.name}"
+    text = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return f"{text[:300]}{where}"
 
 
 @contextlib.contextmanager
