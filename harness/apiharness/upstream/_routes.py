@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "Outcome", "Route", "RoutePolicy", "Router"]
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Any name OpenAPI allows between braces ({id}, {enterprise-team}, {user.id}, {1d}): every
+# character but the braces and the segment separator. Regex groups are numbered, not named,
+# so a name never has to be a Python identifier.
+_PARAM = re.compile(r"\{([^{}/]+)\}")
 _EMPTY_200 = respond(200)  # what a route answers before it is given a script; stateless
 
 
@@ -68,11 +71,17 @@ class _Template:
     routes (cassettes, specs) should not pay for regexes that literal matching never needs."""
 
     def __init__(
-        self, text: str, segments: tuple[str | None, ...], pattern: str, mixed: bool
+        self,
+        text: str,
+        segments: tuple[str | None, ...],
+        pattern: str,
+        mixed: bool,
+        names: tuple[str, ...] = (),
     ) -> None:
         self.text = text
         self.segments = segments  # literal text, or None for a segment with a parameter
         self.pattern = pattern
+        self.names = names  # the parameters, in the order of the regex's groups
         self.mixed = mixed  # some segment mixes text and a parameter: the regex has the last word
 
     @functools.cached_property
@@ -86,7 +95,8 @@ def parse_template(template: object) -> _Template:
         raise DeclarationError(
             f"a route path is a template starting with '/', e.g. '/users/{{id}}'; got {template!r}"
         )
-    if "?" in template or "#" in template:
+    literal = _PARAM.sub("", template)  # a parameter's name may hold any character
+    if "?" in literal or "#" in literal:
         raise DeclarationError(
             f"route path {template!r} contains a query or fragment; match queries with "
             "query={'name': 'value'}"
@@ -99,7 +109,7 @@ def parse_template(template: object) -> _Template:
         if "{" in leftover or "}" in leftover:
             raise DeclarationError(
                 f"route path {template!r} has a malformed parameter in segment {segment!r}; "
-                "parameters look like {name}, with a Python identifier for the name"
+                "parameters look like {name}, with no braces or '/' in the name"
             )
         if len(params) > 1:
             raise DeclarationError(
@@ -114,10 +124,10 @@ def parse_template(template: object) -> _Template:
         segments.append(None)
         mixed = mixed or segment != "{" + params[0] + "}"
         before, after = segment.split("{" + params[0] + "}")
-        pattern.append(f"{re.escape(before)}(?P<{params[0]}>[^/]+){re.escape(after)}")
+        pattern.append(f"{re.escape(before)}([^/]+){re.escape(after)}")
     if len(set(names)) != len(names):
         raise DeclarationError(f"route path {template!r} repeats a parameter name; rename one")
-    return _Template(template, tuple(segments), "/" + "/".join(pattern), mixed)
+    return _Template(template, tuple(segments), "/" + "/".join(pattern), mixed, tuple(names))
 
 
 def _matcher(where: str, value: object, *, lower_keys: bool) -> dict[str, str | None]:
@@ -236,7 +246,7 @@ class Route:
     def params(self, path: str) -> dict[str, str]:
         """The template's parameters in ``path``: ``{"id": "7"}`` for ``/users/7``."""
         found = self.template.regex.fullmatch(path)
-        return dict(found.groupdict()) if found else {}
+        return dict(zip(self.template.names, found.groups(), strict=True)) if found else {}
 
     # -- matching --------------------------------------------------------------------------
 
