@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from apiharness.contract._generate import draw_values
+from apiharness.contract._requests import RequestCheck, RequestProblem
 from apiharness.contract._spec import Operation, ResponseSpec, Spec, is_json_media, load_spec
 
 if TYPE_CHECKING:
@@ -37,113 +38,6 @@ __all__ = ["SpecMock", "mock_from_spec"]
 
 _POOL_SIZE = 12
 _REASONS = {400: "Bad Request", 422: "Unprocessable Content"}
-
-
-class _Problem(Exception):
-    def __init__(self, status: int, detail: str, pointer: str = "") -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.pointer = pointer
-
-
-def _coerce(raw: str, schema: Any) -> Any:
-    """A path/query/header string as the type its schema asks for (style "simple"/"form")."""
-    kinds = schema.get("type") if isinstance(schema, dict) else None
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
-    for kind in kinds:
-        try:
-            if kind == "integer":
-                return int(raw)
-            if kind == "number":
-                return float(raw)
-        except ValueError:
-            continue
-        if kind == "boolean" and raw in ("true", "false"):
-            return raw == "true"
-        if kind == "array":
-            return raw.split(",")
-        if kind == "string":
-            return raw
-    return raw
-
-
-class _RequestCheck:
-    """The route policy that validates requests against the operation."""
-
-    def __init__(self, mock: SpecMock, operation: Operation) -> None:
-        self.mock = mock
-        self.operation = operation
-
-    def before(self, request: httpx.Request, route: Route) -> Behaviour | None:
-        if not self.mock.validate_requests:
-            return None
-        try:
-            self._check(request, route)
-        except _Problem as problem:
-            return self.mock.problem(self.operation, problem)
-        return None
-
-    def after(self, request: httpx.Request, route: Route, outcome: Any) -> None:
-        return None
-
-    def _check(self, request: httpx.Request, route: Route) -> None:
-        spec, op = self.mock.spec, self.operation
-        path_values = route.params(request.url.path)
-        for param in op.parameters:
-            name, where = param["name"], param["in"]
-            if where == "path":
-                raw: str | None = path_values.get(name)
-            elif where == "query":
-                raw = request.url.params.get(name)
-            elif where == "header":
-                raw = request.headers.get(name)
-            else:
-                continue
-            if raw is None:
-                if param.get("required") or where == "path":
-                    raise _Problem(400, f"missing required {where} parameter {name!r}")
-                continue
-            uri = op.parameter_schema_uris.get((name, where))
-            if uri is None:
-                continue
-            schema, _ = spec.generator.resolve(spec.resolve(uri), uri.split("#", 1)[0])
-            if not spec.quick_is_valid(uri)(_coerce(raw, schema)):
-                raise _Problem(400, f"{where} parameter {name!r} does not match its schema")
-        self._check_body(request)
-
-    def _check_body(self, request: httpx.Request) -> None:
-        op, body = self.operation, self.operation.request_body
-        if body is None:
-            return
-        content = request.content
-        if not content:
-            if body.get("required"):
-                raise _Problem(400, "the request body is required")
-            return
-        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        uri = op.request_schema_uris.get(media)
-        if uri is None:
-            if media not in {m.lower() for m in body.get("content", {})}:
-                raise _Problem(400, f"content type {media or 'none'!r} is not accepted here")
-            return
-        if not is_json_media(media):
-            return
-        try:
-            value = json.loads(content)
-        except ValueError:
-            raise _Problem(400, "the request body is not valid JSON") from None
-        if not self.mock.spec.quick_is_valid(uri)(value):
-            from jsonschema.exceptions import best_match
-
-            from apiharness.contract._loader import json_path
-            from apiharness.contract._spec import describe_error
-
-            error = best_match(self.mock.spec.validator(uri).iter_errors(value))
-            if error is not None:
-                pointer = "".join(f"/{p}" for p in error.absolute_path)
-                where = json_path(tuple(error.absolute_path))
-                raise _Problem(422, f"{where}: {describe_error(error)}", pointer)
 
 
 class SpecMock:
@@ -177,7 +71,9 @@ class SpecMock:
         self._lock = threading.Lock()
         for op in spec.operations:
             route = upstream.route(op.method, op.path)
-            route.add_policy(_RequestCheck(self, op))
+            check = RequestCheck(spec, op, self.problem)
+            check.enabled = validate_requests
+            route.add_policy(check)
             route.respond(self.answer(op))
             self._routes[op.name] = route
 
@@ -213,13 +109,28 @@ class SpecMock:
         # Only ranges or default documented: answer the first of them, as 200 unless given.
         return next(iter(op.responses.values()))
 
-    def respond_with(self, op: Operation, response: ResponseSpec) -> Behaviour:
-        """A ``respond(...)`` behaviour with the next body for this documented response."""
+    def respond_with(
+        self,
+        op: Operation,
+        response: ResponseSpec,
+        *,
+        code: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Behaviour:
+        """A ``respond(...)`` behaviour with the next body for this documented response.
+
+        ``code`` is the status sent for a range (``4XX``) or ``default``; by default the
+        range's first code, and 200 for ``default``.
+        """
         from apiharness.upstream import respond
 
-        code = int(response.status) if response.status.isdigit() else 200
+        if code is None:
+            status = response.status
+            code = int(status) if status.isdigit() else 200
+            if status.endswith("XX"):
+                code = int(status[0]) * 100
         media = response.media()
-        headers = self._headers(response)
+        headers = {**self._headers(response), **(extra_headers or {})}
         if media is None or code in (204, 304):
             return respond(code, headers=headers)
         headers = {"Content-Type": media.media_type, **headers}
@@ -268,27 +179,47 @@ class SpecMock:
         pool = draw_values(strategy, self.seed, _POOL_SIZE)
         return pool or [None]
 
-    def problem(self, op: Operation, problem: _Problem) -> Behaviour:
-        """The answer to a bad request: problem+json, or the documented error body."""
+    def problem(self, op: Operation, problem: RequestProblem) -> Behaviour:
+        """The answer to a bad request, in a status and media type the operation documents.
+
+        The problem's own status (400, 422 …) when documented, else the nearest documented
+        client error; its body is problem+json when the documented schema accepts it, else a
+        documented body. An operation that documents no client error at all answers as it
+        would a good request, with the problem named in an ``Apiharness-Problem`` header:
+        the mock never answers with a status its description does not list.
+        """
         from apiharness.upstream import respond
 
+        found = self._problem_response(op, problem)
+        if found is None:
+            note = {"Apiharness-Problem": problem.detail}
+            return self.respond_with(op, self._pick(op, None), extra_headers=note)
+        code, documented = found
         body: dict[str, Any] = {
             "type": "about:blank",
-            "title": _REASONS.get(problem.status, "Bad Request"),
-            "status": problem.status,
+            "title": _REASONS.get(code, "Bad Request"),
+            "status": code,
             "detail": problem.detail,
         }
         if problem.pointer:
             body["errors"] = [{"pointer": problem.pointer, "message": problem.detail}]
-        documented = op.response_for(problem.status)
-        media = documented.media() if documented else None
-        if documented is not None and media is not None and media.schema_uri is not None:
-            if not self.spec.quick_is_valid(media.schema_uri)(body):
-                return self.respond_with(op, documented)
-            headers = {"Content-Type": media.media_type}
-        else:
-            headers = {"Content-Type": "application/problem+json"}
-        return respond(problem.status, json=body, headers=headers)
+        media = documented.media()
+        if media is None or not is_json_media(media.media_type):
+            return self.respond_with(op, documented, code=code)
+        if media.schema_uri is not None and not self.spec.quick_is_valid(media.schema_uri)(body):
+            return self.respond_with(op, documented, code=code)
+        return respond(code, json=body, headers={"Content-Type": media.media_type})
+
+    @staticmethod
+    def _problem_response(
+        op: Operation, problem: RequestProblem
+    ) -> tuple[int, ResponseSpec] | None:
+        for code in (problem.status, *problem.fallbacks, 400, 422):
+            found = op.responses.get(str(code)) or op.responses.get(f"{code // 100}XX")
+            if found is not None:
+                return code, found
+        default = op.responses.get("default")
+        return (problem.status, default) if default is not None else None
 
 
 def mock_from_spec(

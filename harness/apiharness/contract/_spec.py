@@ -458,6 +458,17 @@ class Spec:
             self._validators[schema_uri] = found
         return found
 
+    def request_validator(self, schema_uri: str) -> Draft202012Validator:
+        """A validator reading the schema as OpenAPI reads requests (see ``_requests``)."""
+        key = "request " + schema_uri
+        found = self._validators.get(key)
+        if found is None:
+            from apiharness.contract._requests import request_validator_class
+
+            found = request_validator_class()({"$ref": schema_uri}, registry=self.registry)
+            self._validators[key] = found
+        return found
+
     def quick_is_valid(self, schema_uri: str) -> Callable[[Any], bool]:
         """A fast validity test for the schema at ``schema_uri``: jsonschema-rs if installed.
 
