@@ -220,12 +220,23 @@ class SchemaStrategies:
         return st.lists(element, min_size=min_size, max_size=max_size, unique_by=unique)
 
     def _objects(self, schema: dict[str, Any], base: str) -> st.SearchStrategy[Any]:
-        props = schema.get("properties") or {}
+        # Bodies are responses: a writeOnly property is never sent back (OpenAPI 3.0 and 3.1;
+        # Schemathesis' response check forbids it), even when the schema requires it.
+        props = {
+            name: sub
+            for name, sub in (schema.get("properties") or {}).items()
+            if not self._write_only(sub, base)
+        }
+        hidden = set(schema.get("properties") or {}) - set(props)
         # In declared order, never a set's: draws must not depend on PYTHONHASHSEED, or a seeded
         # run would generate different bodies in each process.
         required = [name for name in dict.fromkeys(schema.get("required") or ()) if name in props]
         # Required names the schema gives no property schema for: any value will do.
-        loose = [name for name in schema.get("required") or () if name not in props]
+        loose = [
+            name
+            for name in schema.get("required") or ()
+            if name not in props and name not in hidden
+        ]
         fixed = {name: self.for_schema(props[name], base) for name in required}
         fixed.update({name: json_values(2) for name in loose})
         optional = {
@@ -241,9 +252,13 @@ class SchemaStrategies:
             return core
         # Clients must tolerate undocumented fields where the schema allows them; send a few.
         values = self.for_schema(extra_schema, base) if isinstance(extra_schema, dict) else _scalars
-        extra_keys = _WORD.filter(lambda name: name not in props)
+        extra_keys = _WORD.filter(lambda name: name not in props and name not in hidden)
         extras = st.dictionaries(extra_keys, values, max_size=2)
         return st.builds(lambda a, b: {**b, **a}, core, extras)
+
+    def _write_only(self, sub: Any, base: str) -> bool:
+        resolved, _ = self.resolve(sub, base)
+        return isinstance(resolved, dict) and resolved.get("writeOnly") is True
 
 
 def _combine(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:

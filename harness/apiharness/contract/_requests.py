@@ -6,27 +6,25 @@ OpenAPI rules that differ from JSON Schema:
 - parameters are strings on the wire, serialised by ``style``/``explode`` (form, simple, label,
   matrix, spaceDelimited, pipeDelimited, deepObject) or by ``content``; they are parsed back
   into arrays and objects and coerced to the types the schema asks for before validation;
-- a ``discriminator`` picks the ``oneOf``/``anyOf`` branch by the value of its property (through
-  ``mapping`` or the schema's name), where JSON Schema would demand "exactly one" match;
-- ``readOnly`` properties are not required in requests (OpenAPI 3.0 §4.7.25; 3.1 the same);
+- schemas are read as OpenAPI reads requests (see ``_dialect``): a ``discriminator`` picks the
+  ``oneOf`` branch, ``readOnly`` properties are not required;
 - bodies in JSON and ``application/x-www-form-urlencoded`` are validated; other media types
   (XML, multipart, binary) are accepted when the operation lists them, wildcards included.
 
 Hand-written because no kept library does this for both 3.0 and 3.1 with jsonschema as its
 validator (openapi-core brings its own request/response model and a second validator stack);
-the keyword overrides are jsonschema's public ``validators.extend``.
+schema validation itself is jsonschema's.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import httpx
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import best_match
 
 from apiharness.contract._generate import schema_types
 from apiharness.contract._loader import json_path
@@ -35,7 +33,7 @@ if TYPE_CHECKING:
     from apiharness.contract._spec import Operation, Spec
     from apiharness.upstream import Behaviour, Route
 
-__all__ = ["RequestCheck", "RequestProblem", "media_matches", "request_validator_class"]
+__all__ = ["RequestCheck", "RequestProblem", "media_matches"]
 
 _MISSING = object()
 
@@ -51,81 +49,6 @@ class RequestProblem(Exception):
         self.detail = detail
         self.pointer = pointer
         self.fallbacks = fallbacks  # statuses that also fit, when the first is not documented
-
-
-# -- the OpenAPI reading of schema keywords ----------------------------------------------------
-
-_BASE_ONE_OF = Draft202012Validator.VALIDATORS["oneOf"]
-_BASE_ANY_OF = Draft202012Validator.VALIDATORS["anyOf"]
-_BASE_REQUIRED = Draft202012Validator.VALIDATORS["required"]
-
-
-def _chosen_branch(branches: list[Any], schema: Mapping[str, Any], instance: Any) -> int | None:
-    """The index of the branch the discriminator names for ``instance``, or None."""
-    discriminator = schema.get("discriminator")
-    if not isinstance(discriminator, dict) or not isinstance(instance, dict):
-        return None
-    value = instance.get(discriminator.get("propertyName"))
-    if not isinstance(value, str):
-        return None
-    mapping = discriminator.get("mapping") or {}
-    target = mapping.get(value) if isinstance(mapping, dict) else None
-    for index, branch in enumerate(branches):
-        ref = branch.get("$ref") if isinstance(branch, dict) else None
-        if not isinstance(ref, str):
-            continue
-        if target is not None:
-            if ref == target or ref.rsplit("/", 1)[-1] == target:
-                return index
-        elif ref.rsplit("/", 1)[-1] == value:
-            return index
-    return None
-
-
-def _one_of(
-    validator: Any, branches: list[Any], instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    index = _chosen_branch(branches, schema, instance)
-    if index is not None:
-        yield from validator.descend(instance, branches[index], schema_path=index)
-    elif "discriminator" in schema:
-        # The value names no branch: OpenAPI leaves this open, so accept what any branch accepts.
-        yield from _BASE_ANY_OF(validator, branches, instance, schema)
-    else:
-        yield from _BASE_ONE_OF(validator, branches, instance, schema)
-
-
-def _any_of(
-    validator: Any, branches: list[Any], instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    index = _chosen_branch(branches, schema, instance)
-    if index is not None:
-        yield from validator.descend(instance, branches[index], schema_path=index)
-    else:
-        yield from _BASE_ANY_OF(validator, branches, instance, schema)
-
-
-def _required(
-    validator: Any, required: list[Any], instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    props = schema.get("properties")
-    if isinstance(props, dict) and isinstance(required, list):
-        required = [
-            name
-            for name in required
-            if not (isinstance(props.get(name), dict) and props[name].get("readOnly") is True)
-        ]
-    yield from _BASE_REQUIRED(validator, required, instance, schema)
-
-
-_RequestValidator = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"oneOf": _one_of, "anyOf": _any_of, "required": _required}
-)
-
-
-def request_validator_class() -> type[Draft202012Validator]:
-    """Draft 2020-12 with OpenAPI's request reading: discriminators, readOnly not required."""
-    return _RequestValidator  # type: ignore[no-any-return]
 
 
 # -- media types -------------------------------------------------------------------------------
