@@ -181,3 +181,30 @@ def test_github_enterprise_team_parameters_route() -> None:
     load_spec(GITHUB).validate_response(
         "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships", 200, answer.json()
     )
+
+
+def test_an_example_that_breaks_its_schema_is_replaced_and_named() -> None:
+    # train-travel's payment example shows a card's cvc, which is writeOnly: never in a response.
+    spec = PUBLIC / "oas-examples" / "3.1" / "train-travel.json"
+    http = mock(spec, "https://api.example.com")
+    operation = json.loads(spec.read_text())["paths"]["/bookings/{bookingId}/payment"]["post"]
+    card = operation["requestBody"]["content"]["application/json"]["examples"]["Card"]["value"]
+    with pytest.warns(UserWarning, match=r"create-booking-payment response 200 .*example 0"):
+        answer = http.post("/bookings/1725ff48-ab45-4bb5-9d02-88745177dedb/payment", json=card)
+    assert answer.status_code == 200
+    assert "cvc" not in json.dumps(answer.json())
+
+
+def test_operations_without_responses_answer() -> None:
+    # OpenAPI 3.1 makes `responses` optional; schema-types 3.1 has none on any operation.
+    http = mock(PUBLIC / "oas-examples" / "3.1" / "schema-types.json", "https://httpbin.org")
+    assert http.post("/anything/null", json=None).status_code == 200
+
+
+def test_generated_bodies_carry_the_discriminator_value_of_their_branch() -> None:
+    # GitHub's GET /users/{username}: oneOf private-user / public-user, discriminated by
+    # user_view_type with a mapping. A random string there is a value no client can dispatch.
+    http = mock(GITHUB, "https://api.github.com")
+    kinds = {http.get("/users/octocat").json()["user_view_type"] for _ in range(12)}
+    assert kinds <= {"public", "private"}
+    assert len(kinds) == 2

@@ -4,7 +4,8 @@
   property (through ``mapping`` or the schema's name), where JSON Schema demands "exactly one"
   match; ``readOnly`` properties are not required (OpenAPI 3.0 "Fixed Fields" of the Schema
   Object; 3.1 keeps the rule).
-- Responses: ``writeOnly`` properties are not required (and the generator never sends them);
+- Responses: ``writeOnly`` properties are not required, and not allowed (the generator never
+  sends them; Schemathesis' response check forbids them);
   ``oneOf`` stays strict, as Schemathesis and other response checkers read it.
 
 Only keywords are swapped, through jsonschema's public ``validators.extend``; everything
@@ -94,8 +95,17 @@ _Request = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
     {"oneOf": _one_of, "anyOf": _any_of, "required": _required_but("readOnly")},
 )
+
+
+def _write_only(
+    validator: Any, write_only: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if write_only is True:
+        yield ValidationError("a writeOnly value is never sent in a response")
+
+
 _Response = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"required": _required_but("writeOnly")}
+    Draft202012Validator, {"required": _required_but("writeOnly"), "writeOnly": _write_only}
 )
 
 

@@ -14,6 +14,7 @@ produce invalid bodies; at worst a health check reports too many rejections.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import string
@@ -46,16 +47,27 @@ def json_values(max_leaves: int = 8) -> st.SearchStrategy[Any]:
     )
 
 
-def draw_values(strategy: st.SearchStrategy[Any], seed: int, count: int) -> list[Any]:
+class _Enough(Exception):
+    """Raised inside the draw loop when the time budget is spent."""
+
+
+def draw_values(
+    strategy: st.SearchStrategy[Any], seed: int, count: int, *, budget: float | None = None
+) -> list[Any]:
     """``count`` values of ``strategy``, outside a test: the same ones for the same seed.
 
     Hypothesis has no public "give me N seeded values" call (``.example()`` is for the REPL);
     a ``@given`` function under ``@seed``, with no database and only the generate phase, is.
+    ``budget`` (seconds) stops early once at least one value is drawn: a mock must answer
+    its first request in bounded time even for a schema as big as GitHub's.
     """
+    import time
+
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as seeded
 
     drawn: list[Any] = []
+    deadline = None if budget is None else time.monotonic() + budget
 
     @seeded(seed)
     @settings(
@@ -64,12 +76,23 @@ def draw_values(strategy: st.SearchStrategy[Any], seed: int, count: int) -> list
         deadline=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
     )
     @given(strategy)
     def collect(value: Any) -> None:
         drawn.append(value)
+        if deadline is not None and time.monotonic() > deadline:
+            raise _Enough
 
-    collect()
+    with contextlib.suppress(_Enough):
+        collect()
+    # Hypothesis replays the example that raised: keep each value once, in drawn order.
+    return drawn[:count] if deadline is None else _dedupe_tail(drawn)
+
+
+def _dedupe_tail(drawn: list[Any]) -> list[Any]:
+    if len(drawn) >= 2 and drawn[-1] == drawn[-2]:
+        return drawn[:-1]
     return drawn
 
 
@@ -174,13 +197,22 @@ class SchemaStrategies:
             return self.for_schema(self.merge_all_of(schema, base), base)
         for key in ("oneOf", "anyOf"):
             if isinstance(schema.get(key), list) and schema[key]:
-                rest = {k: v for k, v in schema.items() if k != key}
-                branches = [self.for_schema(_combine(rest, sub), base) for sub in schema[key]]
-                return st.one_of(branches)
+                rest = {k: v for k, v in schema.items() if k not in (key, "discriminator")}
+                branches = [self._branch(rest, sub, base) for sub in schema[key]]
+                return st.one_of(_discriminated(schema, branches))
         types = schema_types(schema)
         if not types:
             return json_values()
         return st.one_of([self._for_type(kind, schema, base) for kind in types])
+
+    def _branch(self, rest: dict[str, Any], sub: Any, base: str) -> st.SearchStrategy[Any]:
+        if not rest:
+            return self.for_schema(sub, base)
+        # A $ref with siblings: resolve it first, or the siblings would be ignored.
+        resolved, _ = self.resolve(sub, base)
+        if not isinstance(resolved, dict):
+            return self.for_schema(sub, base)
+        return self.for_schema(_combine(rest, resolved), base)
 
     def merge_all_of(self, schema: dict[str, Any], base: str) -> dict[str, Any]:
         """``allOf`` folded into one schema: properties merged, ``required`` united."""
@@ -259,6 +291,41 @@ class SchemaStrategies:
     def _write_only(self, sub: Any, base: str) -> bool:
         resolved, _ = self.resolve(sub, base)
         return isinstance(resolved, dict) and resolved.get("writeOnly") is True
+
+
+def _discriminated(
+    schema: dict[str, Any], branches: list[st.SearchStrategy[Any]]
+) -> list[st.SearchStrategy[Any]]:
+    """Branches whose objects carry the discriminator value that names them (OpenAPI).
+
+    The value is the ``mapping`` key pointing at the branch's ``$ref``, else the schema's
+    name; a branch with neither is left as it is.
+    """
+    discriminator = schema.get("discriminator")
+    if not isinstance(discriminator, dict) or not isinstance(
+        discriminator.get("propertyName"), str
+    ):
+        return branches
+    prop = discriminator["propertyName"]
+    raw_mapping = discriminator.get("mapping")
+    mapping: dict[str, Any] = raw_mapping if isinstance(raw_mapping, dict) else {}
+    key = "oneOf" if "oneOf" in schema else "anyOf"
+    out = []
+    for sub, branch in zip(schema[key], branches, strict=True):
+        ref = sub.get("$ref") if isinstance(sub, dict) else None
+        names = [name for name, target in mapping.items() if target == ref]
+        if not names and isinstance(ref, str):
+            names = [ref.rsplit("/", 1)[-1]]
+        if not names:
+            out.append(branch)
+            continue
+        values = st.sampled_from(names)
+        out.append(
+            st.tuples(branch, values).map(
+                lambda pair: {**pair[0], prop: pair[1]} if isinstance(pair[0], dict) else pair[0]
+            )
+        )
+    return out
 
 
 def _combine(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:

@@ -22,14 +22,25 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from jsonschema.exceptions import best_match
 
 from apiharness.contract._generate import draw_values
+from apiharness.contract._loader import json_path
 from apiharness.contract._requests import RequestCheck, RequestProblem
-from apiharness.contract._spec import Operation, ResponseSpec, Spec, is_json_media, load_spec
+from apiharness.contract._spec import (
+    MediaSpec,
+    Operation,
+    ResponseSpec,
+    Spec,
+    describe_error,
+    is_json_media,
+    load_spec,
+)
 
 if TYPE_CHECKING:
     from apiharness.upstream import Behaviour, Route, Upstream
@@ -37,7 +48,11 @@ if TYPE_CHECKING:
 __all__ = ["SpecMock", "mock_from_spec"]
 
 _POOL_SIZE = 12
+# Seconds a pool may take to fill on first use (at least one body is always drawn): big
+# schemas (GitHub's issues) take seconds per body, and a client's timeout is often 5-10 s.
+_POOL_BUDGET = 1.0
 _REASONS = {400: "Bad Request", 422: "Unprocessable Content"}
+_UNDOCUMENTED = ResponseSpec("200", "no response documented", {})
 
 
 class SpecMock:
@@ -107,7 +122,8 @@ class SpecMock:
         if codes:
             return op.responses[codes[0]]
         # Only ranges or default documented: answer the first of them, as 200 unless given.
-        return next(iter(op.responses.values()))
+        # None at all (OpenAPI 3.1 makes `responses` optional): an empty 200.
+        return next(iter(op.responses.values()), _UNDOCUMENTED)
 
     def respond_with(
         self,
@@ -170,14 +186,35 @@ class SpecMock:
         media = response.media(media_type)
         assert media is not None
         if self.use_examples and media.examples:
-            return list(media.examples)
+            valid = self._valid_examples(op, response, media)
+            if valid:
+                return valid
         if media.schema_uri is None:
             return [{}] if is_json_media(media_type) else [""]
         from apiharness.strategies import response_bodies
 
         strategy = response_bodies(self.spec, op, response.status, media_type=media_type)
-        pool = draw_values(strategy, self.seed, _POOL_SIZE)
+        pool = draw_values(strategy, self.seed, _POOL_SIZE, budget=_POOL_BUDGET)
         return pool or [None]
+
+    def _valid_examples(self, op: Operation, response: ResponseSpec, media: MediaSpec) -> list[Any]:
+        """The examples that fit their schema; each one that does not is named in a warning."""
+        if media.schema_uri is None or not is_json_media(media.media_type):
+            return list(media.examples)
+        validator, kept = self.spec.validator(media.schema_uri), []
+        for index, example in enumerate(media.examples):
+            error = best_match(validator.iter_errors(example))
+            if error is None:
+                kept.append(example)
+                continue
+            warnings.warn(
+                f"{op.name} response {response.status} ({media.media_type}): example {index} "
+                f"breaks its schema at {json_path(tuple(error.absolute_path))} "
+                f"({describe_error(error)}); serving generated bodies instead of it",
+                UserWarning,
+                stacklevel=2,
+            )
+        return kept
 
     def problem(self, op: Operation, problem: RequestProblem) -> Behaviour:
         """The answer to a bad request, in a status and media type the operation documents.

@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,12 +72,19 @@ _COUNT = re.compile(r"(\d+) (failure|error)s?")
 _FAILURE = re.compile(r"^- (ST\d+ .*|.*)$", re.MULTILINE)
 
 
+# Errors that say Schemathesis could not build requests for an operation (a schema nothing
+# satisfies, a regex it cannot use, data it filters too much): about the description and the
+# generator, not about the server. Shown, but they do not make a mock dishonest.
+_NOT_THE_SERVER = ("Schema Error", "Failed Health Check", "Unsupported")
+
+
 @dataclass
 class Verdict:
     """What Schemathesis found for one description served by one tool."""
 
     failures: int = 0
     errors: int = 0
+    untestable: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     note: str = ""
 
@@ -84,8 +93,6 @@ class Verdict:
         return not (self.failures or self.errors or self.note)
 
     def __str__(self) -> str:
-        if self.honest:
-            return "honest"
         parts = []
         if self.failures:
             kinds = ", ".join(f"{k} x{n}" for k, n in sorted(self.kinds.items()))
@@ -94,7 +101,10 @@ class Verdict:
             parts.append(f"{self.errors} errors")
         if self.note:
             parts.append(self.note)
-        return "; ".join(parts)
+        verdict = "; ".join(parts) if parts else "honest"
+        if self.untestable:
+            verdict += f" ({self.untestable} operations Schemathesis could not generate for)"
+        return verdict
 
 
 def _free_port() -> int:
@@ -161,8 +171,20 @@ def _schemathesis(spec: Path, url: str, mode: tuple[str, ...], args: argparse.Na
         "1",
     ]
     env = {**os.environ, "NO_COLOR": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    # Run from an empty folder: Schemathesis reads a schemathesis.toml from any parent folder
+    # and writes .schemathesis/ into the current one.
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, check=False, cwd=args.workdir
+    )
     return done.stdout + done.stderr
+
+
+def _error_kinds(output: str) -> list[str]:
+    """The kind line of each block in the ERRORS section ("Network Error", "Schema Error" …)."""
+    section = re.search(r"^=+ ERRORS =+$(.*?)(?=^=+ [A-Z]+ =+$)", output, re.MULTILINE | re.DOTALL)
+    if section is None:
+        return []
+    return re.findall(r"^_+ .+ _+\n(.+)$", section[1], re.MULTILINE)
 
 
 def _tally(output: str, verdict: Verdict, log: Path | None) -> None:
@@ -172,15 +194,19 @@ def _tally(output: str, verdict: Verdict, log: Path | None) -> None:
     for count, kind in _COUNT.findall(summary[-1] if summary else ""):
         if kind == "failure":
             verdict.failures += int(count)
+    for kind in _error_kinds(output):
+        if kind.startswith(_NOT_THE_SERVER):
+            verdict.untestable += 1
         else:
-            verdict.errors += int(count)
+            verdict.errors += 1
+            verdict.kinds[kind] = verdict.kinds.get(kind, 0) + 1
     failures_block = output.split("\nFailures:\n", 1)
     if len(failures_block) == 2:
         for line in failures_block[1].split("\n\n", 1)[0].splitlines():
             match = re.match(r"\s*\S+ (.+): (\d+)$", line)
             if match:
                 verdict.kinds[match[1]] = verdict.kinds.get(match[1], 0) + int(match[2])
-    if log is not None and not (verdict.failures == 0 and verdict.errors == 0):
+    if log is not None and (summary and "No issues found" not in summary[-1]):
         with log.open("a", encoding="utf-8") as out:
             out.write(output)
 
@@ -224,15 +250,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.logs:
         Path(args.logs).mkdir(parents=True, exist_ok=True)
+    args.workdir = tempfile.mkdtemp(prefix="apiharness-corpus-")
     tools = ["apiharness"] + (["prism"] if args.prism else [])
     honest = dict.fromkeys(tools, 0)
     specs = [name for name in CORPUS if args.only is None or args.only in name]
     started = time.monotonic()
-    for name in specs:
-        for tool in tools:
-            verdict = judge(tool, PUBLIC / name, args)
-            honest[tool] += verdict.honest
-            print(f"{name:55} {tool + ':':12} {verdict}", flush=True)
+    try:
+        for name in specs:
+            for tool in tools:
+                verdict = judge(tool, PUBLIC / name, args)
+                honest[tool] += verdict.honest
+                print(f"{name:45} {tool + ':':12} {verdict}", flush=True)
+    finally:
+        shutil.rmtree(args.workdir, ignore_errors=True)
     for tool in tools:
         print(f"{tool}: {honest[tool]}/{len(specs)} honest")
     print(f"({time.monotonic() - started:.0f} s)")
