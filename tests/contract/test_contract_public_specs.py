@@ -208,3 +208,38 @@ def test_generated_bodies_carry_the_discriminator_value_of_their_branch() -> Non
     kinds = {http.get("/users/octocat").json()["user_view_type"] for _ in range(12)}
     assert kinds <= {"public", "private"}
     assert len(kinds) == 2
+
+
+def test_a_last_path_parameter_may_hold_slashes() -> None:
+    # GitHub documents {ref} as "heads/feature-a" (its own example): the spec mock's routes
+    # let the last parameter take the rest of the path when nothing matches segment-wise.
+    http = mock(GITHUB, "https://api.github.com")
+    answer = http.patch("/repos/o/r/git/refs/heads/feature-a", json={"sha": "a" * 40})
+    assert answer.status_code == 200
+    assert "apiharness-problem" not in answer.headers
+    assert http.get("/repos/o/r/issues/1").status_code == 200  # literal routes still win
+    # A plain upstream route keeps one segment per parameter.
+    up = Upstream()
+    up.get("/refs/{ref}")
+    assert httpx.Client(transport=up).get("http://x/refs/a/b").status_code == 404
+
+
+def test_informational_only_operations_never_hang() -> None:
+    # http-status-codes documents GET /status/100 with a 100 only. A client reads past a 100
+    # and waits for a final response; the mock sends the 100 and closes instead of idling.
+    import time
+
+    import requests
+
+    up = Upstream(base_url="https://httpbin.org")
+    up.from_spec(OAS30 / "http-status-codes.json")
+    with up.serve() as server:
+        for code in (100, 101, 103, 204, 304):
+            started = time.monotonic()
+            try:
+                answer = requests.get(f"{server.base_url}/status/{code}", timeout=5)
+            except requests.ConnectionError:
+                assert code == 100  # HTTP gives a 100 no final response to follow
+            else:
+                assert answer.status_code == code
+            assert time.monotonic() - started < 2

@@ -86,6 +86,7 @@ class SpecMock:
         self._lock = threading.Lock()
         for op in spec.operations:
             route = upstream.route(op.method, op.path)
+            route.template.tail = True  # {ref} may be "heads/main": see _Template.tail
             check = RequestCheck(spec, op, self.problem)
             check.enabled = validate_requests
             route.add_policy(check)
@@ -147,6 +148,13 @@ class SpecMock:
                 code = int(status[0]) * 100
         media = response.media()
         headers = {**self._headers(response), **(extra_headers or {})}
+        if code < 200:
+            # An informational status is never a final answer: clients read past it and wait
+            # for the next one, which a description documenting only 1xx does not give. Send
+            # the documented head, then close, so no client waits for its timeout.
+            from apiharness.upstream import truncate
+
+            return truncate(after=0, response=respond(code, content=b" ", headers=headers))
         if media is None or code in (204, 304):
             return respond(code, headers=headers)
         headers = {"Content-Type": media.media_type, **headers}

@@ -82,11 +82,23 @@ class _Template:
         self.segments = segments  # literal text, or None for a segment with a parameter
         self.pattern = pattern
         self.names = names  # the parameters, in the order of the regex's groups
+        # Set by the spec mock: a last segment that is a whole parameter may also take the
+        # rest of the path, slashes included (GitHub's {ref} is "heads/main"), when no route
+        # matches segment by segment.
+        self.tail = False
         self.mixed = mixed  # some segment mixes text and a parameter: the regex has the last word
 
     @functools.cached_property
     def regex(self) -> re.Pattern[str]:
         return re.compile(self.pattern)
+
+    @functools.cached_property
+    def tail_regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern.removesuffix("([^/]+)") + "(.+)")
+
+    @property
+    def takes_tail(self) -> bool:
+        return self.tail and bool(self.segments) and self.segments[-1] is None and not self.mixed
 
 
 def parse_template(template: object) -> _Template:
@@ -246,6 +258,8 @@ class Route:
     def params(self, path: str) -> dict[str, str]:
         """The template's parameters in ``path``: ``{"id": "7"}`` for ``/users/7``."""
         found = self.template.regex.fullmatch(path)
+        if found is None and self.template.takes_tail:
+            found = self.template.tail_regex.fullmatch(path)
         return dict(zip(self.template.names, found.groups(), strict=True)) if found else {}
 
     # -- matching --------------------------------------------------------------------------
@@ -369,6 +383,33 @@ class Router:
             if node.wild is not None and segment:
                 stack.append((node.wild, index + 1))
             child = node.literal.get(segment)
+            if child is not None:
+                stack.append((child, index + 1))
+        return best if best is not None else self._tail_match(root, segments, request, path)
+
+    @staticmethod
+    def _tail_match(
+        root: _Node, segments: list[str], request: httpx.Request, path: str
+    ) -> Route | None:
+        """A route whose last parameter takes the rest of the path (see ``_Template.tail``)."""
+        best: Route | None = None
+        stack: list[tuple[_Node, int]] = [(root, 0)]
+        while stack:
+            node, index = stack.pop()
+            if index >= len(segments) - 1:
+                continue
+            wild = node.wild
+            if wild is not None and segments[index]:
+                for route in wild.routes:
+                    if (
+                        route.template.takes_tail
+                        and (best is None or route.order < best.order)
+                        and route.template.tail_regex.fullmatch(path)
+                        and route.accepts(request, path)
+                    ):
+                        best = route
+                stack.append((wild, index + 1))
+            child = node.literal.get(segments[index])
             if child is not None:
                 stack.append((child, index + 1))
         return best

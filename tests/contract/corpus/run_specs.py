@@ -67,7 +67,9 @@ POSITIVE = (
     "response_schema_conformance,status_code_conformance,content_type_conformance",
 )
 NEGATIVE = ("--mode", "negative", "--checks", "not_a_server_error")
-_SUMMARY = re.compile(r"^=+ (.*) in [\d.]+s =+$", re.MULTILINE)
+# The last line, e.g. "=== 6 failures, 1 error in 1.39s ===" or "=== Every selected operation
+# was skipped ===".
+_SUMMARY = re.compile(r"^=+ (.+?) =+$", re.MULTILINE)
 _COUNT = re.compile(r"(\d+) (failure|error)s?")
 _FAILURE = re.compile(r"^- (ST\d+ .*|.*)$", re.MULTILINE)
 
