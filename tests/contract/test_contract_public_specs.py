@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apiharness import InvalidSpecError
 from apiharness.contract import load_spec
 from apiharness.upstream import Upstream
 
@@ -243,3 +244,66 @@ def test_informational_only_operations_never_hang() -> None:
             else:
                 assert answer.status_code == code
             assert time.monotonic() - started < 2
+
+
+def _one_response(schema: dict[str, Any], **media: Any) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema, **media}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {"/x": {"get": {"responses": {"200": {"description": "ok", "content": content}}}}},
+        "components": {"schemas": {"S": {"type": "string"}, "I": {"type": "integer"}}},
+    }
+
+
+_BASE = "$.paths['/x'].get.responses['200'].content['application/json'].schema"
+
+
+@pytest.mark.parametrize(
+    ("schema", "where", "why"),
+    [
+        ({"allOf": [{"$ref": "#/components/schemas/S"}, {"type": "integer"}]}, "", "common type"),
+        ({"type": "integer", "minimum": 5, "maximum": 1}, "", "minimum"),
+        ({"type": "string", "enum": []}, "", "enum"),
+        (
+            {"type": "object", "required": ["a"], "properties": {"a": False}},
+            ".properties.a",
+            "false",
+        ),
+        (
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "minLength": 3, "maxLength": 2},
+            },
+            ".items",
+            "minLength",
+        ),
+        (
+            {"oneOf": [{"enum": []}, {"type": "integer", "minimum": 2, "maximum": 1}]},
+            ".oneOf[0]",
+            "enum",
+        ),
+    ],
+)
+def test_an_unsatisfiable_response_schema_is_refused_at_start(
+    schema: dict[str, Any], where: str, why: str
+) -> None:
+    with pytest.raises(InvalidSpecError, match=why) as info:
+        Upstream().from_spec(_one_response(schema))
+    assert info.value.json_path == _BASE + where
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"a": False}},  # optional: just leave it out
+        {"oneOf": [{"enum": []}, {"type": "integer"}]},  # another branch works
+        {"$ref": "#/components/schemas/S"},
+    ],
+)
+def test_satisfiable_schemas_start(schema: dict[str, Any]) -> None:
+    http = mock(_one_response(schema))
+    answer = http.get("/x")
+    assert answer.status_code == 200
+    load_spec(_one_response(schema)).validate_response("GET /x", 200, answer.content)

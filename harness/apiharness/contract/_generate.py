@@ -24,9 +24,9 @@ from urllib.parse import urldefrag
 
 from hypothesis import strategies as st
 
-from apiharness.contract._loader import join_ref
+from apiharness.contract._loader import join_ref, pointer_parts
 
-__all__ = ["SchemaStrategies", "draw_values", "json_values"]
+__all__ = ["SchemaStrategies", "draw_values", "json_values", "unsatisfiable"]
 
 Lookup = Callable[[str], Any]
 _TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
@@ -387,3 +387,110 @@ def _strings(schema: dict[str, Any]) -> st.SearchStrategy[str]:
     if low or high is not None:
         return base.filter(lambda s: low <= len(s) <= (high if high is not None else len(s)))
     return base
+
+
+def unsatisfiable(
+    lookup: Lookup, schema: Any, base: str, where: tuple[str | int, ...] = ()
+) -> tuple[tuple[str | int, ...], str] | None:
+    """Where and why no value can satisfy ``schema``, or None when some value may.
+
+    A static check of the contradictions found in real descriptions (``allOf`` of two types,
+    ``minimum`` above ``maximum``, an empty ``enum``, a required property whose schema is
+    ``false`` …), followed only where a value must go: required properties, every ``allOf``
+    branch, items of a non-empty array, and ``oneOf``/``anyOf`` only when every branch fails.
+    None means "not known to be impossible", not a proof; the validator still guards draws.
+    """
+    return _Unsat(lookup).check(schema, base, where, frozenset())
+
+
+class _Unsat:
+    def __init__(self, lookup: Lookup) -> None:
+        self._lookup = lookup
+        self._memo: dict[str, tuple[tuple[str | int, ...], str] | None] = {}
+
+    def check(  # noqa: PLR0911, PLR0912 - one early return per contradiction
+        self, schema: Any, base: str, where: tuple[str | int, ...], seen: frozenset[str]
+    ) -> tuple[tuple[str | int, ...], str] | None:
+        if schema is False:
+            return where, "the schema is `false`"
+        if not isinstance(schema, dict):
+            return None
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            target = join_ref(base, ref)
+            if target in seen:
+                return None  # a cycle: assume a finite value exists
+            if target not in self._memo:
+                try:
+                    resolved = self._lookup(target)
+                except (KeyError, IndexError, ValueError, TypeError):
+                    return None  # reported by the loader
+                doc, fragment = urldefrag(target)
+                # Paths from here on name the referenced schema where it stands.
+                here = tuple(pointer_parts(fragment))
+                self._memo[target] = self.check(resolved, doc, here, seen | {target})
+            return self._memo[target]
+        if isinstance(schema.get("enum"), list) and not schema["enum"]:
+            return where, "`enum` is empty"
+        for low, high in (
+            ("minimum", "maximum"),
+            ("minLength", "maxLength"),
+            ("minItems", "maxItems"),
+            ("minProperties", "maxProperties"),
+        ):
+            lo, hi = schema.get(low), schema.get(high)
+            if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+                return where, f"`{low}` {lo} is above `{high}` {hi}"
+        types = self._types(schema, base, seen)
+        if types is not None and not types:
+            return where, "its `allOf` branches and `type` allow no common type"
+        for index, sub in enumerate(schema.get("allOf") or ()):
+            found = self.check(sub, base, (*where, "allOf", index), seen)
+            if found:
+                return found
+        for key in ("oneOf", "anyOf"):
+            branches = schema.get(key)
+            if isinstance(branches, list) and branches:
+                reasons = [
+                    self.check(sub, base, (*where, key, i), seen) for i, sub in enumerate(branches)
+                ]
+                if all(reasons):
+                    return reasons[0]
+        raw_props = schema.get("properties")
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
+        if types is None or "object" in types:
+            for name in schema.get("required") or ():
+                if name in props:
+                    found = self.check(props[name], base, (*where, "properties", name), seen)
+                    if found and types == {"object"}:
+                        return found
+        items = schema.get("items")
+        if schema.get("minItems", 0) and types == {"array"} and items is not None:
+            return self.check(items, base, (*where, "items"), seen)
+        return None
+
+    def _types(self, schema: dict[str, Any], base: str, seen: frozenset[str]) -> set[str] | None:
+        """The JSON types ``type`` and the ``allOf`` branches leave (None: unconstrained)."""
+        allowed: set[str] | None = None
+        own = schema.get("type")
+        if isinstance(own, str | list):
+            allowed = {own} if isinstance(own, str) else set(own)
+        for sub in schema.get("allOf") or ():
+            resolved = sub
+            if isinstance(sub, dict) and isinstance(sub.get("$ref"), str):
+                target = join_ref(base, sub["$ref"])
+                if target in seen:
+                    continue
+                try:
+                    resolved = self._lookup(target)
+                except (KeyError, IndexError, ValueError, TypeError):
+                    continue
+            kind = resolved.get("type") if isinstance(resolved, dict) else None
+            if isinstance(kind, str | list):
+                branch = {kind} if isinstance(kind, str) else set(kind)
+                if "number" in branch:
+                    branch.add("integer")
+                if allowed is not None and "number" in allowed:
+                    allowed = allowed | {"integer"}
+                allowed = branch if allowed is None else allowed & branch
+        return allowed

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from jsonschema.exceptions import best_match
 
-from apiharness.contract._generate import draw_values
-from apiharness.contract._loader import json_path
+from apiharness.contract._generate import draw_values, unsatisfiable
+from apiharness.contract._loader import json_path, pointer_parts
 from apiharness.contract._requests import RequestCheck, RequestProblem
 from apiharness.contract._spec import (
     MediaSpec,
@@ -41,6 +41,7 @@ from apiharness.contract._spec import (
     is_json_media,
     load_spec,
 )
+from apiharness.errors import InvalidSpecError
 
 if TYPE_CHECKING:
     from apiharness.upstream import Behaviour, Route, Upstream
@@ -84,6 +85,7 @@ class SpecMock:
         self._pools: dict[str, list[Any]] = {}
         self._counters: dict[str, itertools.count[int]] = {}
         self._lock = threading.Lock()
+        self._check_satisfiable()
         for op in spec.operations:
             route = upstream.route(op.method, op.path)
             route.template.tail = True  # {ref} may be "heads/main": see _Template.tail
@@ -92,6 +94,37 @@ class SpecMock:
             route.add_policy(check)
             route.respond(self.answer(op))
             self._routes[op.name] = route
+
+    def _check_satisfiable(self) -> None:
+        """Refuse, naming the JSON path, a response schema no body can satisfy.
+
+        Unless the response has a valid example to serve instead.
+        """
+        for op in self.spec.operations:
+            for response in op.responses.values():
+                for media in response.content.values():
+                    if media.schema_uri is None or not is_json_media(media.media_type):
+                        continue
+                    doc, fragment = media.schema_uri.split("#", 1)
+                    found = unsatisfiable(
+                        self.spec.resolve,
+                        self.spec.resolve(media.schema_uri),
+                        doc,
+                        tuple(pointer_parts(fragment)),
+                    )
+                    if found is None:
+                        continue
+                    # A guard against a false alarm of the static check: a valid example
+                    # proves a body exists, and is what gets served.
+                    if self.use_examples and self._valid_examples(op, response, media):
+                        continue
+                    where, why = found
+                    raise InvalidSpecError(
+                        f"{op.name} response {response.status} ({media.media_type}): no body "
+                        f"can satisfy its schema: {why}; fix the schema, or give the response "
+                        "a valid example to serve",
+                        json_path=json_path(where),
+                    )
 
     def __repr__(self) -> str:
         return f"<SpecMock {self.spec.title!r}: {len(self._routes)} routes>"
