@@ -218,6 +218,9 @@ def test_a_last_path_parameter_may_hold_slashes() -> None:
     answer = http.patch("/repos/o/r/git/refs/heads/feature-a", json={"sha": "a" * 40})
     assert answer.status_code == 200
     assert "apiharness-problem" not in answer.headers
+    # The longest template takes the tail, not PATCH /repos/{owner}/{repo}, declared first.
+    operation = "PATCH /repos/{owner}/{repo}/git/refs/{ref}"
+    load_spec(GITHUB).validate_response(operation, 200, answer.json())
     assert http.get("/repos/o/r/issues/1").status_code == 200  # literal routes still win
     # A plain upstream route keeps one segment per parameter.
     up = Upstream()

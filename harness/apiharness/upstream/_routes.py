@@ -391,8 +391,13 @@ class Router:
     def _tail_match(
         root: _Node, segments: list[str], request: httpx.Request, path: str
     ) -> Route | None:
-        """A route whose last parameter takes the rest of the path (see ``_Template.tail``)."""
+        """A route whose last parameter takes the rest of the path (see ``_Template.tail``).
+
+        The longest template wins (``/repos/{o}/{r}/git/refs/{ref}`` over ``/repos/{o}/{r}``
+        for ``/repos/o/r/git/refs/heads/main``), then the first declared.
+        """
         best: Route | None = None
+        rank = (0, 0)
         stack: list[tuple[_Node, int]] = [(root, 0)]
         while stack:
             node, index = stack.pop()
@@ -401,13 +406,14 @@ class Router:
             wild = node.wild
             if wild is not None and segments[index]:
                 for route in wild.routes:
+                    candidate = (-len(route.template.segments), route.order)
                     if (
                         route.template.takes_tail
-                        and (best is None or route.order < best.order)
+                        and (best is None or candidate < rank)
                         and route.template.tail_regex.fullmatch(path)
                         and route.accepts(request, path)
                     ):
-                        best = route
+                        best, rank = route, candidate
                 stack.append((wild, index + 1))
             child = node.literal.get(segments[index])
             if child is not None:

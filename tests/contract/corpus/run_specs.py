@@ -60,6 +60,20 @@ CORPUS = (
     "octokit/api.github.com.trimmed.json",
 )
 
+# What no server can pass, named and applied to every tool alike (printed with the verdict).
+EXCEPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "oas-examples/3.0/http-status-codes.json": (
+        ("--exclude-path", "/status/100"),
+        "GET /status/100 left out: it documents only 100 Continue, which HTTP clients read "
+        "past while they wait for a final status the description does not give",
+    ),
+    "oas-examples/3.1/schema-types.json": (
+        ("--exclude-checks", "status_code_conformance"),
+        "status_code_conformance left out: no operation documents a response (OpenAPI 3.1 "
+        "allows that), and Schemathesis calls every status undocumented",
+    ),
+}
+
 POSITIVE = (
     "--mode",
     "positive",
@@ -150,7 +164,9 @@ def _start_prism(prism: str, spec: Path) -> tuple[subprocess.Popen[str], str | N
     return process, f"http://127.0.0.1:{port}" if ok else None
 
 
-def _schemathesis(spec: Path, url: str, mode: tuple[str, ...], args: argparse.Namespace) -> str:
+def _schemathesis(
+    spec: Path, url: str, mode: tuple[str, ...], args: argparse.Namespace, extra: tuple[str, ...]
+) -> str:
     command = [
         str(BIN / "schemathesis"),
         "run",
@@ -158,6 +174,7 @@ def _schemathesis(spec: Path, url: str, mode: tuple[str, ...], args: argparse.Na
         "--url",
         url,
         *mode,
+        *(extra if mode is POSITIVE or "--exclude-path" in extra else ()),
         "--phases",
         "examples,fuzzing",
         "--max-examples",
@@ -230,8 +247,9 @@ def judge(tool: str, spec: Path, args: argparse.Namespace) -> Verdict:
             if process.stderr is not None:
                 verdict.note += ": " + process.stderr.read()[-300:].strip().replace("\n", " ")
             return verdict
+        extra = EXCEPTIONS.get(spec.relative_to(PUBLIC).as_posix(), ((), ""))[0]
         for mode in (POSITIVE, NEGATIVE):
-            _tally(_schemathesis(spec, url, mode, args), verdict, log)
+            _tally(_schemathesis(spec, url, mode, args, extra), verdict, log)
     finally:
         process.terminate()
         try:
@@ -267,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.workdir, ignore_errors=True)
     for tool in tools:
         print(f"{tool}: {honest[tool]}/{len(specs)} honest")
+    for name, (_, reason) in EXCEPTIONS.items():
+        if name in specs:
+            print(f"exception, {name}: {reason}")
     print(f"({time.monotonic() - started:.0f} s)")
     return 0 if honest["apiharness"] == len(specs) else 1
 
