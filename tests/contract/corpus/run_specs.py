@@ -278,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in specs:
             for tool in tools:
+                began = time.monotonic()
                 verdict = judge(tool, PUBLIC / name, args)
                 honest[tool] += verdict.honest
-                print(f"{name:45} {tool + ':':12} {verdict}", flush=True)
+                took = time.monotonic() - began
+                print(f"{name:45} {tool + ':':12} {verdict} [{took:.0f} s]", flush=True)
     finally:
         shutil.rmtree(args.workdir, ignore_errors=True)
     for tool in tools:
