@@ -50,27 +50,22 @@ def _chosen_branch(branches: list[Any], schema: Mapping[str, Any], instance: Any
     return None
 
 
-def _one_of(
-    validator: Any, branches: list[Any], instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    index = _chosen_branch(branches, schema, instance)
-    if index is not None:
-        yield from validator.descend(instance, branches[index], schema_path=index)
-    elif "discriminator" in schema:
-        # The value names no branch: OpenAPI leaves this open, so accept what any branch accepts.
-        yield from _BASE_ANY_OF(validator, branches, instance, schema)
-    else:
-        yield from _BASE_ONE_OF(validator, branches, instance, schema)
+def _discriminated(plain: Any) -> Any:
+    """``oneOf``/``anyOf`` where a discriminator value picks the branch; ``plain`` otherwise."""
 
+    def keyword(
+        validator: Any, branches: list[Any], instance: Any, schema: Mapping[str, Any]
+    ) -> Iterator[ValidationError]:
+        index = _chosen_branch(branches, schema, instance)
+        if index is not None:
+            yield from validator.descend(instance, branches[index], schema_path=index)
+        elif "discriminator" in schema:
+            # The value names no branch: OpenAPI leaves it open; accept what any branch does.
+            yield from _BASE_ANY_OF(validator, branches, instance, schema)
+        else:
+            yield from plain(validator, branches, instance, schema)
 
-def _any_of(
-    validator: Any, branches: list[Any], instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    index = _chosen_branch(branches, schema, instance)
-    if index is not None:
-        yield from validator.descend(instance, branches[index], schema_path=index)
-    else:
-        yield from _BASE_ANY_OF(validator, branches, instance, schema)
+    return keyword
 
 
 def _required_but(flag: str) -> Any:
@@ -93,7 +88,11 @@ def _required_but(flag: str) -> Any:
 
 _Request = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
-    {"oneOf": _one_of, "anyOf": _any_of, "required": _required_but("readOnly")},
+    {
+        "oneOf": _discriminated(_BASE_ONE_OF),
+        "anyOf": _discriminated(_BASE_ANY_OF),
+        "required": _required_but("readOnly"),
+    },
 )
 
 
