@@ -310,3 +310,35 @@ def test_satisfiable_schemas_start(schema: dict[str, Any]) -> None:
     answer = http.get("/x")
     assert answer.status_code == 200
     load_spec(_one_response(schema)).validate_response("GET /x", 200, answer.content)
+
+
+def test_xml_bodies_follow_the_schemas_xml_object() -> None:
+    from xml.etree import ElementTree as ET
+
+    http = mock(OAS30 / "petstore.json", "https://petstore.swagger.io/v2")
+    for _ in range(8):
+        answer = http.get("/pet/7", headers={"Accept": "application/xml"})
+        assert answer.headers["content-type"] == "application/xml"
+        root = ET.fromstring(answer.content)
+        assert root.tag == "Pet"
+        tags = {child.tag for child in root}
+        assert "name" in tags  # required
+        assert not {"photoUrls", "tags"} & tags  # wrapped arrays go by their xml names
+        for wrapper in root.iter("photoUrl"):
+            assert all(item.tag == "photoUrls" for item in wrapper)
+    # Without an Accept that asks, JSON (the first JSON type documented) is served.
+    assert http.get("/pet/7").headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("documented", "served"),
+    [("*/*", "application/json"), ("image/*", "image/png"), ("text/plain", "text/plain")],
+)
+def test_ranges_are_served_as_a_concrete_type(documented: str, served: str) -> None:
+    spec = _one_response({"type": "string"})
+    content = spec["paths"]["/x"]["get"]["responses"]["200"]["content"]
+    content[documented] = content.pop("application/json")
+    answer = mock(spec).get("/x")
+    assert answer.headers["content-type"].split(";")[0] == served
+    if served != "application/json":
+        assert not answer.content.startswith(b'"')  # the string itself, not JSON text

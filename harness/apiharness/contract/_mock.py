@@ -31,6 +31,7 @@ from jsonschema.exceptions import best_match
 
 from apiharness.contract._generate import draw_values, unsatisfiable
 from apiharness.contract._loader import json_path, pointer_parts
+from apiharness.contract._media import choose_media, concrete, encode_body
 from apiharness.contract._requests import RequestCheck, RequestProblem
 from apiharness.contract._spec import (
     MediaSpec,
@@ -145,7 +146,7 @@ class SpecMock:
         response = self._pick(op, status)
 
         def answer(request: httpx.Request) -> Behaviour:
-            return self.respond_with(op, response)
+            return self.respond_with(op, response, accept=request.headers.get("accept"))
 
         return answer
 
@@ -166,11 +167,13 @@ class SpecMock:
         *,
         code: int | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        accept: str | None = None,
     ) -> Behaviour:
         """A ``respond(...)`` behaviour with the next body for this documented response.
 
         ``code`` is the status sent for a range (``4XX``) or ``default``; by default the
-        range's first code, and 200 for ``default``.
+        range's first code, and 200 for ``default``. ``accept`` (the request's ``Accept``)
+        picks among the documented media types.
         """
         from apiharness.upstream import respond
 
@@ -179,7 +182,8 @@ class SpecMock:
             code = int(status) if status.isdigit() else 200
             if status.endswith("XX"):
                 code = int(status[0]) * 100
-        media = response.media()
+        chosen = choose_media(list(response.content), accept)
+        media = response.media(chosen) if chosen else response.media()
         headers = {**self._headers(response), **(extra_headers or {})}
         if code < 200:
             # An informational status is never a final answer: clients read past it and wait
@@ -190,12 +194,17 @@ class SpecMock:
             return truncate(after=0, response=respond(code, content=b" ", headers=headers))
         if media is None or code in (204, 304):
             return respond(code, headers=headers)
-        headers = {"Content-Type": media.media_type, **headers}
+        content_type = concrete(media.media_type)
+        headers = {"Content-Type": content_type, **headers}
         body = self._next_body(op, response, media.media_type)
-        if is_json_media(media.media_type):
+        if is_json_media(content_type):
             return respond(code, json=body, headers=headers)
-        text = body if isinstance(body, str) else json.dumps(body)
-        return respond(code, content=text.encode(), headers=headers)
+        schema = self.spec.resolve(media.schema_uri) if media.schema_uri else {}
+        encoded = encode_body(body, content_type, schema, self._resolve)
+        return respond(code, content=encoded, headers=headers)
+
+    def _resolve(self, schema: Any) -> Any:
+        return self.spec.generator.resolve(schema, self.spec.uri)[0]
 
     def _headers(self, response: ResponseSpec) -> dict[str, str]:
         """Values for the headers the response declares required, drawn from their schemas."""
