@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from apiharness._io import atomic_write
+from apiharness import _io
+from apiharness._io import TEMP_SUFFIX, atomic_write
 
 
 def test_writes_text_and_bytes_and_creates_parents(tmp_path: Path) -> None:
@@ -32,3 +38,111 @@ def test_failed_write_keeps_the_old_file_and_no_temp(
         atomic_write(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["cassette.yaml"]
+
+
+# The writers load _io.py alone (it imports nothing of apiharness): a second faster.
+# A writer that stops mid-save (data written, before fsync and rename) until told to go on.
+_STALLED_WRITER = """
+import importlib.util, os, sys
+
+spec = importlib.util.spec_from_file_location("io_under_test", sys.argv[3])
+_io = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(_io)
+
+real_fsync = os.fsync
+
+def stall(fd):
+    print("mid-save", flush=True)
+    sys.stdin.readline()
+    real_fsync(fd)
+
+_io.os.fsync = stall
+_io.atomic_write(sys.argv[1], sys.argv[2] * 100_000)
+"""
+
+
+def _temps(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX))
+
+
+def _stalled_writer(target: Path, text: str) -> subprocess.Popen[str]:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _STALLED_WRITER, str(target), text, _io.__file__],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline() == "mid-save\n"
+    return writer
+
+
+def test_a_writer_killed_mid_save_is_cleaned_up_by_the_next_write_but_a_live_one_is_not(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "dead.yaml").write_text("old")
+    dead = _stalled_writer(tmp_path / "dead.yaml", "a")
+    dead_temps = _temps(tmp_path)
+    assert len(dead_temps) == 1
+    os.kill(dead.pid, signal.SIGKILL)
+    assert dead.wait() == -signal.SIGKILL
+    assert _temps(tmp_path) == dead_temps  # the orphan a crash leaves behind
+
+    live = _stalled_writer(tmp_path / "live.yaml", "b")
+    live_temps = sorted(set(_temps(tmp_path)) - set(dead_temps))
+    assert len(live_temps) == 1
+
+    atomic_write(tmp_path / "other.yaml", "next write")  # sweeps the folder
+    assert _temps(tmp_path) == live_temps  # the orphan went; the live writer's file stayed
+    assert (tmp_path / "dead.yaml").read_text() == "old"
+
+    assert live.stdin is not None
+    live.stdin.write("go on\n")
+    live.stdin.close()
+    assert live.wait(timeout=30) == 0
+    assert (tmp_path / "live.yaml").read_text() == "b" * 100_000
+    assert _temps(tmp_path) == []
+
+
+_BUSY_WRITER = """
+import importlib.util, sys
+
+spec = importlib.util.spec_from_file_location("io_under_test", sys.argv[2])
+_io = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(_io)
+atomic_write = _io.atomic_write
+
+payload = b"x" * 5_000_000
+atomic_write(sys.argv[1], payload)
+print("saving", flush=True)
+while True:
+    atomic_write(sys.argv[1], payload)
+"""
+
+
+def test_kill_9_during_real_saves_never_leaves_litter_after_the_next_write(tmp_path: Path) -> None:
+    target = tmp_path / "cassette.yaml"
+    orphans = 0
+    for delay in (0.0, 0.01, 0.03, 0.06):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", _BUSY_WRITER, str(target), _io.__file__],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == "saving\n"
+        time.sleep(delay)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+        orphans += len(_temps(tmp_path))
+        atomic_write(tmp_path / "next.yaml", "x")
+        assert _temps(tmp_path) == []
+        assert target.read_bytes() == b"x" * 5_000_000  # never half a file
+    # Each kill during a save left an orphan, as on main; each next write removed it.
+    assert orphans > 0
+
+
+def test_long_target_names_fit_the_temporary_name(tmp_path: Path) -> None:
+    target = tmp_path / ("n" * 250)
+    atomic_write(target, "ok")
+    assert target.read_text() == "ok"

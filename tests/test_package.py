@@ -76,3 +76,7 @@ def test_plugin_names_never_shadow_submodules() -> None:
     for name in modules:
         module = importlib.import_module(f"apiharness.{name}")
         assert getattr(apiharness, name) is module, f"apiharness.{name} is shadowed"
+
+
+def test_lazy_plugin_surface_matches_the_plugin_module() -> None:
+    assert frozenset(_pytest_plugin.__all__) == apiharness._PLUGIN_SURFACE

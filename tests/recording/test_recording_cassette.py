@@ -12,9 +12,9 @@ from vcr.request import Request as VcrRequest
 from vcr.serialize import deserialize, serialize
 from vcr.serializers import yamlserializer
 
+from apiharness._yaml import load_yaml
 from apiharness.errors import CassetteError
 from apiharness.recording import Cassette, Interaction, RecordedRequest, RecordedResponse
-from apiharness.recording._yaml import load_yaml
 
 header_names = st.sampled_from(["Content-Type", "X-Trace", "Set-Cookie", "Accept"])
 header_values = st.text(

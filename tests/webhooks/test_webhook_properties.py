@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from apiharness.errors import ConfigurationError
 from apiharness.webhooks import (
+    InvalidWebhookSecret,
     WebhookSignatureMismatch,
     WebhookTimestampOutOfTolerance,
     WebhookVerificationError,
@@ -207,7 +210,71 @@ def test_one_garbled_header_of_a_valid_delivery_is_a_verification_error(
     scheme = SCHEMES[name]
     secret = "whsec_" + base64.b64encode(b"k" * 24).decode() if name == "standard" else "k"
     headers = _sign(scheme, payload, secret, ts)
-    target = data.draw(st.sampled_from(sorted(headers)))
-    headers[target] = data.draw(header_values)
-    with contextlib.suppress(WebhookVerificationError):
+    # The headers the scheme verifies (signature, signed timestamp and id); informational ones
+    # such as X-GitHub-Event are signed by no provider and may change freely.
+    target = data.draw(st.sampled_from(scheme.required_headers))
+    garbled = data.draw(header_values)
+    assume(garbled != headers[target])
+    headers[target] = garbled
+    # Changing any one of them must be refused: never accepted, never another exception.
+    with pytest.raises(WebhookVerificationError):
         _verify(scheme, payload, headers, secret, now=ts, url=_url_for(scheme, payload))
+
+
+# Every value of the declared secret type (str, bytes, or a list of them), the odd ones drawn
+# often: lone surrogates (os.environ's text for non-UTF-8 bytes), empty, non-ASCII, huge.
+_secret_text = st.one_of(
+    st.text(max_size=40),  # any Unicode text: Hypothesis itself draws no lone surrogates
+    st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=4),
+    st.builds(
+        lambda head, bad: head + bad, st.text(max_size=10), st.sampled_from(["\udcff", "\ud800"])
+    ),
+    st.sampled_from(["", "whsec_", "whsec_\udcff", "x" * 1_000_000, "é" * 100_000]),
+)
+_secret_bytes = st.one_of(st.binary(max_size=40), st.sampled_from([b"", b"\xff" * 1_000_000]))
+declared_secrets = st.one_of(
+    _secret_text,
+    _secret_bytes,
+    st.lists(st.one_of(_secret_text, _secret_bytes), max_size=3),
+)
+SECRET_EXAMPLES = settings(
+    max_examples=2_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@SECRET_EXAMPLES
+@given(secret=declared_secrets, signed=st.booleans())
+def test_any_declared_secret_gives_a_verdict_or_a_configuration_error(
+    name: str, secret: Any, signed: bool
+) -> None:
+    # Five of the six schemes raised UnicodeEncodeError for a lone surrogate.
+    scheme = SCHEMES[name]
+    payload = scheme.example_payload
+    url = _url_for(scheme, payload)
+    good = "whsec_" + base64.b64encode(b"k" * 24).decode() if name == "standard" else "k"
+    try:
+        headers = _sign(scheme, payload, secret if signed else good, 1_700_000_000)
+    except InvalidWebhookSecret:
+        headers = _sign(scheme, payload, good, 1_700_000_000)
+    with contextlib.suppress(WebhookVerificationError, ConfigurationError):
+        _verify(scheme, payload, headers, secret, now=1_700_000_000, url=url)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_surrogate_secret_from_the_environment_is_a_configuration_error(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(os.environb, b"APIHARNESS_HOOK_SECRET", b"whsec_\xff\xfe")
+    secret = os.environ["APIHARNESS_HOOK_SECRET"]
+    assert "\udcff" in secret
+    scheme = SCHEMES[name]
+    headers = _sign(scheme, b"{}", "whsec_" + base64.b64encode(b"k" * 24).decode(), 1)
+    with pytest.raises(InvalidWebhookSecret, match=r"not text|not valid base64") as info:
+        _verify(scheme, b"{}", headers, secret, now=1, url=_url_for(scheme, b"{}"))
+    assert isinstance(info.value, ConfigurationError)
+    assert "\udcff" not in str(info.value)
+    with pytest.raises(InvalidWebhookSecret):
+        scheme.sign(b"{}", [secret], timestamp=1, delivery_id="d", url="https://x.test/")

@@ -6,6 +6,7 @@ import contextlib
 import time
 from collections.abc import Iterable
 
+from apiharness._scrub import scrub
 from apiharness.clock import VirtualClock
 from apiharness.conformance._adapter import ClientFactory, load_factory
 from apiharness.conformance._catalogue import CATALOGUE, Scenario
@@ -52,7 +53,8 @@ def run_scenario(
         except ConformanceError:
             raise
         except Exception as exc:
-            verdict = Verdict(False, f"the scenario broke: {type(exc).__name__}: {exc}")
+            message = scrub(str(exc), environment=True)  # the client's text, into a report
+            verdict = Verdict(False, f"the scenario broke: {type(exc).__name__}: {message}")
         finally:
             trial.close()
     return ScenarioResult(

@@ -6,7 +6,8 @@ validates against the documented schema. Undocumented operations and status code
 separately from invalid bodies, since they usually mean the description, not the API, is
 behind.
 
-Cassettes are read here with a safe YAML loader and only the few fields needed
+Cassettes are read with the cassette model's YAML reader (safe, and linear in its input: no
+alias bombs, no recursive aliases, bounded nesting) and only the few fields needed
 (``interactions[].request.method/uri``, ``response.status.code/headers/body``), so cassettes
 written by vcrpy, by pytest-recording or by ``apiharness record`` all work, and this module
 does not import vcrpy. Reports name the method and path only: query strings and bodies may
@@ -25,12 +26,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from apiharness._yaml import load_yaml
 from apiharness.contract._spec import Spec, is_json_media, load_spec
 from apiharness.errors import CassetteDriftError, SchemaViolationError
 
 __all__ = ["DriftIssue", "DriftKind", "DriftReport", "assert_no_drift", "check_cassettes"]
-
-_YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class DriftKind(enum.StrEnum):
@@ -123,7 +123,7 @@ def _body(response: Mapping[str, Any]) -> bytes | str | None:
 
 
 def _interactions(path: Path) -> list[Any]:
-    data = yaml.load(path.read_bytes(), Loader=_YamlLoader)  # noqa: S506 - a safe loader
+    data = load_yaml(path.read_bytes())
     if not isinstance(data, Mapping) or not isinstance(data.get("interactions"), list):
         raise ValueError("no `interactions` list; is this a VCR.py cassette?")
     if data.get("version", 1) != 1:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from apiharness._scrub import scrub
 from apiharness.contract._mutate import InvalidBody
 from apiharness.contract._spec import Spec, load_spec
 from apiharness.errors import ConfigurationError, FuzzFailure
@@ -117,8 +118,10 @@ class _Oracle:
             return
         except Exception as exc:
             label = f"INVALID response ({bad})" if bad else "VALID response"
+            # The client's message is foreign text; it may quote its own credentials.
             raise FuzzFailure(
-                f"{self.what}: the client raised {type(exc).__name__}: {exc} on a {label}; "
+                f"{self.what}: the client raised {type(exc).__name__}: "
+                f"{scrub(str(exc), environment=True)} on a {label}; "
                 f"expected {allowed}\n  body: {_shown(content)}"
             ) from exc
         if bad is not None:
@@ -171,7 +174,7 @@ def fuzz_client(
     from hypothesis import seed as seeded
     from hypothesis import strategies as st
 
-    from apiharness.strategies import invalid_response_bodies, response_bodies
+    from apiharness.contract._bodies import invalid_response_bodies, response_bodies
     from apiharness.upstream import Upstream
 
     loaded = load_spec(spec)

@@ -25,6 +25,7 @@ from urllib.parse import urldefrag
 from hypothesis import strategies as st
 
 from apiharness.contract._loader import join_ref, pointer_parts
+from apiharness.errors import InvalidSpecError
 
 __all__ = ["SchemaStrategies", "draw_values", "json_values", "unsatisfiable"]
 
@@ -163,12 +164,21 @@ class SchemaStrategies:
         self._by_uri: dict[str, st.SearchStrategy[Any]] = {}
 
     def resolve(self, schema: Any, base: str) -> tuple[Any, str]:
-        """Follow ``$ref`` (only) from ``schema``; return the target and its document URI."""
-        hops = 0
-        while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and hops < 64:
+        """Follow ``$ref`` (only) from ``schema``; return the target and its document URI.
+
+        A chain of ``$ref``s that comes back on itself names no schema at all:
+        :class:`~apiharness.InvalidSpecError`.
+        """
+        seen: set[str] = set()
+        while isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
             target = join_ref(base, schema["$ref"])
+            if target in seen:
+                raise InvalidSpecError(
+                    f"$ref {schema['$ref']!r} is circular: the chain of $refs never reaches "
+                    "a schema; point one of them at a schema"
+                )
+            seen.add(target)
             schema, base = self._lookup(target), urldefrag(target)[0]
-            hops += 1
         return schema, base
 
     def for_uri(self, uri: str) -> st.SearchStrategy[Any]:
@@ -176,6 +186,7 @@ class SchemaStrategies:
         found = self._by_uri.get(uri)
         if found is None:
             # A placeholder first, so that a schema that refers to itself terminates.
+            self.resolve({"$ref": uri}, uri)  # a circular chain of bare $refs: a typed error
             self._by_uri[uri] = st.deferred(lambda: self._by_uri[uri])
             found = self.for_schema(self._lookup(uri), urldefrag(uri)[0])
             self._by_uri[uri] = found
@@ -216,13 +227,20 @@ class SchemaStrategies:
 
     def merge_all_of(self, schema: dict[str, Any], base: str) -> dict[str, Any]:
         """``allOf`` folded into one schema: properties merged, ``required`` united."""
+        # A worklist, not recursion: an allOf chain through many $refs, or a cycle of them
+        # (A is allOf B, B is allOf A), must not exhaust the stack. Merging is associative
+        # and merging a schema twice adds nothing, so each schema is folded in once, in order.
         merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        for sub in schema["allOf"]:
-            resolved, _ = self.resolve(sub, base)
-            if not isinstance(resolved, dict):
+        pending = [(sub, base) for sub in reversed(schema["allOf"])]
+        seen = {id(schema)}
+        while pending:
+            resolved, sub_base = self.resolve(*pending.pop())
+            if not isinstance(resolved, dict) or id(resolved) in seen:
                 continue
-            if "allOf" in resolved:
-                resolved = self.merge_all_of(resolved, base)
+            seen.add(id(resolved))
+            if isinstance(resolved.get("allOf"), list):
+                pending.extend((sub, sub_base) for sub in reversed(resolved["allOf"]))
+                resolved = {k: v for k, v in resolved.items() if k != "allOf"}
             merged = _combine(merged, resolved)
         return merged
 

@@ -5,6 +5,12 @@ The loader reads the root document and, transitively, every document a relative-
 jsonschema resolves references with), and checks the structure of what it read, so that an
 invalid description fails here, at load time, with the JSON path of the problem.
 
+Untrusted documents cannot make loading or anything after it super-linear: nesting deeper than
+:data:`MAX_DEPTH` levels, a container that contains itself (a recursive YAML alias, or a cyclic
+dict) and aliases expanding a document past ten times its size are refused with
+:class:`~apiharness.InvalidSpecError` (see :mod:`apiharness._trees`). The depth is checked
+for free by the walk that finds ``$ref``s; the alias check runs only on YAML that has anchors.
+
 OpenAPI 3.0 schema objects are a dialect of JSON Schema draft 4 (``nullable``, boolean
 ``exclusiveMinimum``); they are rewritten in place into JSON Schema 2020-12, the dialect of
 OpenAPI 3.1, so that one validator and one generator serve both versions.
@@ -26,9 +32,11 @@ import yaml
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from apiharness._trees import tree_problem
 from apiharness.errors import InvalidSpecError
 
 __all__ = [
+    "MAX_DEPTH",
     "LoadedDocuments",
     "SpecSource",
     "join_ref",
@@ -43,6 +51,8 @@ _VERSION = re.compile(r"^3\.(0|1)\.\d+(-.+)?$")
 # Keys whose values are data, not schema objects: never rewritten by the 3.0 normaliser.
 _DATA_KEYS = frozenset({"example", "examples", "default", "enum", "const", "x-examples"})
 _DICT_URI = "urn:apiharness:spec"
+#: The deepest nesting a description may have; GitHub's REST description needs 30 levels.
+MAX_DEPTH = 100
 
 # A C-accelerated loader when PyYAML was built with libyaml: ten times faster on big files.
 _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -126,12 +136,33 @@ def _parse(text: str, uri: str) -> Any:
             return json.loads(text)
         except json.JSONDecodeError:
             pass  # YAML flow style also starts with a brace; let the YAML parser decide
+        except RecursionError:  # the json module's own depth limit, about 1,000 levels
+            raise _too_deep(uri) from None
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader, C or Python
+        document = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader, C or Python
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise InvalidSpecError(f"not valid YAML or JSON{where}", source=uri) from None
+    if "&" in text:  # without an anchor there is no alias: the tree is as big as the text
+        _check_tree(document, uri, len(text))
+    return document
+
+
+def _too_deep(uri: str) -> InvalidSpecError:
+    return InvalidSpecError(
+        f"the document nests deeper than {MAX_DEPTH} levels; no OpenAPI description needs that",
+        source=_shown(uri),
+    )
+
+
+def _check_tree(document: Any, uri: str, read_size: int | None = None) -> None:
+    problem = tree_problem(document, max_depth=MAX_DEPTH, read_size=read_size)
+    if problem:
+        raise InvalidSpecError(
+            f"the document holds {problem}; write the shared parts out or use $ref",
+            source=_shown(uri),
+        )
 
 
 def _source_uri(source: str | Path) -> str:
@@ -142,12 +173,21 @@ def _source_uri(source: str | Path) -> str:
 
 
 def _refs(
-    node: Any, parts: tuple[str | int, ...] = ()
+    node: Any, uri: str, parts: tuple[str | int, ...] = ()
 ) -> Iterator[tuple[str, tuple[str | int, ...]]]:
-    """Every ``$ref`` string in a document, with the path where it stands."""
+    """Every ``$ref`` string in a document, with the path where it stands.
+
+    Refuses nesting deeper than :data:`MAX_DEPTH` (the path's length is the depth).
+    """
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(node, parts)]
     while stack:
         current, where = stack.pop()
+        if len(where) >= MAX_DEPTH:
+            raise InvalidSpecError(
+                f"nested deeper than {MAX_DEPTH} levels; no OpenAPI description needs that",
+                json_path=json_path(where[:8]) + "...",
+                source=_shown(uri),
+            )
         if isinstance(current, dict):
             ref = current.get("$ref")
             if isinstance(ref, str):
@@ -199,8 +239,9 @@ def normalise_30(node: Any) -> None:
 def load_documents(source: SpecSource, *, base_uri: str | None = None) -> LoadedDocuments:
     """Read ``source`` and every document its ``$ref``s reach; check the version and refs."""
     if isinstance(source, Mapping):
-        root: Any = copy.deepcopy(dict(source))
         uri = base_uri or _DICT_URI
+        _check_tree(source, uri)  # before deepcopy, which recurses
+        root: Any = copy.deepcopy(dict(source))
     elif isinstance(source, str | Path):
         uri = _source_uri(source)
         root = _parse(_read_text(uri), uri)
@@ -218,7 +259,7 @@ def load_documents(source: SpecSource, *, base_uri: str | None = None) -> Loaded
     pending = [uri]
     while pending:
         current = pending.pop()
-        for ref, where in _refs(documents[current]):
+        for ref, where in _refs(documents[current], current):
             target, _ = urldefrag(join_ref(current, ref))
             if target not in documents:
                 documents[target] = _load_referenced(target, ref, current, where)

@@ -43,6 +43,7 @@ class Models:
         self._models: dict[str, type[BaseModel]] = {}
         self._aliases: dict[str, Any] = {}  # component name → type, for non-object schemas
         self._building: dict[str, str] = {}
+        self._following: set[str] = set()  # $refs to non-component schemas being typed
         schemas = spec.document.get("components", {}).get("schemas", {}) or {}
         base = spec.uri
         for name in schemas:
@@ -120,7 +121,15 @@ class Models:
             found = _COMPONENT.search(target)
             if found and target.split("#", 1)[0] == self.spec.uri:
                 return self._component(found.group(1), base)
-            return self._type(self.spec.resolve(target), target.split("#", 1)[0], hint)
+            if target in self._following:
+                # A recursive schema outside components.schemas has no model to name: the
+                # recursion is typed loosely instead of unrolled without end.
+                return Any
+            self._following.add(target)
+            try:
+                return self._type(self.spec.resolve(target), target.split("#", 1)[0], hint)
+            finally:
+                self._following.discard(target)
         if "const" in schema:
             return Literal[schema["const"]]
         if isinstance(schema.get("enum"), list) and schema["enum"]:

@@ -85,18 +85,28 @@ class _Site:
 
 
 def _sites(  # noqa: PLR0912 - one branch per keyword is the clearest shape
-    gen: SchemaStrategies, schema: Any, base: str, value: Any, path: Path
+    gen: SchemaStrategies,
+    schema: Any,
+    base: str,
+    value: Any,
+    path: Path,
+    *,
+    branches: frozenset[int] = frozenset(),
 ) -> Iterator[_Site]:
     schema, base = gen.resolve(schema, base)
     if not isinstance(schema, dict):
         return
+    entered = branches | {id(schema)}
     if isinstance(schema.get("allOf"), list):
         schema = gen.merge_all_of(schema, base)
+    # ``branches``: the schemas already entered for this same value through oneOf/anyOf; a
+    # branch that leads back to one of them (A is oneOf [B], B is oneOf [A]) is not entered
+    # again, or the recursion would never end. Descending into the value starts afresh.
     for key in ("oneOf", "anyOf"):
         for sub in schema.get(key) or ():
             resolved, sub_base = gen.resolve(sub, base)
-            if _plausible(resolved, value):
-                yield from _sites(gen, resolved, sub_base, value, path)
+            if id(resolved) not in entered and _plausible(resolved, value):
+                yield from _sites(gen, resolved, sub_base, value, path, branches=entered)
                 break
     types = schema_types(schema)
     if types:

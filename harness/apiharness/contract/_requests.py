@@ -28,6 +28,8 @@ from jsonschema.exceptions import best_match
 
 from apiharness.contract._generate import schema_types
 from apiharness.contract._loader import json_path
+from apiharness.contract._spec import decode_json
+from apiharness.errors import SchemaViolationError
 
 if TYPE_CHECKING:
     from apiharness.contract._spec import Operation, Spec
@@ -302,9 +304,9 @@ class RequestCheck:
         media = _base(offered)
         if media.endswith(("/json", "+json")):
             try:
-                return json.loads(content)
-            except ValueError:
-                raise RequestProblem(400, "the request body is not valid JSON") from None
+                return decode_json(content)
+            except SchemaViolationError as exc:  # not JSON, or nested too deep to validate
+                raise RequestProblem(400, f"the request body is {exc.violation}") from None
         if media == "application/x-www-form-urlencoded":
             schema, _ = self.spec.generator.resolve(self.spec.resolve(uri), uri.split("#", 1)[0])
             try:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apiharness._scrub import scrub
 from apiharness.errors import ConfigurationError, ContractViolation
 
 __all__ = [
@@ -211,7 +212,8 @@ def run_schemathesis(
         try:
             operation = result.ok()
         except Exception as exc:  # an operation Schemathesis cannot build cases for
-            report.errors[f"operation #{len(report.errors) + 1}"] = str(exc)[:_MESSAGE_LIMIT]
+            message = scrub(str(exc), environment=True)
+            report.errors[f"operation #{len(report.errors) + 1}"] = message[:_MESSAGE_LIMIT]
             continue
         label = operation.label
         if wanted is not None and not ({label, _operation_id(operation)} & wanted):
@@ -236,7 +238,8 @@ def run_schemathesis(
         try:
             exercise()
         except (Exception, BaseExceptionGroup) as exc:  # FailureGroup is a BaseExceptionGroup
-            report.failures[label] = str(exc).strip()[:_MESSAGE_LIMIT]
+            # Schemathesis quotes the server's responses: scrubbed before they are reported.
+            report.failures[label] = scrub(str(exc).strip(), environment=True)[:_MESSAGE_LIMIT]
     return report
 
 

@@ -21,6 +21,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from apiharness._trees import depth_problem
 from apiharness.contract._dialect import validator_class
 from apiharness.contract._loader import (
     LoadedDocuments,
@@ -35,7 +36,11 @@ from apiharness.errors import InvalidSpecError, SchemaViolationError, UnknownOpe
 if TYPE_CHECKING:
     from apiharness.contract._generate import SchemaStrategies
 
-__all__ = ["MediaSpec", "Operation", "ResponseSpec", "Spec", "load_spec"]
+__all__ = ["MAX_BODY_DEPTH", "MediaSpec", "Operation", "ResponseSpec", "Spec", "load_spec"]
+
+#: The deepest body validated: jsonschema recurses per level (a recursive schema exhausted
+#: Python's stack at 170 levels) and jsonschema-rs crashed the process on 100,000.
+MAX_BODY_DEPTH = 100
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _STATUS = re.compile(r"^([1-5][0-9][0-9]|[1-5]XX|default)$")
@@ -586,20 +591,39 @@ def describe_error(error: jsonschema.ValidationError) -> str:
 
 
 def decode_json(body: Any, operation: str = "", status: int | None = None) -> Any:
-    """``body`` as a JSON value: bytes/str are parsed, anything else is returned as is."""
-    if not isinstance(body, bytes | bytearray | str):
-        return body
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        label = f"{operation} response {status}" if operation else "the response"
+    """``body`` as a JSON value: bytes/str are parsed, anything else is returned as is.
+
+    A body nested deeper than :data:`MAX_BODY_DEPTH` is refused (it could not be validated).
+    """
+    label = f"{operation} response {status}" if operation else "the response"
+    value = body
+    if isinstance(body, bytes | bytearray | str):
+        try:
+            value = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SchemaViolationError(
+                f"{label} is not JSON ({exc.__class__.__name__}: {exc})",
+                path="$",
+                violation="not JSON",
+                operation=operation,
+                status=status,
+            ) from None
+        except RecursionError:  # the json module's own limit, about 1,000 levels
+            value = None
+            problem: str | None = f"containers nested deeper than {MAX_BODY_DEPTH} levels"
+        else:
+            problem = depth_problem(value, max_depth=MAX_BODY_DEPTH)
+    else:
+        problem = depth_problem(value, max_depth=MAX_BODY_DEPTH)
+    if problem:
         raise SchemaViolationError(
-            f"{label} is not JSON ({exc.__class__.__name__}: {exc})",
+            f"{label} cannot be validated: it holds {problem}",
             path="$",
-            violation="not JSON",
+            violation="nested too deep",
             operation=operation,
             status=status,
-        ) from None
+        )
+    return value
 
 
 def load_spec(

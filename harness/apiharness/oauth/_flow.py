@@ -24,6 +24,7 @@ from typing import TypeVar
 import httpx
 from pydantic import SecretStr
 
+from apiharness._scrub import scrub
 from apiharness.clock import get_clock
 from apiharness.errors import AuthorizationServerError, CallbackError, ConfigurationError
 from apiharness.oauth._pkce import ChallengeMethod, code_challenge, new_code_verifier
@@ -259,12 +260,15 @@ class AuthorizationCodeFlow:
             )
         errors = query.get("error", [])
         if errors:
+            # Quoted from the redirect: scrubbed of the secrets this flow holds.
+            known = (self._client_secret, pending.code_verifier)
             descriptions = query.get("error_description", [])
-            description = descriptions[0] if descriptions else None
+            description = scrub(descriptions[0], known) if descriptions else None
+            error = scrub(errors[0], known)
             detail = f": {description}" if description else ""
             raise AuthorizationServerError(
-                f"the authorization server refused with {errors[0]}{detail}",
-                error=errors[0],
+                f"the authorization server refused with {error}{detail}",
+                error=error,
                 description=description,
             )
         codes = query.get("code", [])

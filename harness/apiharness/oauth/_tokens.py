@@ -9,11 +9,14 @@ restarts with both tokens encrypted at rest (Fernet: AES-128-CBC with HMAC-SHA25
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import math
 import os
 import threading
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -23,6 +26,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
 from apiharness._io import atomic_write
+from apiharness._scrub import scrub
 from apiharness.errors import AuthorizationServerError, ConfigurationError, TokenUnavailable
 
 __all__ = [
@@ -71,16 +75,50 @@ class Token:
     __str__ = __repr__
 
 
-def _server_error(response: httpx.Response, what: str) -> AuthorizationServerError:
-    """The typed error for a failed token-endpoint answer (RFC 6749 section 5.2 form or not)."""
+# Form fields of a token request that are not secret; every other value is scrubbed.
+_PUBLIC_FIELDS = frozenset({"grant_type", "redirect_uri", "scope", "client_id", "resource"})
+
+
+def request_secrets(response: httpx.Response) -> list[str]:
+    """The secret values the request behind ``response`` carried: form fields other than the
+    public ones (the refresh token, the code, the PKCE verifier, a client secret) and the
+    credentials of its ``Authorization`` header."""
+    try:
+        request = response.request
+    except RuntimeError:  # a response built by hand, never sent
+        return []
+    found: list[str] = []
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = urllib.parse.parse_qsl(request.content.decode("utf-8", "replace"))
+        found.extend(value for name, value in form if name not in _PUBLIC_FIELDS)
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if credentials:
+        found.append(credentials)
+        if scheme.lower() == "basic":
+            with contextlib.suppress(ValueError):
+                pair = base64.b64decode(credentials, validate=True).decode("utf-8")
+                found.extend(urllib.parse.unquote(part) for part in pair.split(":", 1))
+    return found
+
+
+def _server_error(
+    response: httpx.Response, what: str, known: Iterable[SecretStr | None] = ()
+) -> AuthorizationServerError:
+    """The typed error for a failed token-endpoint answer (RFC 6749 section 5.2 form or not).
+
+    The server's ``error_description`` is quoted with every secret the request carried (and
+    ``known``) scrubbed: a server may echo the refresh token it was sent.
+    """
     try:
         body = response.json()
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        code = body["error"]
+        secrets = [*request_secrets(response), *known]
+        code = scrub(body["error"], secrets)
         raw = body.get("error_description")
-        description = raw if isinstance(raw, str) else None
+        description = scrub(raw, secrets) if isinstance(raw, str) else None
         detail = f": {description}" if description else ""
         return AuthorizationServerError(
             f"{what} failed with {code} (HTTP {response.status_code}){detail}",
@@ -107,7 +145,7 @@ def token_from_response(
     server decide whether to rotate).
     """
     if response.status_code != 200:
-        raise _server_error(response, what)
+        raise _server_error(response, what, (previous_refresh_token,))
     try:
         body: Any = response.json()
     except ValueError:

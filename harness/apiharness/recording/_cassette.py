@@ -6,7 +6,7 @@ A cassette is a YAML mapping ``{"version": 1, "interactions": [...]}``; each int
 they are valid UTF-8 and ``!!binary`` otherwise, which is what vcrpy's own serializer produces
 and reads back (format taken from vcrpy's ``serialize.py`` and ``request.py``).
 
-Loading uses a *safe* reader only (:mod:`apiharness.recording._yaml`: plain data, no tags
+Loading uses a *safe* reader only (:mod:`apiharness._yaml`: plain data, no tags
 naming Python objects), checks every field and names the file and the entry
 on any problem, so a hand-edited cassette fails with advice instead of a ``KeyError`` deep in a
 replay. Writes go through :func:`apiharness._io.atomic_write`.
@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from apiharness._io import atomic_write
+from apiharness._yaml import load_yaml
 from apiharness.errors import CassetteError
-from apiharness.recording._yaml import load_yaml
 
 __all__ = [
     "FORMAT_VERSION",

@@ -1,8 +1,9 @@
 """Mechanics every webhook scheme shares, written once.
 
-Secrets (one or a list, for rotation), the refusal of ``str`` payloads, case-insensitive header
-lookup, strict timestamp parsing, the tolerance check against the active clock, and
-constant-time comparison on bytes.
+Secrets (one or a list, for rotation; any unusable one, even a ``str`` holding a lone
+surrogate, is an :class:`~apiharness.errors.InvalidWebhookSecret`), the refusal of ``str``
+payloads, case-insensitive header lookup, strict timestamp parsing, the tolerance check against
+the active clock, and constant-time comparison on bytes.
 
 Hand-written rather than taken from the providers' SDKs: each SDK covers one provider, several
 raise bare ``ValueError``/``TypeError`` on malformed headers (standardwebhooks on a token without
@@ -108,8 +109,8 @@ def secret_keys(
     secret: object, scheme: str, decode: Callable[[str | bytes], bytes] = _utf8
 ) -> tuple[bytes, ...]:
     """The HMAC keys for ``secret`` (one or a rotation list), each decoded by ``decode``."""
-    if type(secret) is str and secret and decode is _utf8:  # the common case, fast
-        return (secret.encode("utf-8"),)
+    if type(secret) is str and secret and decode is _utf8 and secret.isascii():  # common, fast
+        return (secret.encode("ascii"),)
     items: Iterable[object]
     if isinstance(secret, str | bytes):
         items = (secret,)
@@ -127,7 +128,16 @@ def secret_keys(
                 f"{scheme}: every secret in the list must be str or bytes; "
                 f"got {type(item).__name__}"
             )
-        key = decode(item)
+        try:
+            key = decode(item)
+        except UnicodeEncodeError:
+            # A lone surrogate: what os.environ holds for an environment variable whose bytes
+            # are not UTF-8 (PEP 383). No provider signs with those bytes.
+            raise InvalidWebhookSecret(
+                f"{scheme}: the secret holds a character that is not text (a lone surrogate, as "
+                "os.environ gives for a variable whose bytes are not UTF-8); set the variable "
+                "in UTF-8, or pass the key as bytes"
+            ) from None
         # An empty key is almost always a missing environment variable; HMAC would accept it
         # and anyone could forge deliveries.
         if not key:

@@ -8,6 +8,12 @@ those from libyaml's parse events, about three times faster than ``CSafeLoader``
 It is safe by construction: no tag can name a Python object; any tag other than the standard
 scalar ones is refused. Plain scalars resolve as YAML 1.1 does for null, bool, int and float
 (PyYAML's own patterns); timestamps stay text (cassette headers are text).
+
+It is linear in its input, and so is any walk over what it returns: nesting deeper than
+:data:`MAX_DEPTH` is refused as it is read, and a document with aliases is measured once read
+(:func:`apiharness._trees.tree_problem`), refusing a recursive alias and aliases that would
+expand it past ten times its size (a "billion laughs" bomb of 368 bytes took the leak gate
+12.5 s per extra level). Every refusal is an :class:`UnsafeYamlError`, a ``yaml.YAMLError``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-__all__ = ["UnsafeYamlError", "load_yaml"]
+from apiharness._trees import tree_problem
+
+__all__ = ["MAX_DEPTH", "UnsafeYamlError", "load_yaml"]
+
+#: The deepest nesting a cassette may have; VCR.py's format needs six levels.
+MAX_DEPTH = 100
 
 _CParser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
@@ -80,11 +91,17 @@ def _scalar(event: yaml.ScalarEvent) -> Any:
 
 
 def load_yaml(text: str | bytes) -> Any:
-    """The single document in ``text`` as plain data; raises :class:`yaml.YAMLError`."""
+    """The single document in ``text`` as plain data; raises :class:`yaml.YAMLError`.
+
+    :class:`UnsafeYamlError` (also a ``yaml.YAMLError``) on what a cassette may not hold: a
+    Python tag, a second document, a container as a key, nesting deeper than
+    :data:`MAX_DEPTH`, a recursive alias, or aliases expanding past ten times the text's size.
+    """
     anchors: dict[str, Any] = {}
     stack: list[Any] = []  # open containers; a mapping's pending key is stacked after it
     root: Any = None
     documents = 0
+    aliased = False
 
     def add(value: Any, anchor: str | None) -> None:
         nonlocal root
@@ -116,16 +133,26 @@ def load_yaml(text: str | bytes) -> Any:
             container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
             add(container, event.anchor)
             stack.append(container)
+            # A pending key is popped before its value is added: the stack holds containers.
+            if len(stack) > MAX_DEPTH:
+                raise UnsafeYamlError(
+                    f"containers nested deeper than {MAX_DEPTH} levels", event.start_mark
+                )
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
             stack.pop()
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor not in anchors:
                 raise UnsafeYamlError(f"an unknown alias *{event.anchor}", event.start_mark)
             add(anchors[event.anchor], None)
+            aliased = True
         elif isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:
                 raise UnsafeYamlError("a second YAML document", event.start_mark)
+    if aliased:  # only aliases can share or loop; a tree without them is as big as its text
+        problem = tree_problem(root, max_depth=MAX_DEPTH, read_size=len(text))
+        if problem:
+            raise UnsafeYamlError(f"{problem}; write the values out instead of aliasing", None)
     return root
 
 
