@@ -209,21 +209,12 @@ class SchemaStrategies:
         for key in ("oneOf", "anyOf"):
             if isinstance(schema.get(key), list) and schema[key]:
                 rest = {k: v for k, v in schema.items() if k not in (key, "discriminator")}
-                branches = [self._branch(rest, sub, base) for sub in schema[key]]
+                branches = [self.for_schema(_combine(rest, sub), base) for sub in schema[key]]
                 return st.one_of(_discriminated(schema, branches))
         types = schema_types(schema)
         if not types:
             return json_values()
         return st.one_of([self._for_type(kind, schema, base) for kind in types])
-
-    def _branch(self, rest: dict[str, Any], sub: Any, base: str) -> st.SearchStrategy[Any]:
-        if not rest:
-            return self.for_schema(sub, base)
-        # A $ref with siblings: resolve it first, or the siblings would be ignored.
-        resolved, _ = self.resolve(sub, base)
-        if not isinstance(resolved, dict):
-            return self.for_schema(sub, base)
-        return self.for_schema(_combine(rest, resolved), base)
 
     def merge_all_of(self, schema: dict[str, Any], base: str) -> dict[str, Any]:
         """``allOf`` folded into one schema: properties merged, ``required`` united."""

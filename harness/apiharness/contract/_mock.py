@@ -277,9 +277,10 @@ class SpecMock:
         """
         from apiharness.upstream import respond
 
+        # The problem is named in a header whatever the body may say (ASCII: header-safe).
+        note = {"Apiharness-Problem": problem.detail.encode("ascii", "backslashreplace").decode()}
         found = self._problem_response(op, problem)
         if found is None:
-            note = {"Apiharness-Problem": problem.detail}
             return self.respond_with(op, self._pick(op, None), extra_headers=note)
         code, documented = found
         body: dict[str, Any] = {
@@ -292,10 +293,12 @@ class SpecMock:
             body["errors"] = [{"pointer": problem.pointer, "message": problem.detail}]
         media = documented.media()
         if media is None or not is_json_media(media.media_type):
-            return self.respond_with(op, documented, code=code)
+            return self.respond_with(op, documented, code=code, extra_headers=note)
         if media.schema_uri is not None and not self.spec.quick_is_valid(media.schema_uri)(body):
-            return self.respond_with(op, documented, code=code)
-        return respond(code, json=body, headers={"Content-Type": media.media_type})
+            return self.respond_with(op, documented, code=code, extra_headers=note)
+        return respond(
+            code, json=body, headers={"Content-Type": concrete(media.media_type), **note}
+        )
 
     @staticmethod
     def _problem_response(
