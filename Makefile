@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest corpora bench clean
+.PHONY: demo test lint typecheck pytest corpora corpora-clients bench corpora-specs corpora-specs-prism clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,13 +32,33 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q
 
-## corpora: the slow real-world corpora (real retry libraries graded by the conformance suite)
-corpora: $(STAMP)
+## corpora: the slow real-world corpora: real retry libraries graded by the conformance suite,
+## and public OpenAPI descriptions served by the mock and judged by Schemathesis
+corpora: corpora-clients corpora-specs
+
+corpora-clients: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q --corpora -m corpus
 
 ## bench: side-by-side benchmarks against the tools users would pick instead
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+## corpora-specs: `apiharness mock` on 17 public descriptions, judged by Schemathesis (fails on any
+## failure). CORPUS_ARGS adds options, e.g. CORPUS_ARGS="--only train-travel --logs /tmp/st".
+CORPUS_EXAMPLES ?= 10
+corpora-specs: $(STAMP)
+	$(BIN)/python tests/contract/corpus/run_specs.py --max-examples $(CORPUS_EXAMPLES) $(CORPUS_ARGS)
+
+## corpora-specs-prism: the same, side by side with Prism (`prism mock`, npm @stoplight/prism-cli).
+## Needs npm; CI has none, so CI runs only corpora-specs. Prism is installed under .corpora/.
+PRISM_VERSION ?= 5.14.2
+PRISM := .corpora/node_modules/.bin/prism
+$(PRISM):
+	npm install --silent --no-save --prefix .corpora @stoplight/prism-cli@$(PRISM_VERSION)
+
+corpora-specs-prism: $(STAMP) $(PRISM)
+	-$(BIN)/python tests/contract/corpus/run_specs.py --max-examples $(CORPUS_EXAMPLES) \
+		--prism $(PRISM) $(CORPUS_ARGS)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .corpora

@@ -246,7 +246,14 @@ def test_the_spec_mock_answers_400_to_a_deep_request_body() -> None:
                             "application/json": {"schema": {"$ref": "#/components/schemas/N"}}
                         }
                     },
-                    "responses": {"204": {"description": "ok"}},
+                    # The mock answers only documented statuses (issue 20): 400 is listed.
+                    "responses": {
+                        "204": {"description": "ok"},
+                        "400": {
+                            "description": "bad",
+                            "content": {"application/problem+json": {"schema": {}}},
+                        },
+                    },
                 }
             }
         },
@@ -259,6 +266,7 @@ def test_the_spec_mock_answers_400_to_a_deep_request_body() -> None:
             response = client.post("/n", content=body, headers={"content-type": "application/json"})
             assert response.status_code == 400
             assert "nested too deep" in response.text
+            assert "nested too deep" in response.headers["apiharness-problem"]
         assert client.post("/n", json=[[None]]).status_code == 204
 
 

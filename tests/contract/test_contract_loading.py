@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apiharness import InvalidSpecError, SchemaViolationError, SpecError, UnknownOperationError
 from apiharness.contract import load_spec
@@ -50,6 +53,28 @@ def test_relative_file_refs_in_31() -> None:
     with pytest.raises(SchemaViolationError) as info:
         spec.validate_response("getUser", 404, {"title": "", "status": 404})
     assert info.value.path == "$.title"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    folder=st.text(
+        st.characters(codec="utf-8", exclude_characters="/\\", exclude_categories=["Cc", "Cs"]),
+        min_size=1,
+        max_size=12,
+    ).filter(lambda name: name not in (".", "..")),
+    as_str=st.booleans(),
+)
+def test_a_path_is_a_path_whatever_characters_it_holds(folder: str, as_str: bool) -> None:
+    # npm installs descriptions under node_modules/@scope/...; '@', '%', '#', '?', ':' and
+    # spaces are characters of a file name, not of a URL, and relative $refs must follow.
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp) / "@scope" / folder
+        where.mkdir(parents=True)
+        for name in ("users-items.yaml", "common.yaml"):
+            (where / name).write_bytes((FIXTURES / name).read_bytes())
+        target = where / "users-items.yaml"
+        spec = load_spec(str(target) if as_str else target)
+        assert spec.validate_response("getUser", 404, {"title": "gone", "status": 404})
 
 
 def test_nullable_30_is_normalised(card: dict[str, Any]) -> None:

@@ -86,12 +86,37 @@ def test_bad_requests_get_problem_json() -> None:
 
 
 def test_problem_falls_back_to_documented_error_schema() -> None:
-    # getUser documents 404 only; a bad path parameter still gets a 400 problem.
+    # getUser documents 404 only: a bad path parameter names no such user, in its schema.
     up = Upstream()
     up.from_spec(USERS)
     answer = client_for(up).get("/users/0")
-    assert answer.status_code == 400
-    assert answer.json()["status"] == 400
+    assert answer.status_code == 404
+    assert answer.json()["status"] == 404
+    load_spec(USERS).validate_response("getUser", 404, answer.content)
+
+
+def test_a_bad_request_never_gets_an_undocumented_status() -> None:
+    # The operation documents 200 only: a bad request is answered as documented, and the
+    # problem is named in a header instead of an invented 400.
+    up = Upstream()
+    up.from_spec(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "t", "version": "1"},
+            "paths": {
+                "/n": {
+                    "get": {
+                        "parameters": [{"name": "q", "in": "query", "schema": {"type": "integer"}}],
+                        "responses": {"200": {"description": "ok"}},
+                    }
+                }
+            },
+        }
+    )
+    answer = client_for(up).get("/n", params={"q": "ten"})
+    assert answer.status_code == 200
+    assert "'q'" in answer.headers["apiharness-problem"]
+    assert "apiharness-problem" not in client_for(up).get("/n", params={"q": "10"}).headers
 
 
 def test_validation_can_be_turned_off() -> None:
@@ -110,7 +135,8 @@ def test_faults_per_route_keep_validation() -> None:
     with pytest.raises(httpx.ReadError):
         http.get("/charges/ch_abcdef")
     assert http.get("/charges/ch_abcdef").status_code == 200
-    assert http.get("/charges/bad").status_code == 400  # the policy survives a new script
+    # The policy survives a new script (getCharge documents 404, not 400, for a bad id).
+    assert http.get("/charges/bad").status_code == 404
     assert up.journal.count("GET", "/v1/charges/ch_abcdef") == 3
     errors = mock.answer("createCharge", 429)
     mock.route("createCharge").respond(errors)

@@ -124,7 +124,8 @@ def test_declaring_the_same_route_again_returns_it() -> None:
     [
         (lambda up: up.get("users"), "starting with '/'"),
         (lambda up: up.get("/users/{id"), "malformed parameter"),
-        (lambda up: up.get("/users/{1d}"), "malformed parameter"),
+        (lambda up: up.get("/users/{a{b}"), "malformed parameter"),
+        (lambda up: up.get("/users/{}"), "malformed parameter"),
         (lambda up: up.get("/a/{x}{y}"), "at most one per segment"),
         (lambda up: up.get("/a/{x}/b/{x}"), "repeats a parameter"),
         (lambda up: up.get("/a?b=1"), "query="),
@@ -261,3 +262,26 @@ def test_policy_hooks_run_one_request_at_a_time_on_a_route() -> None:
         thread.join()
     assert max(overlaps) == 1
     assert len(up.journal) == 8
+
+
+@given(
+    names=st.lists(
+        st.text(st.characters(codec="utf-8", exclude_characters="{}/"), min_size=1, max_size=12),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    ),
+    # Not "." or "..": clients remove dot segments from paths (RFC 3986 section 5.2.4).
+    values=st.lists(
+        st.from_regex(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,7}", fullmatch=True), min_size=3
+    ),
+)
+def test_any_parameter_name_openapi_allows_works(names: list[str], values: list[str]) -> None:
+    # OpenAPI path templates name parameters with anything but braces: {enterprise-team},
+    # {user.id}, {1d}, {ünïcode}. Each must route and come back under its own name.
+    template = "".join(f"/s{i}/{{{name}}}" for i, name in enumerate(names))
+    path = "".join(f"/s{i}/{values[i]}" for i in range(len(names)))
+    up = Upstream()
+    route = up.get(template).respond(status(204))
+    assert client(up).get(path).status_code == 204
+    assert route.params(path) == {name: values[i] for i, name in enumerate(names)}

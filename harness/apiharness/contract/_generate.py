@@ -14,6 +14,7 @@ produce invalid bodies; at worst a health check reports too many rejections.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import string
@@ -23,10 +24,10 @@ from urllib.parse import urldefrag
 
 from hypothesis import strategies as st
 
-from apiharness.contract._loader import join_ref
+from apiharness.contract._loader import join_ref, pointer_parts
 from apiharness.errors import InvalidSpecError
 
-__all__ = ["SchemaStrategies", "draw_values", "json_values"]
+__all__ = ["SchemaStrategies", "draw_values", "json_values", "unsatisfiable"]
 
 Lookup = Callable[[str], Any]
 _TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
@@ -47,16 +48,27 @@ def json_values(max_leaves: int = 8) -> st.SearchStrategy[Any]:
     )
 
 
-def draw_values(strategy: st.SearchStrategy[Any], seed: int, count: int) -> list[Any]:
+class _Enough(Exception):
+    """Raised inside the draw loop when the time budget is spent."""
+
+
+def draw_values(
+    strategy: st.SearchStrategy[Any], seed: int, count: int, *, budget: float | None = None
+) -> list[Any]:
     """``count`` values of ``strategy``, outside a test: the same ones for the same seed.
 
     Hypothesis has no public "give me N seeded values" call (``.example()`` is for the REPL);
     a ``@given`` function under ``@seed``, with no database and only the generate phase, is.
+    ``budget`` (seconds) stops early once at least one value is drawn: a mock must answer
+    its first request in bounded time even for a schema as big as GitHub's.
     """
+    import time
+
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as seeded
 
     drawn: list[Any] = []
+    deadline = None if budget is None else time.monotonic() + budget
 
     @seeded(seed)
     @settings(
@@ -65,12 +77,23 @@ def draw_values(strategy: st.SearchStrategy[Any], seed: int, count: int) -> list
         deadline=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
     )
     @given(strategy)
     def collect(value: Any) -> None:
         drawn.append(value)
+        if deadline is not None and time.monotonic() > deadline:
+            raise _Enough
 
-    collect()
+    with contextlib.suppress(_Enough):
+        collect()
+    # Hypothesis replays the example that raised: keep each value once, in drawn order.
+    return drawn[:count] if deadline is None else _dedupe_tail(drawn)
+
+
+def _dedupe_tail(drawn: list[Any]) -> list[Any]:
+    if len(drawn) >= 2 and drawn[-1] == drawn[-2]:
+        return drawn[:-1]
     return drawn
 
 
@@ -185,9 +208,9 @@ class SchemaStrategies:
             return self.for_schema(self.merge_all_of(schema, base), base)
         for key in ("oneOf", "anyOf"):
             if isinstance(schema.get(key), list) and schema[key]:
-                rest = {k: v for k, v in schema.items() if k != key}
+                rest = {k: v for k, v in schema.items() if k not in (key, "discriminator")}
                 branches = [self.for_schema(_combine(rest, sub), base) for sub in schema[key]]
-                return st.one_of(branches)
+                return st.one_of(_discriminated(schema, branches))
         types = schema_types(schema)
         if not types:
             return json_values()
@@ -238,12 +261,23 @@ class SchemaStrategies:
         return st.lists(element, min_size=min_size, max_size=max_size, unique_by=unique)
 
     def _objects(self, schema: dict[str, Any], base: str) -> st.SearchStrategy[Any]:
-        props = schema.get("properties") or {}
+        # Bodies are responses: a writeOnly property is never sent back (OpenAPI 3.0 and 3.1;
+        # Schemathesis' response check forbids it), even when the schema requires it.
+        props = {
+            name: sub
+            for name, sub in (schema.get("properties") or {}).items()
+            if not self._write_only(sub, base)
+        }
+        hidden = set(schema.get("properties") or {}) - set(props)
         # In declared order, never a set's: draws must not depend on PYTHONHASHSEED, or a seeded
         # run would generate different bodies in each process.
         required = [name for name in dict.fromkeys(schema.get("required") or ()) if name in props]
         # Required names the schema gives no property schema for: any value will do.
-        loose = [name for name in schema.get("required") or () if name not in props]
+        loose = [
+            name
+            for name in schema.get("required") or ()
+            if name not in props and name not in hidden
+        ]
         fixed = {name: self.for_schema(props[name], base) for name in required}
         fixed.update({name: json_values(2) for name in loose})
         optional = {
@@ -259,9 +293,48 @@ class SchemaStrategies:
             return core
         # Clients must tolerate undocumented fields where the schema allows them; send a few.
         values = self.for_schema(extra_schema, base) if isinstance(extra_schema, dict) else _scalars
-        extra_keys = _WORD.filter(lambda name: name not in props)
+        extra_keys = _WORD.filter(lambda name: name not in props and name not in hidden)
         extras = st.dictionaries(extra_keys, values, max_size=2)
         return st.builds(lambda a, b: {**b, **a}, core, extras)
+
+    def _write_only(self, sub: Any, base: str) -> bool:
+        resolved, _ = self.resolve(sub, base)
+        return isinstance(resolved, dict) and resolved.get("writeOnly") is True
+
+
+def _discriminated(
+    schema: dict[str, Any], branches: list[st.SearchStrategy[Any]]
+) -> list[st.SearchStrategy[Any]]:
+    """Branches whose objects carry the discriminator value that names them (OpenAPI).
+
+    The value is the ``mapping`` key pointing at the branch's ``$ref``, else the schema's
+    name; a branch with neither is left as it is.
+    """
+    discriminator = schema.get("discriminator")
+    if not isinstance(discriminator, dict) or not isinstance(
+        discriminator.get("propertyName"), str
+    ):
+        return branches
+    prop = discriminator["propertyName"]
+    raw_mapping = discriminator.get("mapping")
+    mapping: dict[str, Any] = raw_mapping if isinstance(raw_mapping, dict) else {}
+    key = "oneOf" if "oneOf" in schema else "anyOf"
+    out = []
+    for sub, branch in zip(schema[key], branches, strict=True):
+        ref = sub.get("$ref") if isinstance(sub, dict) else None
+        names = [name for name, target in mapping.items() if target == ref]
+        if not names and isinstance(ref, str):
+            names = [ref.rsplit("/", 1)[-1]]
+        if not names:
+            out.append(branch)
+            continue
+        values = st.sampled_from(names)
+        out.append(
+            st.tuples(branch, values).map(
+                lambda pair: {**pair[0], prop: pair[1]} if isinstance(pair[0], dict) else pair[0]
+            )
+        )
+    return out
 
 
 def _combine(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
@@ -323,3 +396,110 @@ def _strings(schema: dict[str, Any]) -> st.SearchStrategy[str]:
     if low or high is not None:
         return base.filter(lambda s: low <= len(s) <= (high if high is not None else len(s)))
     return base
+
+
+def unsatisfiable(
+    lookup: Lookup, schema: Any, base: str, where: tuple[str | int, ...] = ()
+) -> tuple[tuple[str | int, ...], str] | None:
+    """Where and why no value can satisfy ``schema``, or None when some value may.
+
+    A static check of the contradictions found in real descriptions (``allOf`` of two types,
+    ``minimum`` above ``maximum``, an empty ``enum``, a required property whose schema is
+    ``false`` …), followed only where a value must go: required properties, every ``allOf``
+    branch, items of a non-empty array, and ``oneOf``/``anyOf`` only when every branch fails.
+    None means "not known to be impossible", not a proof; the validator still guards draws.
+    """
+    return _Unsat(lookup).check(schema, base, where, frozenset())
+
+
+class _Unsat:
+    def __init__(self, lookup: Lookup) -> None:
+        self._lookup = lookup
+        self._memo: dict[str, tuple[tuple[str | int, ...], str] | None] = {}
+
+    def check(  # noqa: PLR0911, PLR0912 - one early return per contradiction
+        self, schema: Any, base: str, where: tuple[str | int, ...], seen: frozenset[str]
+    ) -> tuple[tuple[str | int, ...], str] | None:
+        if schema is False:
+            return where, "the schema is `false`"
+        if not isinstance(schema, dict):
+            return None
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            target = join_ref(base, ref)
+            if target in seen:
+                return None  # a cycle: assume a finite value exists
+            if target not in self._memo:
+                try:
+                    resolved = self._lookup(target)
+                except (KeyError, IndexError, ValueError, TypeError):
+                    return None  # reported by the loader
+                doc, fragment = urldefrag(target)
+                # Paths from here on name the referenced schema where it stands.
+                here = tuple(pointer_parts(fragment))
+                self._memo[target] = self.check(resolved, doc, here, seen | {target})
+            return self._memo[target]
+        if isinstance(schema.get("enum"), list) and not schema["enum"]:
+            return where, "`enum` is empty"
+        for low, high in (
+            ("minimum", "maximum"),
+            ("minLength", "maxLength"),
+            ("minItems", "maxItems"),
+            ("minProperties", "maxProperties"),
+        ):
+            lo, hi = schema.get(low), schema.get(high)
+            if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+                return where, f"`{low}` {lo} is above `{high}` {hi}"
+        types = self._types(schema, base, seen)
+        if types is not None and not types:
+            return where, "its `allOf` branches and `type` allow no common type"
+        for index, sub in enumerate(schema.get("allOf") or ()):
+            found = self.check(sub, base, (*where, "allOf", index), seen)
+            if found:
+                return found
+        for key in ("oneOf", "anyOf"):
+            branches = schema.get(key)
+            if isinstance(branches, list) and branches:
+                reasons = [
+                    self.check(sub, base, (*where, key, i), seen) for i, sub in enumerate(branches)
+                ]
+                if all(reasons):
+                    return reasons[0]
+        raw_props = schema.get("properties")
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
+        if types is None or "object" in types:
+            for name in schema.get("required") or ():
+                if name in props:
+                    found = self.check(props[name], base, (*where, "properties", name), seen)
+                    if found and types == {"object"}:
+                        return found
+        items = schema.get("items")
+        if schema.get("minItems", 0) and types == {"array"} and items is not None:
+            return self.check(items, base, (*where, "items"), seen)
+        return None
+
+    def _types(self, schema: dict[str, Any], base: str, seen: frozenset[str]) -> set[str] | None:
+        """The JSON types ``type`` and the ``allOf`` branches leave (None: unconstrained)."""
+        allowed: set[str] | None = None
+        own = schema.get("type")
+        if isinstance(own, str | list):
+            allowed = {own} if isinstance(own, str) else set(own)
+        for sub in schema.get("allOf") or ():
+            resolved = sub
+            if isinstance(sub, dict) and isinstance(sub.get("$ref"), str):
+                target = join_ref(base, sub["$ref"])
+                if target in seen:
+                    continue
+                try:
+                    resolved = self._lookup(target)
+                except (KeyError, IndexError, ValueError, TypeError):
+                    continue
+            kind = resolved.get("type") if isinstance(resolved, dict) else None
+            if isinstance(kind, str | list):
+                branch = {kind} if isinstance(kind, str) else set(kind)
+                if "number" in branch:
+                    branch.add("integer")
+                if allowed is not None and "number" in allowed:
+                    allowed = allowed | {"integer"}
+                allowed = branch if allowed is None else allowed & branch
+        return allowed

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+from urllib.request import url2pathname
 
 import yaml
 from referencing import Registry
@@ -117,7 +118,8 @@ def _read_text(uri: str) -> str:
             f"cannot load a $ref with scheme {scheme!r}; use a relative file path or http(s) URL",
             source=uri,
         )
-    path = Path(urlsplit(uri).path)
+    # The URI is percent-encoded (a folder named @scope is %40scope in it): decode it back.
+    path = Path(url2pathname(urlsplit(uri).path))
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -22,21 +22,27 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from jsonschema.exceptions import best_match
 
-from apiharness.contract._generate import draw_values
+from apiharness.contract._generate import draw_values, unsatisfiable
+from apiharness.contract._loader import json_path, pointer_parts
+from apiharness.contract._media import choose_media, concrete, encode_body
+from apiharness.contract._requests import RequestCheck, RequestProblem
 from apiharness.contract._spec import (
+    MediaSpec,
     Operation,
     ResponseSpec,
     Spec,
-    decode_json,
+    describe_error,
     is_json_media,
     load_spec,
 )
-from apiharness.errors import SchemaViolationError
+from apiharness.errors import InvalidSpecError
 
 if TYPE_CHECKING:
     from apiharness.upstream import Behaviour, Route, Upstream
@@ -44,114 +50,11 @@ if TYPE_CHECKING:
 __all__ = ["SpecMock", "mock_from_spec"]
 
 _POOL_SIZE = 12
+# Seconds a pool may take to fill on first use (at least one body is always drawn): big
+# schemas (GitHub's issues) take seconds per body, and a client's timeout is often 5-10 s.
+_POOL_BUDGET = 1.0
 _REASONS = {400: "Bad Request", 422: "Unprocessable Content"}
-
-
-class _Problem(Exception):
-    def __init__(self, status: int, detail: str, pointer: str = "") -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.pointer = pointer
-
-
-def _coerce(raw: str, schema: Any) -> Any:
-    """A path/query/header string as the type its schema asks for (style "simple"/"form")."""
-    kinds = schema.get("type") if isinstance(schema, dict) else None
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
-    for kind in kinds:
-        try:
-            if kind == "integer":
-                return int(raw)
-            if kind == "number":
-                return float(raw)
-        except ValueError:
-            continue
-        if kind == "boolean" and raw in ("true", "false"):
-            return raw == "true"
-        if kind == "array":
-            return raw.split(",")
-        if kind == "string":
-            return raw
-    return raw
-
-
-class _RequestCheck:
-    """The route policy that validates requests against the operation."""
-
-    def __init__(self, mock: SpecMock, operation: Operation) -> None:
-        self.mock = mock
-        self.operation = operation
-
-    def before(self, request: httpx.Request, route: Route) -> Behaviour | None:
-        if not self.mock.validate_requests:
-            return None
-        try:
-            self._check(request, route)
-        except _Problem as problem:
-            return self.mock.problem(self.operation, problem)
-        return None
-
-    def after(self, request: httpx.Request, route: Route, outcome: Any) -> None:
-        return None
-
-    def _check(self, request: httpx.Request, route: Route) -> None:
-        spec, op = self.mock.spec, self.operation
-        path_values = route.params(request.url.path)
-        for param in op.parameters:
-            name, where = param["name"], param["in"]
-            if where == "path":
-                raw: str | None = path_values.get(name)
-            elif where == "query":
-                raw = request.url.params.get(name)
-            elif where == "header":
-                raw = request.headers.get(name)
-            else:
-                continue
-            if raw is None:
-                if param.get("required") or where == "path":
-                    raise _Problem(400, f"missing required {where} parameter {name!r}")
-                continue
-            uri = op.parameter_schema_uris.get((name, where))
-            if uri is None:
-                continue
-            schema, _ = spec.generator.resolve(spec.resolve(uri), uri.split("#", 1)[0])
-            if not spec.quick_is_valid(uri)(_coerce(raw, schema)):
-                raise _Problem(400, f"{where} parameter {name!r} does not match its schema")
-        self._check_body(request)
-
-    def _check_body(self, request: httpx.Request) -> None:
-        op, body = self.operation, self.operation.request_body
-        if body is None:
-            return
-        content = request.content
-        if not content:
-            if body.get("required"):
-                raise _Problem(400, "the request body is required")
-            return
-        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        uri = op.request_schema_uris.get(media)
-        if uri is None:
-            if media not in {m.lower() for m in body.get("content", {})}:
-                raise _Problem(400, f"content type {media or 'none'!r} is not accepted here")
-            return
-        if not is_json_media(media):
-            return
-        try:
-            value = decode_json(content)
-        except SchemaViolationError as exc:
-            raise _Problem(400, f"the request body is {exc.violation}") from None
-        if not self.mock.spec.quick_is_valid(uri)(value):
-            from jsonschema.exceptions import best_match
-
-            from apiharness.contract._loader import json_path
-            from apiharness.contract._spec import describe_error
-
-            error = best_match(self.mock.spec.validator(uri).iter_errors(value))
-            if error is not None:
-                pointer = "".join(f"/{p}" for p in error.absolute_path)
-                where = json_path(tuple(error.absolute_path))
-                raise _Problem(422, f"{where}: {describe_error(error)}", pointer)
+_UNDOCUMENTED = ResponseSpec("200", "no response documented", {})
 
 
 class SpecMock:
@@ -183,11 +86,46 @@ class SpecMock:
         self._pools: dict[str, list[Any]] = {}
         self._counters: dict[str, itertools.count[int]] = {}
         self._lock = threading.Lock()
+        self._check_satisfiable()
         for op in spec.operations:
             route = upstream.route(op.method, op.path)
-            route.add_policy(_RequestCheck(self, op))
+            route.template.tail = True  # {ref} may be "heads/main": see _Template.tail
+            check = RequestCheck(spec, op, self.problem)
+            check.enabled = validate_requests
+            route.add_policy(check)
             route.respond(self.answer(op))
             self._routes[op.name] = route
+
+    def _check_satisfiable(self) -> None:
+        """Refuse, naming the JSON path, a response schema no body can satisfy.
+
+        Unless the response has a valid example to serve instead.
+        """
+        for op in self.spec.operations:
+            for response in op.responses.values():
+                for media in response.content.values():
+                    if media.schema_uri is None or not is_json_media(media.media_type):
+                        continue
+                    doc, fragment = media.schema_uri.split("#", 1)
+                    found = unsatisfiable(
+                        self.spec.resolve,
+                        self.spec.resolve(media.schema_uri),
+                        doc,
+                        tuple(pointer_parts(fragment)),
+                    )
+                    if found is None:
+                        continue
+                    # A guard against a false alarm of the static check: a valid example
+                    # proves a body exists, and is what gets served.
+                    if self.use_examples and self._valid_examples(op, response, media):
+                        continue
+                    where, why = found
+                    raise InvalidSpecError(
+                        f"{op.name} response {response.status} ({media.media_type}): no body "
+                        f"can satisfy its schema: {why}; fix the schema, or give the response "
+                        "a valid example to serve",
+                        json_path=json_path(where),
+                    )
 
     def __repr__(self) -> str:
         return f"<SpecMock {self.spec.title!r}: {len(self._routes)} routes>"
@@ -208,7 +146,7 @@ class SpecMock:
         response = self._pick(op, status)
 
         def answer(request: httpx.Request) -> Behaviour:
-            return self.respond_with(op, response)
+            return self.respond_with(op, response, accept=request.headers.get("accept"))
 
         return answer
 
@@ -219,23 +157,54 @@ class SpecMock:
         if codes:
             return op.responses[codes[0]]
         # Only ranges or default documented: answer the first of them, as 200 unless given.
-        return next(iter(op.responses.values()))
+        # None at all (OpenAPI 3.1 makes `responses` optional): an empty 200.
+        return next(iter(op.responses.values()), _UNDOCUMENTED)
 
-    def respond_with(self, op: Operation, response: ResponseSpec) -> Behaviour:
-        """A ``respond(...)`` behaviour with the next body for this documented response."""
+    def respond_with(
+        self,
+        op: Operation,
+        response: ResponseSpec,
+        *,
+        code: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        accept: str | None = None,
+    ) -> Behaviour:
+        """A ``respond(...)`` behaviour with the next body for this documented response.
+
+        ``code`` is the status sent for a range (``4XX``) or ``default``; by default the
+        range's first code, and 200 for ``default``. ``accept`` (the request's ``Accept``)
+        picks among the documented media types.
+        """
         from apiharness.upstream import respond
 
-        code = int(response.status) if response.status.isdigit() else 200
-        media = response.media()
-        headers = self._headers(response)
+        if code is None:
+            status = response.status
+            code = int(status) if status.isdigit() else 200
+            if status.endswith("XX"):
+                code = int(status[0]) * 100
+        chosen = choose_media(list(response.content), accept)
+        media = response.media(chosen) if chosen else response.media()
+        headers = {**self._headers(response), **(extra_headers or {})}
+        if code < 200:
+            # An informational status is never a final answer: clients read past it and wait
+            # for the next one, which a description documenting only 1xx does not give. Send
+            # the documented head, then close, so no client waits for its timeout.
+            from apiharness.upstream import truncate
+
+            return truncate(after=0, response=respond(code, content=b" ", headers=headers))
         if media is None or code in (204, 304):
             return respond(code, headers=headers)
-        headers = {"Content-Type": media.media_type, **headers}
+        content_type = concrete(media.media_type)
+        headers = {"Content-Type": content_type, **headers}
         body = self._next_body(op, response, media.media_type)
-        if is_json_media(media.media_type):
+        if is_json_media(content_type):
             return respond(code, json=body, headers=headers)
-        text = body if isinstance(body, str) else json.dumps(body)
-        return respond(code, content=text.encode(), headers=headers)
+        schema = self.spec.resolve(media.schema_uri) if media.schema_uri else {}
+        encoded = encode_body(body, content_type, schema, self._resolve)
+        return respond(code, content=encoded, headers=headers)
+
+    def _resolve(self, schema: Any) -> Any:
+        return self.spec.generator.resolve(schema, self.spec.uri)[0]
 
     def _headers(self, response: ResponseSpec) -> dict[str, str]:
         """Values for the headers the response declares required, drawn from their schemas."""
@@ -267,36 +236,80 @@ class SpecMock:
         media = response.media(media_type)
         assert media is not None
         if self.use_examples and media.examples:
-            return list(media.examples)
+            valid = self._valid_examples(op, response, media)
+            if valid:
+                return valid
         if media.schema_uri is None:
             return [{}] if is_json_media(media_type) else [""]
         from apiharness.contract._bodies import response_bodies
 
         strategy = response_bodies(self.spec, op, response.status, media_type=media_type)
-        pool = draw_values(strategy, self.seed, _POOL_SIZE)
+        pool = draw_values(strategy, self.seed, _POOL_SIZE, budget=_POOL_BUDGET)
         return pool or [None]
 
-    def problem(self, op: Operation, problem: _Problem) -> Behaviour:
-        """The answer to a bad request: problem+json, or the documented error body."""
+    def _valid_examples(self, op: Operation, response: ResponseSpec, media: MediaSpec) -> list[Any]:
+        """The examples that fit their schema; each one that does not is named in a warning."""
+        if media.schema_uri is None or not is_json_media(media.media_type):
+            return list(media.examples)
+        validator, kept = self.spec.validator(media.schema_uri), []
+        for index, example in enumerate(media.examples):
+            error = best_match(validator.iter_errors(example))
+            if error is None:
+                kept.append(example)
+                continue
+            warnings.warn(
+                f"{op.name} response {response.status} ({media.media_type}): example {index} "
+                f"breaks its schema at {json_path(tuple(error.absolute_path))} "
+                f"({describe_error(error)}); serving generated bodies instead of it",
+                UserWarning,
+                stacklevel=2,
+            )
+        return kept
+
+    def problem(self, op: Operation, problem: RequestProblem) -> Behaviour:
+        """The answer to a bad request, in a status and media type the operation documents.
+
+        The problem's own status (400, 422 …) when documented, else the nearest documented
+        client error; its body is problem+json when the documented schema accepts it, else a
+        documented body. An operation that documents no client error at all answers as it
+        would a good request, with the problem named in an ``Apiharness-Problem`` header:
+        the mock never answers with a status its description does not list.
+        """
         from apiharness.upstream import respond
 
+        # The problem is named in a header whatever the body may say (ASCII: header-safe).
+        note = {"Apiharness-Problem": problem.detail.encode("ascii", "backslashreplace").decode()}
+        found = self._problem_response(op, problem)
+        if found is None:
+            return self.respond_with(op, self._pick(op, None), extra_headers=note)
+        code, documented = found
         body: dict[str, Any] = {
             "type": "about:blank",
-            "title": _REASONS.get(problem.status, "Bad Request"),
-            "status": problem.status,
+            "title": _REASONS.get(code, "Bad Request"),
+            "status": code,
             "detail": problem.detail,
         }
         if problem.pointer:
             body["errors"] = [{"pointer": problem.pointer, "message": problem.detail}]
-        documented = op.response_for(problem.status)
-        media = documented.media() if documented else None
-        if documented is not None and media is not None and media.schema_uri is not None:
-            if not self.spec.quick_is_valid(media.schema_uri)(body):
-                return self.respond_with(op, documented)
-            headers = {"Content-Type": media.media_type}
-        else:
-            headers = {"Content-Type": "application/problem+json"}
-        return respond(problem.status, json=body, headers=headers)
+        media = documented.media()
+        if media is None or not is_json_media(media.media_type):
+            return self.respond_with(op, documented, code=code, extra_headers=note)
+        if media.schema_uri is not None and not self.spec.quick_is_valid(media.schema_uri)(body):
+            return self.respond_with(op, documented, code=code, extra_headers=note)
+        return respond(
+            code, json=body, headers={"Content-Type": concrete(media.media_type), **note}
+        )
+
+    @staticmethod
+    def _problem_response(
+        op: Operation, problem: RequestProblem
+    ) -> tuple[int, ResponseSpec] | None:
+        for code in (problem.status, *problem.fallbacks, 400, 422):
+            found = op.responses.get(str(code)) or op.responses.get(f"{code // 100}XX")
+            if found is not None:
+                return code, found
+        default = op.responses.get("default")
+        return (problem.status, default) if default is not None else None
 
 
 def mock_from_spec(

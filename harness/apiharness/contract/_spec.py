@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from apiharness._trees import depth_problem
+from apiharness.contract._dialect import validator_class
 from apiharness.contract._loader import (
     LoadedDocuments,
     SpecSource,
@@ -266,7 +267,14 @@ class Spec:
                     json_path=json_path(p_parts),
                     source=self._shown(p_doc),
                 )
-            uri = self._location(p_doc, (*p_parts, "schema")) if "schema" in param else None
+            uri = None
+            if "schema" in param:
+                uri = self._location(p_doc, (*p_parts, "schema"))
+            elif isinstance(param.get("content"), dict) and param["content"]:
+                # A parameter may carry its schema in `content` (e.g. JSON in a query string).
+                media, media_obj = next(iter(param["content"].items()))
+                if isinstance(media_obj, dict) and "schema" in media_obj:
+                    uri = self._location(p_doc, (*p_parts, "content", media, "schema"))
             out[(param["name"], param["in"])] = (param, uri)
         return out
 
@@ -471,12 +479,30 @@ class Spec:
     # -- validation -------------------------------------------------------------------------
 
     def validator(self, schema_uri: str) -> Draft202012Validator:
-        """A cached jsonschema validator for the schema at ``schema_uri``."""
+        """A cached jsonschema validator for the response schema at ``schema_uri``.
+
+        It reads the schema as OpenAPI reads responses: a required ``writeOnly`` property
+        may be absent (see ``_dialect``).
+        """
         found = self._validators.get(schema_uri)
         if found is None:
-            found = Draft202012Validator({"$ref": schema_uri}, registry=self.registry)
+            found = validator_class("response")({"$ref": schema_uri}, registry=self.registry)
             self._validators[schema_uri] = found
         return found
+
+    def request_validator(self, schema_uri: str) -> Draft202012Validator:
+        """A cached validator reading the schema as OpenAPI reads requests (``_dialect``)."""
+        key = "request " + schema_uri
+        found = self._validators.get(key)
+        if found is None:
+            found = validator_class("request")({"$ref": schema_uri}, registry=self.registry)
+            self._validators[key] = found
+        return found
+
+    def accepts(self, schema_uri: str) -> Callable[[Any], bool]:
+        """Whether a response body is valid: the quick test, confirmed by :meth:`validator`."""
+        quick, full = self.quick_is_valid(schema_uri), self.validator(schema_uri)
+        return lambda value: quick(value) or full.is_valid(value)
 
     def quick_is_valid(self, schema_uri: str) -> Callable[[Any], bool]:
         """A fast validity test for the schema at ``schema_uri``: jsonschema-rs if installed.

@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "Outcome", "Route", "RoutePolicy", "Router"]
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Any name OpenAPI allows between braces ({id}, {enterprise-team}, {user.id}, {1d}): every
+# character but the braces and the segment separator. Regex groups are numbered, not named,
+# so a name never has to be a Python identifier.
+_PARAM = re.compile(r"\{([^{}/]+)\}")
 _EMPTY_200 = respond(200)  # what a route answers before it is given a script; stateless
 
 
@@ -68,16 +71,34 @@ class _Template:
     routes (cassettes, specs) should not pay for regexes that literal matching never needs."""
 
     def __init__(
-        self, text: str, segments: tuple[str | None, ...], pattern: str, mixed: bool
+        self,
+        text: str,
+        segments: tuple[str | None, ...],
+        pattern: str,
+        mixed: bool,
+        names: tuple[str, ...] = (),
     ) -> None:
         self.text = text
         self.segments = segments  # literal text, or None for a segment with a parameter
         self.pattern = pattern
+        self.names = names  # the parameters, in the order of the regex's groups
+        # Set by the spec mock: a last segment that is a whole parameter may also take the
+        # rest of the path, slashes included (GitHub's {ref} is "heads/main"), when no route
+        # matches segment by segment.
+        self.tail = False
         self.mixed = mixed  # some segment mixes text and a parameter: the regex has the last word
 
     @functools.cached_property
     def regex(self) -> re.Pattern[str]:
         return re.compile(self.pattern)
+
+    @functools.cached_property
+    def tail_regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern.removesuffix("([^/]+)") + "(.+)")
+
+    @property
+    def takes_tail(self) -> bool:
+        return self.tail and bool(self.segments) and self.segments[-1] is None and not self.mixed
 
 
 def parse_template(template: object) -> _Template:
@@ -86,7 +107,8 @@ def parse_template(template: object) -> _Template:
         raise DeclarationError(
             f"a route path is a template starting with '/', e.g. '/users/{{id}}'; got {template!r}"
         )
-    if "?" in template or "#" in template:
+    literal = _PARAM.sub("", template)  # a parameter's name may hold any character
+    if "?" in literal or "#" in literal:
         raise DeclarationError(
             f"route path {template!r} contains a query or fragment; match queries with "
             "query={'name': 'value'}"
@@ -99,7 +121,7 @@ def parse_template(template: object) -> _Template:
         if "{" in leftover or "}" in leftover:
             raise DeclarationError(
                 f"route path {template!r} has a malformed parameter in segment {segment!r}; "
-                "parameters look like {name}, with a Python identifier for the name"
+                "parameters look like {name}, with no braces or '/' in the name"
             )
         if len(params) > 1:
             raise DeclarationError(
@@ -114,10 +136,10 @@ def parse_template(template: object) -> _Template:
         segments.append(None)
         mixed = mixed or segment != "{" + params[0] + "}"
         before, after = segment.split("{" + params[0] + "}")
-        pattern.append(f"{re.escape(before)}(?P<{params[0]}>[^/]+){re.escape(after)}")
+        pattern.append(f"{re.escape(before)}([^/]+){re.escape(after)}")
     if len(set(names)) != len(names):
         raise DeclarationError(f"route path {template!r} repeats a parameter name; rename one")
-    return _Template(template, tuple(segments), "/" + "/".join(pattern), mixed)
+    return _Template(template, tuple(segments), "/" + "/".join(pattern), mixed, tuple(names))
 
 
 def _matcher(where: str, value: object, *, lower_keys: bool) -> dict[str, str | None]:
@@ -236,7 +258,9 @@ class Route:
     def params(self, path: str) -> dict[str, str]:
         """The template's parameters in ``path``: ``{"id": "7"}`` for ``/users/7``."""
         found = self.template.regex.fullmatch(path)
-        return dict(found.groupdict()) if found else {}
+        if found is None and self.template.takes_tail:
+            found = self.template.tail_regex.fullmatch(path)
+        return dict(zip(self.template.names, found.groups(), strict=True)) if found else {}
 
     # -- matching --------------------------------------------------------------------------
 
@@ -359,6 +383,39 @@ class Router:
             if node.wild is not None and segment:
                 stack.append((node.wild, index + 1))
             child = node.literal.get(segment)
+            if child is not None:
+                stack.append((child, index + 1))
+        return best if best is not None else self._tail_match(root, segments, request, path)
+
+    @staticmethod
+    def _tail_match(
+        root: _Node, segments: list[str], request: httpx.Request, path: str
+    ) -> Route | None:
+        """A route whose last parameter takes the rest of the path (see ``_Template.tail``).
+
+        The longest template wins (``/repos/{o}/{r}/git/refs/{ref}`` over ``/repos/{o}/{r}``
+        for ``/repos/o/r/git/refs/heads/main``), then the first declared.
+        """
+        best: Route | None = None
+        rank = (0, 0)
+        stack: list[tuple[_Node, int]] = [(root, 0)]
+        while stack:
+            node, index = stack.pop()
+            if index >= len(segments) - 1:
+                continue
+            wild = node.wild
+            if wild is not None and segments[index]:
+                for route in wild.routes:
+                    candidate = (-len(route.template.segments), route.order)
+                    if (
+                        route.template.takes_tail
+                        and (best is None or candidate < rank)
+                        and route.template.tail_regex.fullmatch(path)
+                        and route.accepts(request, path)
+                    ):
+                        best, rank = route, candidate
+                stack.append((wild, index + 1))
+            child = node.literal.get(segments[index])
             if child is not None:
                 stack.append((child, index + 1))
         return best
