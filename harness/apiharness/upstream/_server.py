@@ -75,6 +75,9 @@ __all__ = ["LoopbackServer"]
 _REASONS = {int(s): s.phrase for s in HTTPStatus}
 # Requests read ahead of a slow response before the server stops reading the connection.
 _MAX_QUEUED = 16
+# The lingering close after an answer of the server's own: how long, and how much it discards.
+_LINGER_SECONDS = 2.0
+_LINGER_BYTES = 1 << 20
 
 
 @functools.lru_cache(maxsize=1024)
@@ -126,6 +129,9 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] | None = None
         self.head_timer: asyncio.TimerHandle | None = None
+        # After the server's own answer-and-close: how many more bytes it reads and discards.
+        self.lingering: int | None = None
+        self.linger_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -141,10 +147,17 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self._stop_head_timer()
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
         if self.closed is not None and not self.closed.done():
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering is not None:
+            self.lingering -= len(data)
+            if self.lingering <= 0 and self.transport is not None:
+                self.transport.close()
+            return
         reader = self.reader
         reader.feed(data)
         if reader.in_head and self.head_timer is None:
@@ -164,6 +177,8 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         # The client sent its last byte (a half-close, or the first sign of a full close):
         # what it asked for is still answered, then the connection closes. A hang() ends here.
+        if self.lingering is not None:
+            return False  # it has stopped sending: the lingering close is over
         self.reader.eof()
         self.ended = True
         if self.closed is not None and not self.closed.done():
@@ -189,6 +204,8 @@ class _Connection(asyncio.Protocol):
         """Answer the requests read so far, in order, until one needs the slow path."""
         transport, ready = self.transport, self.reader.ready
         assert transport is not None
+        if self.lingering is not None:
+            return
         while ready and not self.busy and not transport.is_closing():
             item = ready.popleft()
             if isinstance(item, Refusal):
@@ -244,16 +261,20 @@ class _Connection(asyncio.Protocol):
         return request
 
     def _refuse(self, refusal: Refusal) -> None:
-        """Answer a request the reader refused, close, and journal the client's error."""
+        """Journal the client's error, then answer the refused request and close.
+
+        Journaled first, as every exchange settles before the client sees its outcome: a test
+        that reads the answer finds the refusal in the journal.
+        """
         assert self.transport is not None
         self._stop_head_timer()
-        self._answer_and_close(refusal.status, f"apiharness: {refusal.reason}\n")
         clock = get_clock()
         self.server.upstream.journal.reject(
             RejectedRequest(
                 refusal.status, refusal.reason, refusal.head, clock.time(), clock.monotonic()
             )
         )
+        self._answer_and_close(refusal.status, f"apiharness: {refusal.reason}\n")
 
     def _run(self, steps: Iterator[Step], keep_alive: bool) -> Wait | Hang | None:
         """The socket driver: carry out steps until one must be waited for (returned) or
@@ -335,7 +356,24 @@ class _Connection(asyncio.Protocol):
             ("Content-Length", str(len(body))),
         )
         self.transport.write(_head(status, headers, True) + body)
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close once the client has stopped sending: a lingering close (RFC 9112 §9.6).
+
+        Closing a socket with unread input makes the kernel send RST, which can destroy the
+        answer before the client reads it: a client still uploading a 100 KB head would see
+        "connection reset" instead of its 431. So the server half-closes (FIN after the
+        answer), then reads and discards up to ``_LINGER_BYTES`` for up to
+        ``_LINGER_SECONDS`` before it closes, as nginx and Apache do.
+        """
+        transport = self.transport
+        assert transport is not None
+        self._stop_head_timer()
+        self.lingering = _LINGER_BYTES
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.linger_timer = asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.close)
 
 
 class LoopbackServer:
