@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest pythons bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q
+
+## pythons: the suite on Python 3.12 and 3.13 with nox (3.11 is .venv's, run by `make pytest`).
+# pyenv's shims hide every version but the selected one; name them all so nox finds python3.1x.
+pythons: $(STAMP)
+	PYENV_VERSION="$$(pyenv version-name 2>/dev/null):$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[23]\.' | paste -sd: -)" \
+		$(BIN)/nox -s tests-3.12 tests-3.13
 
 ## bench: side-by-side benchmarks against the tools users would pick instead
 bench: $(STAMP)
