@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest pythons bench clean
+.PHONY: demo test lint typecheck docs pytest pythons bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python -m pytest -p apiharness -c examples/pytest.ini examples -q -rA --no-header
 	cd examples && ../$(BIN)/python demo.py
 
-## test: lint, type-check and run the whole suite in parallel
-test: lint typecheck pytest
+## test: lint, type-check, build the documentation strictly and run the whole suite in parallel
+test: lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,6 +28,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy tests/typing
+
+## docs: build the documentation site into site/; any warning fails the build
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q

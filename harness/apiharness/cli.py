@@ -117,7 +117,7 @@ def check_cassettes(
     \b
     With an OpenAPI description first (SPEC, a path or URL): drift — every interaction must use
     a documented operation and status code with a valid body.
-        apiharness check-cassettes fixtures/openapi/payments.yaml cassettes/
+        apiharness check-cassettes openapi.yaml cassettes/
     With --secrets: the secret-leak gate — no secret value, in any encoding, in any cassette.
         apiharness check-cassettes --secrets cassettes/
     Both can run at once. Exits 1 on drift or a leak, 2 on bad input.

@@ -61,7 +61,7 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
     schemas (seeded), checks requests (problem+json 400/422), prints the base URL, and runs
     until Ctrl-C or SIGTERM.
 
-        apiharness mock fixtures/openapi/payments.yaml --port 4010
+        apiharness mock openapi.yaml --port 4010
     """
     import signal
     import threading
