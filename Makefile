@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs pytest pythons bench clean
+.PHONY: demo test lint typecheck docs pytest docs-examples pythons bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,13 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+# The examples-from-the-wheel tests (marker `wheel`) build and install the wheel: see docs-examples.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n auto -q
+	$(BIN)/python -m pytest -n auto -q -m "not wheel"
+
+## docs-examples: every example in README.md and docs/ runs from the built wheel, in an empty folder
+docs-examples: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m wheel tests/docs
 
 ## pythons: the suite on Python 3.12 and 3.13 with nox (3.11 is .venv's, run by `make pytest`).
 # pyenv's shims hide every version but the selected one; name them all so nox finds python3.1x.

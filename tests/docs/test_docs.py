@@ -1,14 +1,34 @@
-"""The documentation's promises that are cheap to check on every run: the README's links land on
-pages, the nav lists every page, the command line page covers every subcommand."""
+"""The documentation's promises that are cheap to check on every run: the example descriptions
+ship and load, the README's links land on pages, the nav lists every page."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
+import apiharness
+from apiharness import SpecError
+from apiharness.contract import EXAMPLE_SPECS, example_spec, load_spec
+
 ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_SPECS))
+def test_each_example_spec_ships_in_the_package_and_loads(name: str) -> None:
+    path = example_spec(name)
+    package = Path(apiharness.__file__).parent  # the source tree, or site-packages under nox
+    assert path.is_relative_to(package)
+    assert path.is_file()
+    spec = load_spec(path)
+    assert spec.operations  # every operation, $refs into common.yaml resolved
+
+
+def test_an_unknown_example_spec_names_the_known_ones() -> None:
+    with pytest.raises(SpecError, match=r"'payments', 'users-items'"):
+        example_spec("payment")
 
 
 def test_every_page_the_readme_links_to_exists() -> None:
