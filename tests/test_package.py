@@ -97,3 +97,7 @@ def test_the_supported_pythons_agree_everywhere() -> None:
     )
     assert classified == pythons
     assert project["requires-python"] == f">={pythons[0]}"
+
+
+def test_lazy_plugin_surface_matches_the_plugin_module() -> None:
+    assert frozenset(_pytest_plugin.__all__) == apiharness._PLUGIN_SURFACE

@@ -1,13 +1,15 @@
 """apiharness: contract testing and API mocking for Python clients of third-party APIs.
 
-The package is also the pytest plugin (``pytest -p apiharness``); its hooks and fixtures are
-re-exported here from :mod:`apiharness._pytest_plugin`. Heavy integrations (mitmproxy,
-schemathesis, vcrpy) are imported only by the subpackages that need them.
+The package is also the pytest plugin (``pytest -p apiharness``); its hooks and fixtures live in
+:mod:`apiharness._pytest_plugin` and are reached through this module *lazily* (PEP 562
+``__getattr__``/``__dir__``): pytest lists the module's names, asks for each, and only then is
+the plugin imported. So ``import apiharness.clients`` in a service loads neither pytest nor the
+mocked upstream. Heavy integrations (mitmproxy, schemathesis, vcrpy) are imported only by the
+subpackages that need them.
 """
 
-import importlib.metadata as _metadata
+from typing import Any as _Any
 
-from apiharness._pytest_plugin import *  # noqa: F403 - the plugin surface, see its __all__
 from apiharness.clock import Clock, SystemClock, VirtualClock, get_clock, use_clock
 from apiharness.errors import (
     ApiHarnessError,
@@ -44,6 +46,7 @@ from apiharness.errors import (
     UnknownOperationError,
     UnmatchedRequestError,
     UpstreamError,
+    WebhookDuplicate,
     WebhookError,
     WebhookPayloadTypeError,
     WebhookReplayed,
@@ -52,10 +55,69 @@ from apiharness.errors import (
     WebhookVerificationError,
 )
 
-try:
-    __version__ = _metadata.version("apiharness")
-except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree, not installed
-    __version__ = "0.0.0+unknown"
+# The plugin surface (hooks and fixtures), equal to ``_pytest_plugin.__all__`` (a test checks).
+_PLUGIN_SURFACE = frozenset(
+    {
+        "apiharness_cassette",
+        "apiharness_clock",
+        "apiharness_conformance",
+        "apiharness_oauth_server",
+        "apiharness_secrets",
+        "apiharness_seed",
+        "apiharness_upstream",
+        "apiharness_upstream_server",
+        "apiharness_webhook_sender",
+        "clock_fixture",
+        "oauth_server",
+        "pytest_addoption",
+        "pytest_collection_modifyitems",
+        "pytest_configure",
+        "pytest_runtest_makereport",
+        "pytest_sessionfinish",
+        "schemathesis_check",
+        "upstream_fixture",
+        "upstream_server",
+        "upstream_session_server",
+        "webhook_sender",
+    }
+)
+
+
+__version__: str  # bound on first use by __getattr__
+
+
+def _load_plugin() -> None:
+    """Import the plugin and bind its surface here as plain module attributes.
+
+    Bound, not only returned: pluggy finds hook markers with ``inspect.getattr_static``, which
+    never calls a module ``__getattr__``. pytest lists the module with ``dir()`` before it looks
+    at any name, so ``__dir__`` binding them is what makes the hooks visible to it.
+    """
+    from apiharness import _pytest_plugin
+
+    globals().update({name: getattr(_pytest_plugin, name) for name in _PLUGIN_SURFACE})
+
+
+def __getattr__(name: str) -> _Any:
+    if name == "__version__":  # importlib.metadata costs more than the rest of the root
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version("apiharness")
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+            version = "0.0.0+unknown"
+        globals()["__version__"] = version
+        return version
+    if name in _PLUGIN_SURFACE:
+        _load_plugin()
+        return globals()[name]
+    raise AttributeError(f"module 'apiharness' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    _load_plugin()
+    return sorted({*globals(), "__version__"})
+
 
 # The library API. Plugin hooks and fixtures are importable too, but are pytest's, not users'.
 __all__ = [
@@ -96,9 +158,10 @@ __all__ = [
     "UnmatchedRequestError",
     "UpstreamError",
     "VirtualClock",
+    "WebhookDuplicate",
     "WebhookError",
     "WebhookPayloadTypeError",
-    "WebhookReplayed",
+    "WebhookReplayed",  # the old name of WebhookDuplicate, kept as an alias
     "WebhookSignatureMismatch",
     "WebhookTimestampOutOfTolerance",
     "WebhookVerificationError",

@@ -26,19 +26,26 @@ from apiharness.recording._fixtures import (
     check_secrets_at_end,
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
+from apiharness.upstream import AuthorizationServer, Upstream
 from apiharness.upstream._fixtures import (
-    upstream_fixture,
-    upstream_server,
+    apiharness_upstream,
+    apiharness_upstream_server,
     upstream_session_server,
 )
-from apiharness.upstream._oauth_fixtures import oauth_server
-from apiharness.webhooks._fixtures import webhook_sender
+from apiharness.upstream._oauth_fixtures import apiharness_oauth_server
+from apiharness.webhooks import WebhookSenderFactory
+from apiharness.webhooks._fixtures import apiharness_webhook_sender
 
 __all__ = [
     "apiharness_cassette",
+    "apiharness_clock",
     "apiharness_conformance",
+    "apiharness_oauth_server",
     "apiharness_secrets",
     "apiharness_seed",
+    "apiharness_upstream",
+    "apiharness_upstream_server",
+    "apiharness_webhook_sender",
     "clock_fixture",
     "oauth_server",
     "pytest_addoption",
@@ -135,19 +142,9 @@ def apiharness_seed(request: pytest.FixtureRequest) -> int:
     return seed_for(request.config)
 
 
-# Named by `name=`: a Python name `clock` would shadow the module `apiharness.clock` once the
-# plugin surface is re-exported from `apiharness`.
-@pytest.fixture(name="clock")
-def clock_fixture(request: pytest.FixtureRequest) -> Iterator[VirtualClock]:
-    """A virtual clock, active for the test.
-
-    ``time.sleep``, ``time.monotonic``, ``time.time``, ``asyncio.sleep`` and every wait of the
-    harness advance virtual time instantly, so a 30-second backoff schedule costs milliseconds::
-
-        def test_backoff(clock):
-            time.sleep(30)
-            assert clock.monotonic() == 30
-    """
+@pytest.fixture
+def apiharness_clock(request: pytest.FixtureRequest) -> Iterator[VirtualClock]:
+    """A virtual clock, active for the test; also ``clock``."""
     if request.node.get_closest_marker("apiharness_real_time") is not None:
         raise ConfigurationError(
             "this test is marked apiharness_real_time but asks for the `clock` fixture; "
@@ -156,3 +153,92 @@ def clock_fixture(request: pytest.FixtureRequest) -> Iterator[VirtualClock]:
     virtual = VirtualClock()
     with virtual.patch():
         yield virtual
+
+
+# Short names. Each is the ``apiharness_*`` fixture under a second name, so a project whose own
+# conftest.py defines a fixture called ``upstream`` or ``clock`` (which shadows these) still
+# reaches ours as ``apiharness_upstream``, ``apiharness_clock`` ... The Python names of the two
+# first differ from the fixture names (``name=``): ``upstream`` and ``clock`` would shadow the
+# subpackage and the module of those names once the plugin surface is bound on ``apiharness``.
+
+
+@pytest.fixture(name="clock")
+def clock_fixture(apiharness_clock: VirtualClock) -> VirtualClock:
+    """A virtual clock, active for the test (also ``apiharness_clock``).
+
+    ``time.sleep``, ``time.monotonic``, ``time.time``, ``asyncio.sleep`` and every wait of the
+    harness advance virtual time instantly, so a 30-second backoff schedule costs milliseconds::
+
+        def test_backoff(clock):
+            time.sleep(30)
+            assert clock.monotonic() == 30
+    """
+    return apiharness_clock
+
+
+@pytest.fixture(name="upstream")
+def upstream_fixture(apiharness_upstream: Upstream) -> Upstream:
+    """An in-process mocked upstream for this test, ``https://api.test`` (also
+    ``apiharness_upstream``).
+
+    Use it as the client's transport; unmatched requests and unmet ``expect=`` counts fail
+    the test at teardown::
+
+        def test_retries(upstream):
+            upstream.get("/items").respond(status(503), respond(200, json=[]))
+            http = httpx.Client(transport=upstream, base_url=upstream.base_url)
+            assert http.get("/items").status_code == 503
+    """
+    return apiharness_upstream
+
+
+@pytest.fixture
+def upstream_server(apiharness_upstream_server: Upstream) -> Upstream:
+    """A mocked upstream served on ``http://127.0.0.1:PORT``, cleared for this test (also
+    ``apiharness_upstream_server``).
+
+    ``upstream_server.base_url`` is the address for any client (requests, urllib3, aiohttp,
+    a subprocess); ``upstream_server.server`` is the :class:`LoopbackServer`::
+
+        def test_reset(upstream_server):
+            upstream_server.get("/x").respond(reset())
+            with pytest.raises(requests.ConnectionError):
+                requests.get(upstream_server.base_url + "/x")
+    """
+    return apiharness_upstream_server
+
+
+@pytest.fixture
+def oauth_server(apiharness_oauth_server: AuthorizationServer) -> AuthorizationServer:
+    """A mock OAuth 2 authorization server at ``https://auth.test``, fresh for the test (also
+    ``apiharness_oauth_server``).
+
+    The public client ``"app"`` is registered with redirect URI
+    ``http://127.0.0.1:8765/callback``. Use ``oauth_server.upstream`` as an httpx transport, or
+    ``with oauth_server.serve() as live:`` and ``live.base_url`` on a loopback socket. Faults
+    go on each endpoint; unmatched requests fail the test at teardown::
+
+        def test_refresh_survives_a_503_burst(oauth_server):
+            oauth_server.inject("token", status(503).times(2))
+            http = httpx.Client(transport=oauth_server.upstream)
+    """
+    return apiharness_oauth_server
+
+
+@pytest.fixture
+def webhook_sender(apiharness_webhook_sender: WebhookSenderFactory) -> WebhookSenderFactory:
+    """Make senders of signed webhooks for your receiver; they are closed after the test (also
+    ``apiharness_webhook_sender``).
+
+    Takes :class:`~apiharness.webhooks.WebhookSender`'s arguments: a loopback URL or your
+    ASGI/WSGI app, the provider ``scheme`` and the ``secret`` your receiver holds, and ``path``.
+    ``attack()`` runs the negative catalogue (bad signature, wrong secret, stale and future
+    timestamps, missing headers, re-serialised body) and a duplicate, which must be acknowledged;
+    ``effects=`` (how many events the receiver has processed) adds the exactly-once check::
+
+        def test_receiver_rejects_forgeries(webhook_sender):
+            sender = webhook_sender(app, scheme="stripe", secret="whsec_test", path="/hook")
+            assert sender.deliver().status_code == 200
+            sender.attack(effects=lambda: len(processed)).assert_ok()
+    """
+    return apiharness_webhook_sender

@@ -34,8 +34,8 @@ The tree::
     │   │   ├── MalformedWebhookHeader    a header is present but cannot be parsed
     │   │   ├── WebhookSignatureMismatch  no signature matches any of the secrets
     │   │   ├── WebhookTimestampOutOfTolerance  the signed timestamp is too old or too new
-    │   │   ├── WebhookReplayed           the delivery id was seen before (dedup store)
     │   │   └── InvalidWebhookSecret      the secret is unusable (also a ConfigurationError)
+    │   ├── WebhookDuplicate          verified, but its id was received before: answer 2xx, skip it
     │   └── WebhookPayloadTypeError   the payload is not the raw bytes (also a TypeError)
     ├── SpecError                     an OpenAPI description is invalid or cannot be loaded
     │   ├── InvalidSpecError          … with the JSON path of the problem
@@ -54,12 +54,11 @@ Subpackages may refine these leaves further; they never add a second root.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: errors.py must stay importable on its own
     import httpx
-
-    from apiharness.clients import Attempt
 
 __all__ = [
     "ApiHarnessError",
@@ -96,9 +95,9 @@ __all__ = [
     "UnknownOperationError",
     "UnmatchedRequestError",
     "UpstreamError",
+    "WebhookDuplicate",
     "WebhookError",
     "WebhookPayloadTypeError",
-    "WebhookReplayed",
     "WebhookSignatureMismatch",
     "WebhookTimestampOutOfTolerance",
     "WebhookVerificationError",
@@ -141,6 +140,23 @@ class ExpectationError(UpstreamError, AssertionError):
 
 class ServerThreadError(UpstreamError):
     """An exception was raised inside a loopback server thread."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a retried request: its number (from 1), the delay slept before it, and
+    how it ended. Public as :class:`apiharness.clients.Attempt`; defined here because the
+    retry errors carry it, and errors.py depends on no subpackage.
+    """
+
+    number: int
+    delay: float
+    status: int | None = None
+    error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        outcome = f"status={self.status}" if self.error is None else f"error={self.error!r}"
+        return f"Attempt(number={self.number}, delay={self.delay:g}, {outcome})"
 
 
 class ClientError(ApiHarnessError):
@@ -327,8 +343,22 @@ class WebhookTimestampOutOfTolerance(WebhookVerificationError):
     """The signed timestamp is further from now than the tolerance allows (stale or future)."""
 
 
-class WebhookReplayed(WebhookVerificationError):
-    """The delivery id was already seen by the dedup store: a replayed delivery."""
+class WebhookDuplicate(WebhookError):
+    """A delivery that verified, but whose id the dedup store already holds: a duplicate.
+
+    Not a :class:`WebhookVerificationError`: the delivery is genuine. Providers deliver at least
+    once and re-send whatever was not acknowledged with 2xx, so a duplicate is expected traffic
+    (or a captured delivery replayed). Acknowledge it with 2xx and do not process it again; a
+    4xx or 5xx makes the provider send it again and again. ``delivery_id`` is the id it carried.
+    """
+
+    def __init__(self, message: str, *, delivery_id: str = "") -> None:
+        super().__init__(message)
+        self.delivery_id = delivery_id
+
+
+#: The name :class:`WebhookDuplicate` had while it was a verification error; kept as an alias.
+WebhookReplayed = WebhookDuplicate
 
 
 class InvalidWebhookSecret(WebhookVerificationError, ConfigurationError):

@@ -30,14 +30,14 @@ hypothesis-jsonschema)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
 
+from apiharness.contract._bodies import invalid_response_bodies, response_bodies
 from apiharness.contract._generate import SchemaStrategies
-from apiharness.contract._mutate import InvalidBody, Violation, invalid_bodies
-from apiharness.contract._spec import Operation, Spec, load_spec
+from apiharness.contract._mutate import InvalidBody, Violation
 from apiharness.errors import ConfigurationError
 from apiharness.upstream import Behaviour, close, reset, status
 
@@ -87,58 +87,6 @@ def fault_sequences(
         )
     fault = st.one_of(*(TRANSIENT_FAULTS[name] for name in names))
     return st.lists(fault, min_size=min_faults, max_size=max_faults)
-
-
-SpecLike = Spec | str | Mapping[str, Any]
-
-
-def response_bodies(
-    spec: SpecLike,
-    operation: str | Operation,
-    status: int | str | None = None,
-    *,
-    media_type: str | None = None,
-) -> st.SearchStrategy[Any]:
-    """Decoded JSON bodies that the response schema of ``operation`` accepts.
-
-    ``operation`` is an operationId or ``"METHOD /path"``; ``status`` defaults to the first
-    documented 2xx; ``media_type`` to the first JSON media type of that response.
-    """
-    loaded = load_spec(spec)
-    uri = loaded.schema_uri(operation, status, media_type)
-    return loaded.generator.for_uri(uri).filter(loaded.quick_is_valid(uri))
-
-
-def invalid_response_bodies(
-    spec: SpecLike,
-    operation: str | Operation,
-    status: int | str | None = None,
-    *,
-    media_type: str | None = None,
-    violations: Iterable[Violation | str] | None = None,
-) -> st.SearchStrategy[InvalidBody]:
-    """Bodies that break the response schema of ``operation``, as :class:`InvalidBody`.
-
-    ``violations`` restricts the kinds (default: all ten). Kinds the schema offers no place
-    for (``enum_outside`` without an ``enum``) are simply never drawn; asking *only* for such
-    kinds raises :class:`~apiharness.ConfigurationError` from Hypothesis' first draw.
-    """
-    loaded = load_spec(spec)
-    uri = loaded.schema_uri(operation, status, media_type)
-    try:
-        kinds = (
-            frozenset(Violation(v) for v in violations)
-            if violations is not None
-            else frozenset(Violation)
-        )
-    except ValueError:
-        raise ConfigurationError(
-            f"unknown violation in {list(violations or ())!r}; "
-            f"choose from {[v.value for v in Violation]}"
-        ) from None
-    if not kinds:
-        raise ConfigurationError("violations= is empty; leave it out to get every kind")
-    return invalid_bodies(loaded.generator, uri, loaded.quick_is_valid(uri), kinds)
 
 
 def from_schema(schema: Mapping[str, Any] | bool) -> st.SearchStrategy[Any]:

@@ -1,9 +1,11 @@
 """A small live API written for the recording tests, on 127.0.0.1, over HTTP or HTTPS.
 
-It exercises what makes cassettes hard: a gzip-encoded JSON body, a chunked body, binary bytes,
-a redirect, and a secret in every place the redactor covers (Authorization, X-Api-Key, Cookie,
-Set-Cookie, an ``api_key`` query parameter, a JSON ``password`` request field, a JSON
-``access_token`` response field and a form ``client_secret``).
+It exercises what makes cassettes hard: a gzip-encoded JSON body, stacks of content codings
+(``/stacked?c=gzip,br``: applied in that order, as ``Content-Encoding`` lists them), a chunked
+body, binary bytes, a redirect, and a secret in every place the redactor covers
+(Authorization, X-Api-Key, Cookie, Set-Cookie, an ``api_key`` query parameter, a JSON
+``password`` request field, a JSON ``access_token`` response field and a form
+``client_secret``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import gzip
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+import brotli
+import zstandard
 
 SECRETS = {
     "API_TOKEN": "tok-live-9f8e7d6c5b4a3921",
@@ -28,6 +34,12 @@ SECRETS = {
 BINARY = bytes(range(256)) * 4
 CHUNKS = [b"first chunk\n", b"second chunk\n", b"third chunk\n"]
 ITEMS = {"items": [{"id": 1, "name": "caf\u00e9"}, {"id": 2, "name": "tea"}]}
+CODERS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "br": brotli.compress,
+    "zstd": zstandard.ZstdCompressor().compress,
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -65,6 +77,16 @@ class _Handler(BaseHTTPRequestHandler):
                     "Content-Encoding": "gzip",
                     "Set-Cookie": f"session={SECRETS['SESSION']}; Path=/; HttpOnly",
                 },
+            )
+        elif url.path == "/stacked":
+            codings = query.get("c", ["gzip"])[0].split(",")
+            body = json.dumps({"layers": codings, "access_token": SECRETS["ACCESS_TOKEN"]}).encode()
+            for coding in codings:
+                body = CODERS[coding](body)
+            self._send(
+                200,
+                body,
+                {"Content-Type": "application/json", "Content-Encoding": ", ".join(codings)},
             )
         elif url.path == "/binary":
             self._send(200, BINARY, {"Content-Type": "application/octet-stream"})

@@ -12,7 +12,9 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons, tflow, tutils
 
+from apiharness.errors import SecretLeakError
 from apiharness.recording import Cassette
+from apiharness.recording._scrub import Needles
 from apiharness.recording.addon import RecordVCR, interaction_from_flow
 
 
@@ -112,3 +114,64 @@ def test_the_mitmdump_shim_loads_the_addon() -> None:
     assert len(shim.read_text().splitlines()) < 15  # a shim, the logic stays in the package
     [addon] = runpy.run_path(str(shim))["addons"]
     assert isinstance(addon, RecordVCR)
+
+
+def test_a_cassette_the_gate_cannot_vouch_for_is_not_written(tmp_path: Path) -> None:
+    cassette, error = tmp_path / "out.yaml", tmp_path / "error.txt"
+
+    async def record() -> None:
+        addon = RecordVCR()
+        with taddons.context(addon) as tctx:
+            tctx.configure(addon, vcr_cassette=str(cassette), vcr_error_file=str(error))
+            # "compress" (LZW) is a coding nobody decodes any more: the body cannot be read.
+            await tctx.cycle(addon, gzip_flow(b"\x1f\x9d\x90live-token-456", encoding="compress"))
+            addon.done()
+
+    asyncio.run(record())
+    assert not cassette.exists()
+    reason = error.read_text()
+    assert "cannot be decoded" in reason
+    assert "compress" in reason
+    assert "live-token-456" not in reason
+
+
+def test_values_found_in_any_interaction_are_scrubbed_from_all(tmp_path: Path) -> None:
+    cassette = tmp_path / "out.yaml"
+    # The first response echoes a token that only the second request sends in a secret place.
+    echo = tflow.tflow(resp=tutils.tresp(content=b"your token: late-token-0123456789"))
+    later = tflow.tflow(
+        req=tutils.treq(path=b"/v1/x?access_token=late-token-0123456789"), resp=True
+    )
+
+    async def record() -> None:
+        addon = RecordVCR()
+        with taddons.context(addon) as tctx:
+            tctx.configure(addon, vcr_cassette=str(cassette))
+            await tctx.cycle(addon, echo)
+            await tctx.cycle(addon, later)
+            addon.done()
+
+    asyncio.run(record())
+    first, second = Cassette.load(cassette).interactions
+    assert first.response.body == b"your token: REDACTED"
+    assert second.request.uri.endswith("/v1/x?access_token=REDACTED")
+
+
+def test_the_gate_looks_for_every_value_redaction_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Were the second pass to miss an echo, the gate would still refuse the cassette: it looks
+    # for the values the first pass found, not only for declared secrets.
+    monkeypatch.setattr(Needles, "replace", lambda self, haystack, placeholder: haystack)
+    addon = RecordVCR()
+    interaction = interaction_from_flow(
+        tflow.tflow(
+            req=tutils.treq(path=b"/v1/x?api_key=found-key-0123456789"),
+            resp=tutils.tresp(content=b"echo: found-key-0123456789"),
+        )
+    )
+    assert interaction is not None
+    addon.interactions = [interaction]
+    with pytest.raises(SecretLeakError) as info:
+        addon.cassette()
+    assert "query parameter api_key (interaction #0)" in str(info.value)
+    assert "interaction #0.response.body.string" in str(info.value)
+    assert "found-key-0123456789" not in str(info.value)

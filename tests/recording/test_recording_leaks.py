@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import time
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -23,6 +25,7 @@ from apiharness.recording import (
     find_leaks,
     secrets_from_env,
 )
+from apiharness.recording._leaks import _strings
 
 secret_values = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=8, max_size=40
@@ -172,3 +175,43 @@ def test_cli_check_cassettes_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyP
     nothing = runner.invoke(cli, ["check-cassettes", str(tmp_path)])
     assert nothing.exit_code == 2
     assert "--secrets" in nothing.output
+
+
+def encoded_cassette(body: bytes, coding: str) -> bytes:
+    interaction = Interaction(
+        RecordedRequest("GET", "https://api.test/x", ()),
+        RecordedResponse(200, "OK", (("Content-Encoding", coding),), body),
+    )
+    return Cassette([interaction]).to_yaml().encode()
+
+
+def test_encoded_bodies_are_decoded_and_searched() -> None:
+    secret = "tok-0123456789"
+    data = encoded_cassette(gzip.compress(gzip.compress(f"token={secret}".encode())), "gzip, gzip")
+    assert secret.encode() not in data
+    assert [(leak.secret, leak.location) for leak in find_leaks(data, {"T": secret})] == [
+        ("T", "interaction #0.response.body (decoded)")
+    ]
+
+
+def test_a_body_the_gate_cannot_decode_is_a_finding_never_a_pass() -> None:
+    for body, coding in ((b"\x1f\x9d\x90garbage", "compress"), (b"not gzip at all", "gzip")):
+        [leak] = find_leaks(encoded_cassette(body, coding), {"T": "tok-0123456789"}, path="c.yaml")
+        assert leak.secret == ""
+        assert leak.location == "interaction #0.response.body"
+        assert "cannot be decoded" in str(leak)
+        assert coding in str(leak)
+
+
+def test_the_walk_over_a_parsed_document_is_iterative_and_linear() -> None:
+    # libyaml itself refuses documents deeper than 1,000; the walk must not depend on that.
+    deep: object = "tok-0123456789"
+    for _ in range(100_000):
+        deep = [deep]
+    started = time.perf_counter()
+    strings = list(_strings({"interactions": [{"response": deep}]}))
+    assert [text for _, text in strings] == [b"interactions", b"response", b"tok-0123456789"]
+    location = strings[-1][0]
+    assert location.startswith("interaction #0.response[0]")
+    assert len(location) < 100
+    assert time.perf_counter() - started < 5

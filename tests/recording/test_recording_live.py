@@ -47,6 +47,9 @@ CALLS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("binary", "GET", "/binary", {}),
     ("stream", "GET", "/stream", {}),
     ("login", "POST", "/login", {"json": {"user": "ann", "password": SECRETS["PASSWORD"]}}),
+    ("stacked", "GET", "/stacked", {"params": {"c": "gzip,br"}}),
+    ("stacked", "GET", "/stacked", {"params": {"c": "gzip,gzip"}}),
+    ("stacked", "GET", "/stacked", {"params": {"c": "deflate,br"}}),
     (
         "token",
         "POST",
@@ -60,6 +63,9 @@ EXPECTED = [
     ("binary", 200, True),
     ("stream", 200, b"".join(CHUNKS).decode()),
     ("login", 200, "bearer"),
+    ("stacked", 200, ["gzip", "br"]),
+    ("stacked", 200, ["gzip", "gzip"]),
+    ("stacked", 200, ["deflate", "br"]),
     ("token", 200, {"granted": True}),
 ]
 
@@ -71,6 +77,8 @@ def summary(name: str, status: int, body: bytes) -> tuple[str, int, object]:
         return name, status, body.decode()
     if name == "login":
         return name, status, json.loads(body)["token_type"]
+    if name == "stacked":
+        return name, status, json.loads(body)["layers"]
     return name, status, json.loads(body)
 
 
@@ -141,7 +149,9 @@ def test_recording_went_through_to_the_live_api(recorded: Recorded) -> None:
     uris = [i.request.uri for i in cassette]
     assert uris[0] == f"{recorded.upstream}/items?api_key=REDACTED"
     assert [u.removeprefix(recorded.upstream) for u in uris[1:]] == [
-        "/redirect", "/binary", "/binary", "/stream", "/login", "/oauth/token",
+        "/redirect", "/binary", "/binary", "/stream", "/login",
+        "/stacked?c=gzip%2Cbr", "/stacked?c=gzip%2Cgzip", "/stacked?c=deflate%2Cbr",
+        "/oauth/token",
     ]  # fmt: skip
     items = cassette.interactions[0].response
     assert json.loads(items.body) == ITEMS
@@ -151,6 +161,11 @@ def test_recording_went_through_to_the_live_api(recorded: Recorded) -> None:
     stream = cassette.interactions[4].response
     assert stream.body == b"".join(CHUNKS)
     assert "Transfer-Encoding" not in dict(stream.headers)
+    for stacked in cassette.interactions[6:9]:  # stored decoded, the header dropped
+        response = stacked.response
+        assert json.loads(response.body)["access_token"] == "REDACTED"
+        assert not {name.lower() for name, _ in response.headers} & {"content-encoding"}
+        assert dict(response.headers)["Content-Length"] == str(len(response.body))
 
 
 def test_no_secret_occurs_in_the_cassette_bytes(recorded: Recorded) -> None:
@@ -262,5 +277,8 @@ def test_a_recorder_that_cannot_start_says_why_and_leaves_nothing_running(tmp_pa
     assert str(port) in str(info.value)  # mitmdump's own complaint is included
     with pytest.raises(ConfigurationError, match="upstream must be an http"):
         Recorder(tmp_path / "x.yaml", upstream="ftp://example.com")
+    with pytest.raises(ConfigurationError, match="at least 4") as short:
+        Recorder(tmp_path / "x.yaml", secrets={"PIN": "123"})
+    assert "123" not in str(short.value)
     with pytest.raises(RecordingError, match="not running"):
         _ = Recorder(tmp_path / "x.yaml").base_url

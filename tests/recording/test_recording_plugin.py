@@ -87,7 +87,7 @@ def test_the_leak_gate_runs_after_recording_and_at_the_end(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(test_inner=INNER_TESTS)
-    # Not redactable: a value the API returns in a plain text body.
+    # A declared secret in no secret place (a plain text body) is redacted by value.
     pytester.makeconftest(
         """
         import pytest
@@ -102,9 +102,11 @@ def test_the_leak_gate_runs_after_recording_and_at_the_end(
         result = pytester.runpytest(
             "-p", "apiharness", "--apiharness-record-mode=all", "-k", "stream"
         )
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*test_stream.yaml: interaction #0*secret LEAKY (raw)*"])
-    assert "second chunk" not in result.stdout.str()
+    result.assert_outcomes(passed=1)
+    recorded = (pytester.path / "cassettes" / "test_inner" / "test_stream.yaml").read_text()
+    assert "second chunk" not in recorded
+    assert "first chunk" in recorded
+    assert "REDACTED" in recorded
 
     # At the end of a run, over the whole folder, with secrets from the environment.
     monkeypatch.setenv("INNER_CHUNK_TOKEN", "third chunk")
@@ -183,3 +185,36 @@ def test_the_gate_reads_declared_secrets_from_the_secrets_provider(
     assert "acct-7f3e9c2b51" not in result.stdout.str()
     (pytester.path / ".env").write_text("PARTNER_ACCOUNT=other-value-123\n")
     assert pytester.runpytest_subprocess("-p", "apiharness", "--apiharness-check-secrets").ret == 0
+
+
+def test_a_declared_secret_in_a_url_is_redacted_and_still_replays(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client puts a declared secret in a plain query parameter: the recording holds the
+    # placeholder, and on replay the live request is redacted the same way, so it matches.
+    pytester.makepyfile(
+        test_tenant=f"""
+        import os
+
+        import httpx
+
+        def test_tenant(apiharness_cassette):
+            url = os.environ["INNER_API_URL"] + "/binary"
+            headers = {{"Authorization": "Bearer {SECRETS["API_TOKEN"]}"}}
+            params = {{"tenant": os.environ["INNER_TENANT"]}}
+            with httpx.Client(headers=headers) as client:
+                assert client.get(url, params=params).status_code == 200
+        """
+    )
+    pytester.makeini("[pytest]\napiharness_secrets = INNER_TENANT\n")
+    monkeypatch.setenv("INNER_TENANT", "tenant-0a1b2c3d")
+    with serve() as upstream:
+        monkeypatch.setenv("INNER_API_URL", upstream)
+        pytester.runpytest("-p", "apiharness", "--apiharness-record-mode=once").assert_outcomes(
+            passed=1
+        )
+    cassette = pytester.path / "cassettes" / "test_tenant" / "test_tenant.yaml"
+    [interaction] = Cassette.load(cassette).interactions
+    assert interaction.request.uri == f"{upstream}/binary?tenant=REDACTED"
+    assert b"tenant-0a1b2c3d" not in cassette.read_bytes()
+    pytester.runpytest("-p", "apiharness").assert_outcomes(passed=1)  # the API is down

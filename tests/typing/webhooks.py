@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from apiharness.webhooks import (
     MemoryDedupStore,
     SenderReport,
+    WebhookDuplicate,
     WebhookSenderFactory,
     WebhookVerificationError,
     github,
@@ -23,6 +24,8 @@ def receive(body: bytes, headers: Mapping[str, str]) -> int:
         github.verify(body, headers, "secret", dedup=seen)
         standard.verify(body, headers, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", dedup=seen)
         twilio.verify(body, headers, "token", url="https://example.com/voice")
+    except WebhookDuplicate as duplicate:
+        return 200 if duplicate.delivery_id else 204
     except WebhookVerificationError:
         return 400
     return 204
@@ -37,3 +40,11 @@ def signed() -> dict[str, str]:
 def attack(webhook_sender: WebhookSenderFactory, app: object) -> list[str]:
     report: SenderReport = webhook_sender(app, scheme="github", secret="s", path="/hook").attack()
     return report.wrongly_accepted
+
+
+def graded(webhook_sender: WebhookSenderFactory, app: object, processed: list[str]) -> bool:
+    sender = webhook_sender(app, scheme="standard", secret="whsec_x", path="/hook")
+    attacked: SenderReport = sender.attack(effects=lambda: len(processed))
+    chaotic = sender.chaos(effects=lambda: len(processed), cases=["lost_answer"], timeout=10)
+    once: bool | None = chaotic.exactly_once
+    return attacked.ok and bool(once) and chaotic.late == [] and chaotic.wrongly_processed == []

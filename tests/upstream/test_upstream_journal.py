@@ -33,7 +33,7 @@ def test_five_attempts_over_thirty_virtual_seconds_take_milliseconds(clock: Virt
     assert clock.sleeps == [2, 4, 8, 16]
     assert up.journal.intervals("GET", "/flaky") == [2, 4, 8, 16]
     assert clock.monotonic() == 30
-    assert wall < 1.0  # milliseconds in practice; generous for a loaded machine
+    assert wall < 10  # milliseconds in practice; real sleeps would take 30 s
     assert up.journal.attempt(3).headers["X-Attempt"] == "3"
     assert up.journal.attempt(1, status=200).headers["X-Attempt"] == "5"
     assert [e.status for e in route.calls] == [503, 503, 503, 503, 200]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import pytest
@@ -234,13 +233,18 @@ def test_policy_answers_instead_and_learns_outcomes() -> None:
 def test_policy_hooks_run_one_request_at_a_time_on_a_route() -> None:
     inside, overlaps = [0], []
     lock = threading.Lock()
+    crowded = threading.Event()
 
     class Slow:
         def before(self, request: httpx.Request, route: Route) -> Behaviour | None:
             with lock:
                 inside[0] += 1
                 overlaps.append(inside[0])
-            time.sleep(0.002)
+                if inside[0] > 1:
+                    crowded.set()
+            # Hold the hook open until a second request joins (it never should), or briefly:
+            # without the route's lock, the other seven threads walk in during this wait.
+            crowded.wait(timeout=0.02)
             with lock:
                 inside[0] -= 1
             return None

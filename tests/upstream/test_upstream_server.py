@@ -182,16 +182,21 @@ def test_hang_holds_until_the_client_gives_up_and_stop_is_prompt() -> None:
 
     def hang_on() -> None:
         try:
-            requests.get(server.base_url + "/h", timeout=5)
+            requests.get(server.base_url + "/h", timeout=30)
         except requests.RequestException as exc:
             outcome.append(type(exc))
 
     hanging = threading.Thread(target=hang_on)
     hanging.start()
-    time.sleep(0.1)
+    # Synchronise on the journal, not on a sleep: the second request has reached the hang.
+    deadline = time.monotonic() + 10
+    while len(up.journal) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert len(up.journal) == 2
     started = time.perf_counter()
     server.stop()
-    assert time.perf_counter() - started < 2
+    # Waiting for the client would take its 30 s timeout; stopping takes milliseconds.
+    assert time.perf_counter() - started < 10
     hanging.join()
     assert outcome == [requests.ConnectionError]  # dropped by stop(), not timed out
 
@@ -287,9 +292,10 @@ def test_non_ascii_header_values_are_journaled_not_a_server_error(served: Loopba
 
 
 def test_a_waiting_callable_blocks_no_other_connection(served: LoopbackServer) -> None:
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
 
     def held(request: httpx.Request) -> object:
+        entered.set()
         assert release.wait(timeout=10)
         return respond(200, text="slow")
 
@@ -297,7 +303,7 @@ def test_a_waiting_callable_blocks_no_other_connection(served: LoopbackServer) -
     served.upstream.get("/fast").respond(respond(200, text="fast"))
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         slow = pool.submit(requests.get, served.base_url + "/held", timeout=10)
-        time.sleep(0.05)  # let it reach the callable
+        assert entered.wait(timeout=10)  # the slow request is inside the callable
         assert requests.get(served.base_url + "/fast", timeout=2).text == "fast"
         assert not slow.done()
         release.set()

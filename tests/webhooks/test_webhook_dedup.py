@@ -1,4 +1,4 @@
-"""Replay protection: the in-memory and SQLite dedup stores, alone and through verify()."""
+"""Duplicates by delivery id: the in-memory and SQLite dedup stores, alone and through verify()."""
 
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ from apiharness.webhooks import (
     MemoryDedupStore,
     MissingWebhookHeader,
     SQLiteDedupStore,
+    WebhookDuplicate,
+    WebhookError,
     WebhookReplayed,
     WebhookSignatureMismatch,
+    WebhookVerificationError,
     github,
     shopify,
     standard,
@@ -57,19 +60,40 @@ def test_expired_ids_are_swept(store: Any) -> None:
 @pytest.mark.parametrize(
     ("module", "secret"), [(github, "gh-secret"), (shopify, "shop-secret"), (standard, SECRET)]
 )
-def test_verify_refuses_a_replayed_delivery(
+def test_verify_tells_a_duplicate_apart_from_a_forgery(
     module: Any, secret: str, store: Any, clock: Any
 ) -> None:
     body = b'{"id": 1}'
     headers = module.sign(body, secret)
     module.verify(body, headers, secret, dedup=store)
-    with pytest.raises(WebhookReplayed, match="already received"):
+    with pytest.raises(WebhookDuplicate, match="acknowledge it with 2xx") as info:
+        module.verify(body, headers, secret, dedup=store)
+    # A duplicate verified: a receiver that answers 4xx on WebhookVerificationError must not
+    # catch it there, or the provider re-sends the delivery for days.
+    assert not isinstance(info.value, WebhookVerificationError)
+    assert isinstance(info.value, WebhookError)
+    assert (
+        info.value.delivery_id
+        == headers[module.DELIVERY_HEADER if module is not standard else "webhook-id"]
+    )
+    # The old name still catches it.
+    with pytest.raises(WebhookReplayed):
         module.verify(body, headers, secret, dedup=store)
     # Expiry runs on the active (here virtual) clock.
     clock.advance(61)
     if module is standard:
         headers = module.sign(body, secret, msg_id=headers["webhook-id"])
     module.verify(body, headers, secret, dedup=store)
+
+
+def test_a_forged_copy_of_a_received_delivery_is_still_a_verification_error(store: Any) -> None:
+    body = b"{}"
+    headers = github.sign(body, "right", delivery_id="d-9")
+    github.verify(body, headers, "right", dedup=store)
+    forged = github.sign(b'{"forged": true}', "wrong", delivery_id="d-9")
+    # The signature is checked before the id: a forgery never passes as a harmless duplicate.
+    with pytest.raises(WebhookSignatureMismatch):
+        github.verify(b'{"forged": true}', forged, "right", dedup=store)
 
 
 def test_forged_deliveries_do_not_burn_ids(store: Any) -> None:

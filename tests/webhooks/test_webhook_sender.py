@@ -3,47 +3,59 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
-import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from webhook_receivers import correct_app, naive_stripe_app
+from webhook_receivers import (
+    STANDARD_SECRET,
+    Flaw,
+    Receiver,
+    asgi,
+    correct_app,
+    graded,
+    naive_stripe_app,
+    secret_for,
+    serve_asgi,
+    wsgi,
+)
 
 from apiharness import ConfigurationError
 from apiharness.webhooks import (
     InvalidWebhookSecret,
+    SenderReport,
     WebhookError,
     WebhookSender,
     WebhookSenderFactory,
 )
 from apiharness.webhooks._schemes import SCHEMES
 
-STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-
-def secret_for(scheme: str) -> str:
-    return STANDARD_SECRET if scheme == "standard" else f"{scheme}-test-secret"
-
-
+@pytest.mark.parametrize("framework", [asgi, wsgi], ids=["starlette", "flask"])
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_correct_receiver_passes_the_whole_catalogue(
-    scheme: str, webhook_sender: WebhookSenderFactory, clock: Any
+    scheme: str, framework: Any, webhook_sender: WebhookSenderFactory, clock: Any
 ) -> None:
-    app = correct_app(scheme, secret_for(scheme))
-    sender = webhook_sender(app, scheme=scheme, secret=secret_for(scheme), path="/hook")
+    receiver, sender = graded(webhook_sender, framework, scheme)
     assert sender.deliver().status_code == 200
-    report = sender.attack()
+    report = sender.attack(effects=receiver.effects)
     report.assert_ok()
+    assert report.exactly_once is True
     cases = {o.case for o in report.outcomes}
     assert {"valid", "bad_signature", "wrong_secret"} <= cases
     assert ("stale_timestamp" in cases) == SCHEMES[scheme].timestamped
-    assert ("replayed_delivery" in cases) == (SCHEMES[scheme].delivery_header is not None)
+    # Every scheme but Twilio's carries an event id (a header, or the body's "id").
+    assert ("duplicate_delivery" in cases) == (scheme != "twilio")
     assert ("body_reserialised" in cases) == (scheme != "twilio")
     assert all(f"missing_{h}" in cases for h in SCHEMES[scheme].required_headers)
     assert report.server_errors == []
+    # deliver(), valid and duplicate_original were processed (Twilio has no duplicate pair);
+    # nothing forged, no duplicate.
+    assert len(receiver.processed) == (3 if scheme != "twilio" else 2)
+    assert len(set(receiver.processed)) == (3 if scheme != "twilio" else 1)
 
 
 def test_naive_receiver_is_caught(webhook_sender: WebhookSenderFactory, clock: Any) -> None:
@@ -65,26 +77,13 @@ def test_naive_receiver_is_caught(webhook_sender: WebhookSenderFactory, clock: A
 def test_a_receiver_that_rejects_everything_is_caught(webhook_sender: WebhookSenderFactory) -> None:
     app = correct_app("github", "the-receivers-secret")
     report = webhook_sender(app, scheme="github", secret="another", path="/hook").attack()
-    assert report.wrongly_rejected == ["valid", "replay_original"]
+    assert report.wrongly_rejected == ["valid", "duplicate_original", "duplicate_delivery"]
     assert report.wrongly_accepted == []
 
 
 @pytest.fixture
 def loopback_url() -> Iterator[str]:
-    app = correct_app("standard", STANDARD_SECRET)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        threading.Event().wait(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    yield from serve_asgi(correct_app("standard", STANDARD_SECRET))
 
 
 @pytest.mark.apiharness_real_time
@@ -143,3 +142,91 @@ def test_wsgi_app_in_process_and_explicit_kind(webhook_sender: WebhookSenderFact
     sender = webhook_sender(app, scheme="stripe", secret="whsec_w", path="/hook", app_kind="wsgi")
     assert sender.deliver().status_code == 200
     assert sender.deliver(b'{"changed": true}').status_code == 200
+
+
+def attacked(
+    webhook_sender: WebhookSenderFactory, framework: Any, scheme: str, flaw: Flaw
+) -> SenderReport:
+    """The catalogue's report, with the effects probe, on a receiver with ``flaw``."""
+    receiver, sender = graded(webhook_sender, framework, scheme, flaw)
+    return sender.attack(effects=receiver.effects)
+
+
+def test_exactly_once_is_reported_unchecked_without_a_probe(
+    webhook_sender: WebhookSenderFactory, clock: Any
+) -> None:
+    receiver = Receiver("standard", STANDARD_SECRET, flaw="processes_twice")
+    sender = webhook_sender(asgi(receiver), scheme="standard", secret=STANDARD_SECRET, path="/hook")
+    blind = sender.attack()
+    # Every answer is right, so nothing can be said about the second processing...
+    assert blind.ok
+    assert blind.exactly_once is None
+    assert "exactly-once: not checked" in str(blind)
+    assert all(o.processed is None for o in blind.outcomes)
+    # ...until the sender can see what the receiver did.
+    seeing = sender.attack(effects=receiver.effects)
+    assert seeing.exactly_once is False
+    assert seeing.wrongly_processed == ["duplicate_delivery"]
+    assert seeing.wrongly_accepted == seeing.wrongly_rejected == []
+    with pytest.raises(
+        AssertionError, match=r"duplicate_delivery: .* processed 1 time\(s\), should be 0"
+    ):
+        seeing.assert_ok()
+    assert "not checked" not in str(seeing)
+
+
+def test_a_receiver_that_rejects_duplicates_fails_the_duplicate(
+    webhook_sender: WebhookSenderFactory, clock: Any
+) -> None:
+    report = attacked(webhook_sender, wsgi, "github", "rejects_duplicates")
+    assert report.wrongly_rejected == ["duplicate_delivery"]
+    assert report.wrongly_processed == []
+    duplicate = report.outcomes[-1]
+    assert (duplicate.status, duplicate.accepted) == (409, False)
+    with pytest.raises(AssertionError, match="rejected \\(409\\), should be acknowledged with 2xx"):
+        report.assert_ok()
+
+
+def test_a_receiver_that_processes_before_verifying_is_caught_by_the_probe(
+    webhook_sender: WebhookSenderFactory, clock: Any
+) -> None:
+    report = attacked(webhook_sender, asgi, "stripe", "processes_before_verifying")
+    # It answers every forgery 400, so by status alone it looks right.
+    assert report.wrongly_accepted == report.wrongly_rejected == []
+    forged = [o.case for o in report.outcomes if not o.should_accept]
+    assert report.wrongly_processed == [*forged, "duplicate_delivery"]
+
+
+def test_the_effects_probe_may_be_async_and_must_count(
+    webhook_sender: WebhookSenderFactory, clock: Any
+) -> None:
+    receiver = Receiver("slack", "slack-secret")
+    sender = webhook_sender(asgi(receiver), scheme="slack", secret="slack-secret", path="/hook")
+
+    async def effects() -> int:
+        await asyncio.sleep(0)
+        return receiver.effects()
+
+    assert sender.attack(effects=effects).exactly_once is True
+    with pytest.raises(ConfigurationError, match="must return how many events"):
+        sender.attack(effects=lambda: "three")  # type: ignore[arg-type, return-value]
+    with pytest.raises(ConfigurationError, match="effects= takes a callable"):
+        sender.attack(effects=3)  # type: ignore[arg-type]
+
+
+def test_the_readme_receiver_acknowledges_duplicates(
+    webhook_sender: WebhookSenderFactory, clock: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    receiver_code = next(b for b in blocks if "async def receive(request)" in b)
+    monkeypatch.chdir(tmp_path)  # its SQLiteDedupStore file lands here
+    namespace: dict[str, Any] = {}
+    exec(compile(receiver_code, "README.md", "exec"), namespace)
+    secret = namespace["SECRET"]
+    sender = webhook_sender(namespace["app"], scheme="standard", secret=secret, path="/hooks")
+    report = sender.attack()
+    report.assert_ok()
+    assert report.outcomes[-1].case == "duplicate_delivery"
+    assert report.outcomes[-1].status == 204
+    namespace["seen"].close()

@@ -50,7 +50,13 @@ from typing import Literal
 import httpx
 
 from apiharness.clients._retry_after import parse_retry_after
-from apiharness.errors import ConfigurationError, RetryAfterTooLong, RetryError, RetryExhausted
+from apiharness.errors import (
+    Attempt,
+    ConfigurationError,
+    RetryAfterTooLong,
+    RetryError,
+    RetryExhausted,
+)
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -139,20 +145,6 @@ RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 _DEFAULT_BACKOFF = Backoff()
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One attempt: its number (from 1), the delay slept before it, and how it ended."""
-
-    number: int
-    delay: float
-    status: int | None = None
-    error: BaseException | None = None
-
-    def __repr__(self) -> str:
-        outcome = f"status={self.status}" if self.error is None else f"error={self.error!r}"
-        return f"Attempt(number={self.number}, delay={self.delay:g}, {outcome})"
 
 
 @dataclass(frozen=True)

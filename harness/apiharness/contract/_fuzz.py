@@ -171,7 +171,7 @@ def fuzz_client(
     from hypothesis import seed as seeded
     from hypothesis import strategies as st
 
-    from apiharness.strategies import invalid_response_bodies, response_bodies
+    from apiharness.contract._bodies import invalid_response_bodies, response_bodies
     from apiharness.upstream import Upstream
 
     loaded = load_spec(spec)

@@ -262,7 +262,7 @@ class SpecMock:
             return list(media.examples)
         if media.schema_uri is None:
             return [{}] if is_json_media(media_type) else [""]
-        from apiharness.strategies import response_bodies
+        from apiharness.contract._bodies import response_bodies
 
         strategy = response_bodies(self.spec, op, response.status, media_type=media_type)
         pool = draw_values(strategy, self.seed, _POOL_SIZE)

@@ -1,7 +1,8 @@
 """Record live APIs through mitmproxy into redacted VCR.py cassettes; replay them fast.
 
 * :class:`Cassette` reads and writes VCR.py format version 1, which plain vcrpy replays.
-* :class:`Redactor` replaces secrets (on by default); :func:`check_cassettes` is the leak gate.
+* :class:`Redactor` replaces secrets (on by default): by place, then by value everywhere;
+  :func:`check_cassettes` is the leak gate.
 * :class:`Recorder` drives a real ``mitmdump``; ``apiharness record`` is its command line.
 * :class:`CassettePlayer` replays a cassette as an httpx transport, with an indexed lookup.
 * :func:`serve_cassette` (``Upstream.from_cassette``) serves a cassette as a mocked upstream's
@@ -32,6 +33,7 @@ from apiharness.recording._redact import (
     DEFAULT_BODY_FIELDS,
     DEFAULT_HEADERS,
     DEFAULT_QUERY_PARAMS,
+    MIN_SCRUB_LENGTH,
     PLACEHOLDER,
     Redactor,
 )
@@ -42,6 +44,7 @@ __all__ = [
     "DEFAULT_HEADERS",
     "DEFAULT_QUERY_PARAMS",
     "FORMAT_VERSION",
+    "MIN_SCRUB_LENGTH",
     "PLACEHOLDER",
     "Cassette",
     "CassetteIndex",

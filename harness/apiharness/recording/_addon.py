@@ -6,10 +6,14 @@ Shaped like mitmproxy's own ``savehar`` addon: options declared in ``load()``, c
 also runs on Ctrl-C and SIGTERM. ``running()`` publishes the port the proxy really listens on
 (``--listen-port 0`` picks a free one) to a small JSON file the launcher waits for.
 
-Bodies are stored decoded (gzip, deflate, brotli, zstd — whatever mitmproxy decodes) and
+Bodies are stored decoded (any stack of gzip, deflate, br, zstd, see :mod:`._bodies`) and
 ``Content-Encoding``/``Transfer-Encoding`` are dropped with ``Content-Length`` set to the stored
 body: a cassette recorded from one client then replays in every client (NOTES.md: raw gzip
 broke requests, requests-recorded gzip broke httpx).
+
+Redaction runs once, when the cassette is written: values found in any interaction are scrubbed
+from all of them (a token issued by the last response may have been echoed by the first), and
+the leak gate then checks the cassette for every one of them before it is written.
 
 Usage outside apiharness: ``mitmdump -s plugins/record_vcr.py --set vcr_cassette=api.yaml``.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,17 +30,21 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
 
 from apiharness._io import atomic_write
-from apiharness.errors import ApiHarnessError
+from apiharness.errors import ApiHarnessError, ConfigurationError, SecretLeakError
+from apiharness.recording._bodies import decode_message
 from apiharness.recording._cassette import (
     Cassette,
+    Headers,
     Interaction,
     RecordedRequest,
     RecordedResponse,
     replace_header,
 )
+from apiharness.recording._leaks import find_leaks, secrets_from_env
+from apiharness.recording._recorder import SECRETS_VARIABLE
 from apiharness.recording._redact import Redactor
 
-__all__ = ["RecordVCR", "interaction_from_flow"]
+__all__ = ["RecordVCR", "declared_secrets", "interaction_from_flow"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,43 +57,45 @@ def interaction_from_flow(flow: http.HTTPFlow) -> Interaction | None:
     if flow.response is None:
         return None
     request, response = flow.request, flow.response
-    request_body = request.get_content(strict=False)
+    request_headers, request_body = _stored(
+        tuple(request.headers.items(multi=True)), request.raw_content or b"", None
+    )
+    response_headers, response_body = _stored(
+        tuple(response.headers.items(multi=True)),
+        response.raw_content or b"",
+        (request.method, response.status_code),
+    )
     return Interaction(
         RecordedRequest(
             method=request.method,
             uri=request.url,
-            headers=tuple(request.headers.items(multi=True)),
+            headers=request_headers,
             body=request_body or None,
         ),
         RecordedResponse(
             status=response.status_code,
             reason=response.reason,
-            headers=_stored_headers(response, request.method),
-            body=_decoded(response),
+            headers=response_headers,
+            body=response_body,
         ),
     )
 
 
-def _decoded(message: http.Message) -> bytes:
-    try:
-        return message.get_content(strict=True) or b""
-    except ValueError:
-        return message.raw_content or b""
+def _stored(
+    headers: Headers, body: bytes, answering: tuple[str, int] | None
+) -> tuple[Headers, bytes]:
+    """Headers and body as a cassette stores them: decoded, unframed, the length of the body.
 
-
-def _stored_headers(response: http.Response, method: str) -> tuple[tuple[str, str], ...]:
-    headers = tuple(response.headers.items(multi=True))
-    try:
-        response.get_content(strict=True)
-    except ValueError:
-        # An encoding mitmproxy cannot decode: keep the bytes and the header that explains them.
-        return headers
+    A body whose codings cannot be undone keeps its bytes and the header that explains them.
+    """
     had_length = any(name.lower() in {"content-length", *_FRAMING} for name, _ in headers)
-    for name in _FRAMING:
-        headers = replace_header(headers, name, None)
-    if had_length and method != "HEAD" and response.status_code not in {204, 304}:
-        headers = replace_header(headers, "Content-Length", str(len(_decoded(response))))
-    return headers
+    headers, decoded = decode_message(headers, body)
+    headers = replace_header(headers, "Transfer-Encoding", None)
+    body = decoded or b""
+    bodiless = answering is not None and (answering[0] == "HEAD" or answering[1] in {204, 304})
+    if had_length and not bodiless:
+        headers = replace_header(headers, "Content-Length", str(len(body)))
+    return headers, body
 
 
 class RecordVCR:
@@ -97,8 +108,9 @@ class RecordVCR:
     """
 
     def __init__(self) -> None:
-        self.interactions: list[Interaction] = []
+        self.interactions: list[Interaction] = []  # as recorded: redacted when written
         self.redactor = Redactor()
+        self.redacting = True
         self.existing = Cassette()
 
     def load(self, loader: Loader) -> None:
@@ -117,17 +129,22 @@ class RecordVCR:
         loader.add_option(
             "vcr_ready_file", str, "", 'Write {"port": N} here once the proxy listens.'
         )
+        loader.add_option(
+            "vcr_error_file", str, "", "Write why here if the cassette could not be written."
+        )
 
     def configure(self, updated: set[str]) -> None:
         options = ctx.options
         redaction = {"vcr_redact", "vcr_redact_headers", "vcr_redact_params", "vcr_redact_fields"}
         if updated & redaction:
             try:
-                base = Redactor() if options.vcr_redact else Redactor.disabled()
+                self.redacting = bool(options.vcr_redact)
+                base = Redactor() if self.redacting else Redactor.disabled()
                 self.redactor = base.with_extra(
                     headers=options.vcr_redact_headers,
                     query_params=options.vcr_redact_params,
                     body_fields=options.vcr_redact_fields,
+                    secrets=declared_secrets() if self.redacting else None,
                 )
             except ApiHarnessError as exc:
                 raise exceptions.OptionsError(f"vcr_redact_*: {exc}") from None
@@ -155,7 +172,7 @@ class RecordVCR:
             return
         interaction = interaction_from_flow(flow)
         if interaction is not None:
-            self.interactions.append(self.redactor.redact(interaction))
+            self.interactions.append(interaction)
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None:
@@ -164,9 +181,55 @@ class RecordVCR:
             # VCR.py cassettes hold responses only; a failed exchange cannot be replayed.
             logger.warning("not recorded (no response): %s", flow.error)
 
+    def cassette(self) -> Cassette:
+        """The cassette to write: every interaction redacted (both passes), checked by the gate.
+
+        Raises :class:`SecretLeakError` if the gate finds any value the redactor found or was
+        given, or a body it cannot decode: such a cassette is never written.
+        """
+        if not self.redacting:
+            return Cassette([*self.existing.interactions, *self.interactions])
+        interactions, values = self.redactor.redact_recording(
+            self.interactions, earlier=self.existing.interactions
+        )
+        cassette = Cassette(interactions)
+        leaks = find_leaks(cassette.to_yaml().encode("utf-8"), values, path="the recording")
+        if leaks:
+            lines = "\n".join(f"  - {leak}" for leak in leaks)
+            raise SecretLeakError(
+                f"the cassette was not written: the leak gate found {len(leaks)} problem(s):\n"
+                f"{lines}\nAsk the API for an encoding apiharness decodes (Accept-Encoding), "
+                "or record with --no-redact if nothing secret passes.",
+                leaks,
+            )
+        return cassette
+
     def done(self) -> None:
         if not ctx.options.vcr_cassette:
             return
-        cassette = Cassette([*self.existing.interactions, *self.interactions])
+        try:
+            cassette = self.cassette()
+        except SecretLeakError as exc:
+            logger.error("%s", exc)
+            if ctx.options.vcr_error_file:
+                atomic_write(ctx.options.vcr_error_file, str(exc))
+            return
         cassette.save(ctx.options.vcr_cassette)
         logger.info("wrote %d interactions to %s", len(cassette), ctx.options.vcr_cassette)
+
+
+def declared_secrets() -> dict[str, str]:
+    """The secrets this mitmdump redacts by value besides what it finds by place.
+
+    Those handed over in :data:`SECRETS_VARIABLE`, and the environment variables whose names
+    look secret (:func:`secrets_from_env`), which the leak gate looks for too.
+    """
+    handed = os.environ.get(SECRETS_VARIABLE, "")
+    try:
+        given = json.loads(handed) if handed else {}
+    except ValueError:
+        raise ConfigurationError(f"{SECRETS_VARIABLE} must hold a JSON object") from None
+    if not isinstance(given, dict) or not all(isinstance(v, str) for v in given.values()):
+        raise ConfigurationError(f"{SECRETS_VARIABLE} must map names to string values")
+    environment = {k: v for k, v in secrets_from_env().items() if k != SECRETS_VARIABLE}
+    return {**environment, **given}

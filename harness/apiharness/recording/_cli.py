@@ -58,6 +58,13 @@ def _sigterm_stops() -> Iterator[None]:
 @click.option("--redact-param", multiple=True, metavar="NAME", help="Also redact this parameter.")
 @click.option("--redact-field", multiple=True, metavar="NAME", help="Also redact this JSON field.")
 @click.option(
+    "--secret",
+    "secret_vars",
+    multiple=True,
+    metavar="ENV_VAR",
+    help="Also redact the value of this environment variable wherever it occurs.",
+)
+@click.option(
     "--upstream-ca",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CA bundle to verify the API's TLS certificate with (e.g. a private CA).",
@@ -72,6 +79,7 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
     redact_header: tuple[str, ...],
     redact_param: tuple[str, ...],
     redact_field: tuple[str, ...],
+    secret_vars: tuple[str, ...],
     upstream_ca: Path | None,
     command: tuple[str, ...],
 ) -> None:
@@ -83,7 +91,10 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
     Around a command (proxy and CA variables set for it; exits with its status):
         apiharness record --cassette api.yaml -- pytest tests/test_live.py
 
-    Recording stops on Ctrl-C or SIGTERM, or when the command exits.
+    Recording stops on Ctrl-C or SIGTERM, or when the command exits. Secrets are redacted
+    where they sit (credential headers, secret parameters and fields) and then wherever else
+    their values occur, in any encoding; so are --secret variables and environment variables
+    whose names look secret. The cassette is checked for all of them before it is written.
     """
     if (upstream is None) == (not command):
         raise click.UsageError(
@@ -102,6 +113,7 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
             redact_params=redact_param,
             redact_fields=redact_field,
             upstream_ca=upstream_ca,
+            secrets=_from_env(secret_vars),
         )
         status = _run_command(recorder, command) if command else _run_reverse(recorder)
     except ApiHarnessError as exc:
@@ -156,6 +168,15 @@ def _run_command(recorder: Recorder, command: tuple[str, ...]) -> int:
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _from_env(secret_vars: tuple[str, ...]) -> dict[str, str]:
+    declared: dict[str, str] = {}
+    for name in secret_vars:
+        if not _ENV_NAME.match(name) or name not in os.environ:
+            raise click.UsageError(f"--secret {name}: no such environment variable")
+        declared[name] = os.environ[name]
+    return declared
+
+
 def leak_check(paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bool) -> None:
     """``apiharness check-cassettes --secrets``: the secret-leak gate.
 
@@ -164,12 +185,7 @@ def leak_check(paths: tuple[Path, ...], secret_vars: tuple[str, ...], no_env: bo
     JSON-escaped. Values come from the environment, never the command line; findings name the
     variable, never the value. Raises a click error (exit 1) on a leak.
     """
-    declared: dict[str, str] = {}
-    for name in secret_vars:
-        if not _ENV_NAME.match(name) or name not in os.environ:
-            raise click.UsageError(f"--secret {name}: no such environment variable")
-        declared[name] = os.environ[name]
-    in_play = {**({} if no_env else secrets_from_env()), **declared}
+    in_play = {**({} if no_env else secrets_from_env()), **_from_env(secret_vars)}
     try:
         files = check_cassettes(paths, in_play, use_env=False)
     except ApiHarnessError as exc:

@@ -165,7 +165,7 @@ def declared_secrets(config: pytest.Config) -> dict[str, str]:
     names = config.getini("apiharness_secrets")
     if not names:
         return {}
-    from apiharness.oauth._secrets import EnvSecrets, SecretsProvider
+    from apiharness.oauth import EnvSecrets, SecretsProvider
 
     provider = SecretsProvider(EnvSecrets(env_file=config.rootpath / ".env"), declared=names)
     return {name: value.get_secret_value() for name, value in provider.declared_values().items()}
@@ -212,19 +212,25 @@ def apiharness_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteUse]
     module = Path(str(request.node.path)).stem
     path = cassette_dir(config) / module / name
     exists = path.exists()
-    redactor = Redactor() if options.get("redact", True) else Redactor.disabled()
-    redactor = redactor.with_extra(
+    redacting = options.get("redact", True)
+    declared = request.getfixturevalue("apiharness_secrets")
+    # Live requests are redacted on replay with the secrets the recording was redacted with,
+    # so a secret the client puts in a URL matches its placeholder (with CI's value, too).
+    redactor = (Redactor() if redacting else Redactor.disabled()).with_extra(
         headers=options.get("redact_headers", ()),
         query_params=options.get("redact_params", ()),
         body_fields=options.get("redact_fields", ()),
+        secrets={**secrets_from_env(), **declared} if redacting else None,
     )
     record = mode == "all" or (mode in {"once", "new_episodes"} and not exists)
     replay = mode == "none" or (mode in {"once", "new_episodes"} and exists)
     if replay and exists:
         Cassette.load(path)  # a corrupt cassette fails here, naming the file and the entry
     append = mode == "new_episodes" and exists
-    recorder = Recorder(path, append=append, **options) if record or append else None
-    gate = _Gate(request.getfixturevalue("apiharness_secrets")) if recorder else None
+    recorder = (
+        Recorder(path, append=append, secrets=declared, **options) if record or append else None
+    )
+    gate = _Gate(declared) if recorder else None
     with pytest.MonkeyPatch.context() as env:
         if recorder is not None:
             recorder.start()

@@ -5,8 +5,14 @@ in an HTML page, a password inside a base64 ``Basic`` credential, a key URL-enco
 redirect. Given the secret values in play (declared ones, and those of environment variables
 whose *names* look secret), it looks for each value raw, URL-encoded, base64-encoded (also as a
 part of a longer base64 string, at each of the three byte alignments) and JSON-escaped, in the
-cassette's bytes and in every string of the parsed document (so YAML escapes and ``!!binary``
-bodies hide nothing).
+cassette's bytes, in every string of the parsed document (so YAML escapes and ``!!binary``
+bodies hide nothing) and in every body stored with a ``Content-Encoding``, decoded; a body that
+cannot be decoded is a finding, never a pass. The encodings and the one-pass search over all of
+them are :mod:`._scrub`'s, shared with the redactor. The walk over the document is iterative,
+so a document of any depth is checked in time linear in its size.
+
+The recorder runs the gate on each cassette it writes with every value its redactor found as
+well as the declared secrets (:meth:`Redactor.redact_recording`).
 
 Findings name the secret (by its *name*), the encoding, the file and the interaction; never the
 value. Hand-written: no library searches encodings of known values (detect-secrets and
@@ -15,18 +21,17 @@ trufflehog guess secrets by entropy, a different job).
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, quote_plus
 
 import yaml
 
 from apiharness.errors import ConfigurationError, SecretLeakError
+from apiharness.recording._bodies import UndecodableBody, content_codings, decode_body
+from apiharness.recording._scrub import Needles, encoded_forms
 from apiharness.recording._yaml import load_yaml
 
 __all__ = [
@@ -48,13 +53,15 @@ _NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
 # Short values (ports, flags, "true") under such names would match everywhere by accident.
 MIN_ENV_SECRET_LENGTH = 8
 MIN_DECLARED_SECRET_LENGTH = 4
-# A base64 fragment shorter than this is too likely to occur by chance.
-_MIN_B64_FRAGMENT = 6
 
 
 @dataclass(frozen=True)
 class Leak:
-    """One occurrence of a secret in a cassette: which secret, how encoded, where."""
+    """One occurrence of a secret in a cassette: which secret, how encoded, where.
+
+    A body the gate cannot decode is a finding too: ``secret`` is empty and ``encoding`` says
+    why the body could not be read.
+    """
 
     secret: str
     encoding: str
@@ -62,6 +69,11 @@ class Leak:
     location: str
 
     def __str__(self) -> str:
+        if not self.secret:
+            return (
+                f"{self.path}: {self.location}: cannot be decoded ({self.encoding}), so it "
+                "cannot be checked for secrets"
+            )
         return f"{self.path}: {self.location}: secret {self.secret} ({self.encoding})"
 
 
@@ -81,50 +93,6 @@ def secrets_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]
     }
 
 
-def _b64_fragments(raw: bytes) -> Iterator[tuple[str, bytes]]:
-    # Inside a longer base64 string the secret starts at byte offset 0, 1 or 2 of a 3-byte
-    # group. Output char j covers bits [6j, 6j+6); keep only chars made of the secret's bits.
-    for offset in range(3):
-        padded = b"\0" * offset + raw + b"\0\0\0"
-        first = -(-8 * offset // 6)
-        last = 8 * (offset + len(raw)) // 6
-        for name, encoder in (
-            ("base64", base64.b64encode),
-            ("base64url", base64.urlsafe_b64encode),
-        ):
-            fragment = encoder(padded)[first:last]
-            if len(fragment) >= _MIN_B64_FRAGMENT:
-                yield name, fragment
-
-
-def encoded_forms(value: str) -> dict[bytes, str]:
-    """Every byte string that betrays ``value``, mapped to the encoding's name."""
-    raw = value.encode("utf-8")
-    forms: dict[bytes, str] = {}
-
-    def add(needle: str | bytes, encoding: str) -> None:
-        data = needle.encode("utf-8") if isinstance(needle, str) else needle
-        if data and data not in forms:
-            forms[data] = encoding
-
-    add(raw, "raw")
-    for needle in (quote(value, safe=""), quote_plus(value), quote(value)):
-        add(needle, "url-encoded")
-        add(re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), needle), "url-encoded")
-    for escaped in (json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
-        add(escaped, "json-escaped")
-        add(escaped.replace("/", "\\/"), "json-escaped")  # PHP and others escape "/" too
-    for encoding, fragment in _b64_fragments(raw):
-        add(fragment, encoding)
-    for encoding, encoder in (
-        ("base64", base64.b64encode),
-        ("base64url", base64.urlsafe_b64encode),
-    ):
-        add(encoder(raw), encoding)
-        add(encoder(raw).rstrip(b"="), encoding)
-    return forms
-
-
 def _check_declared(secrets: Mapping[str, str]) -> None:
     for name, value in secrets.items():
         if not isinstance(value, str) or len(value) < MIN_DECLARED_SECRET_LENGTH:
@@ -134,42 +102,110 @@ def _check_declared(secrets: Mapping[str, str]) -> None:
             )
 
 
-def _strings(node: object, where: str) -> Iterator[tuple[str, bytes]]:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            yield from _strings(key, where)
-            yield from _strings(value, f"{where}.{key}" if where else str(key))
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            label = f"interaction #{index}" if where == "interactions" else f"{where}[{index}]"
-            yield from _strings(item, label)
-    elif isinstance(node, str):
-        yield where, node.encode("utf-8")
-    elif isinstance(node, bytes):
-        yield where, node
+_MAX_LABEL_DEPTH = 6
+
+
+def _strings(root: object) -> Iterator[tuple[str, bytes]]:
+    """Every string of the parsed document with where it is; iterative, so any depth is fine.
+
+    Locations name at most six levels ("interaction #0.response.body.string"): deeper ones end
+    in "…", which keeps the walk linear in the document's size.
+    """
+    stack: list[tuple[object, str, int]] = [(root, "", 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, str):
+            yield where, node.encode("utf-8", "surrogateescape")
+        elif isinstance(node, bytes):
+            yield where, node
+        elif isinstance(node, Mapping):
+            children: list[tuple[object, str, int]] = []
+            for key, value in node.items():
+                children.append((key, where, depth))
+                children.append((value, _child(where, depth, f".{key}", str(key)), depth + 1))
+            stack.extend(reversed(children))
+        elif isinstance(node, list):
+            stack.extend(
+                (item, _item_label(where, depth, index), depth + 1)
+                for index, item in reversed(list(enumerate(node)))
+            )
+
+
+def _child(where: str, depth: int, suffix: str, first: str) -> str:
+    if not where:
+        return first
+    if depth >= _MAX_LABEL_DEPTH:
+        return where if where.endswith("…") else f"{where}…"
+    return where + suffix
+
+
+def _item_label(where: str, depth: int, index: int) -> str:
+    if where == "interactions":
+        return f"interaction #{index}"
+    return _child(where, depth, f"[{index}]", f"[{index}]")
+
+
+def _decoded_bodies(document: object) -> Iterator[tuple[str, bytes | None, str]]:
+    """(location, decoded body or None, why not) for each body stored with a Content-Encoding."""
+    interactions = document.get("interactions") if isinstance(document, Mapping) else None
+    if not isinstance(interactions, list):
+        return
+    for number, entry in enumerate(interactions):
+        if not isinstance(entry, Mapping):
+            continue
+        for side in ("request", "response"):
+            message = entry.get(side)
+            if not isinstance(message, Mapping):
+                continue
+            body = message.get("body")
+            if isinstance(body, Mapping):
+                body = body.get("string")
+            if isinstance(body, str):
+                body = body.encode("utf-8", "surrogateescape")
+            raw_headers = message.get("headers")
+            if not isinstance(body, bytes) or not body or not isinstance(raw_headers, Mapping):
+                continue
+            headers = tuple(
+                (str(name), str(value))
+                for name, values in raw_headers.items()
+                for value in (values if isinstance(values, list) else [values])
+            )
+            codings = content_codings(headers)
+            if not codings:
+                continue
+            where = f"interaction #{number}.{side}.body"
+            try:
+                yield where, decode_body(body, codings), ""
+            except UndecodableBody as exc:
+                yield where, None, f"Content-Encoding: {', '.join(codings)}: {exc}"
 
 
 def find_leaks(data: bytes, secrets: Mapping[str, str], *, path: str = "<cassette>") -> list[Leak]:
-    """Every leak of ``secrets`` (name -> value) in the cassette bytes ``data``."""
+    """Every leak of ``secrets`` (name -> value) in the cassette bytes ``data``.
+
+    Bodies stored with a ``Content-Encoding`` are decoded and searched too; one that cannot be
+    decoded is a finding of its own (:attr:`Leak.secret` empty): the gate cannot vouch for it.
+    """
     _check_declared(secrets)
-    needles = [
-        (name, needle, enc)
-        for name, v in secrets.items()
-        for needle, enc in encoded_forms(v).items()
-    ]
+    needles = Needles(secrets)
     leaks: dict[tuple[str, str, str], Leak] = {}
 
     def scan(location: str, haystack: bytes, skip: frozenset[str] = frozenset()) -> None:
-        for name, needle, encoding in needles:
-            if name not in skip and needle in haystack:
+        for name, encoding in sorted(needles.find(haystack)):
+            if name not in skip:
                 leaks.setdefault((name, encoding, location), Leak(name, encoding, path, location))
 
     try:
         document = load_yaml(data)
     except yaml.YAMLError:
         document = None
-    for location, text in _strings(document, ""):
+    for location, text in _strings(document):
         scan(location, text)
+    for location, body, problem in _decoded_bodies(document):
+        if body is None:
+            leaks.setdefault(("", problem, location), Leak("", problem, path, location))
+        else:
+            scan(f"{location} (decoded)", body)
     # Whatever the parsed view did not show (comments, a file that is not YAML at all), for
     # the secrets it did not already place in an interaction.
     scan("file", data, skip=frozenset(name for name, _, _ in leaks))

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from apiharness.errors import UnmatchedRequestError
-from apiharness.recording._cassette import Cassette, Interaction
+from apiharness.recording._cassette import Cassette, Headers, Interaction, RecordedRequest
 from apiharness.recording._redact import Redactor
 
 __all__ = ["CassetteIndex", "CassettePlayer", "match_key", "to_httpx_response"]
@@ -80,13 +80,23 @@ class CassetteIndex:
         """Make every interaction playable again."""
         self._queues = {key: deque(items) for key, items in self._all.items()}
 
-    def key_for(self, method: str, uri: str) -> MatchKey:
-        """The key of a live request, redacted first as the recorded ones were."""
-        return match_key(method, self.redactor.redact_url(uri), origin=self._origin)
+    def redacted_uri(self, method: str, uri: str, headers: Headers = ()) -> str:
+        """The live request's URL redacted as the recorded ones were.
 
-    def play(self, method: str, uri: str) -> Interaction | None:
+        With ``headers``, values the request carries in secret headers are scrubbed from the
+        URL too (an API key sent both as ``X-Api-Key`` and in the path), as when recording.
+        """
+        if not any(self.redactor.is_secret_header(name) for name, _ in headers):
+            return self.redactor.redact_url(uri)
+        return self.redactor.redact_request(RecordedRequest(method, uri, headers)).uri
+
+    def key_for(self, method: str, uri: str, headers: Headers = ()) -> MatchKey:
+        """The key of a live request, redacted first as the recorded ones were."""
+        return match_key(method, self.redacted_uri(method, uri, headers), origin=self._origin)
+
+    def play(self, method: str, uri: str, headers: Headers = ()) -> Interaction | None:
         """The next unplayed interaction recorded for this request, or None."""
-        key = self.key_for(method, uri)
+        key = self.key_for(method, uri, headers)
         with self._lock:
             queue = self._queues.get(key)
             if queue:
@@ -145,10 +155,11 @@ class CassettePlayer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return self._answer(request)
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
-        interaction = self.index.play(request.method, str(request.url))
+        headers = tuple(request.headers.multi_items())
+        interaction = self.index.play(request.method, str(request.url), headers)
         if interaction is None:
             # The URL is redacted first: the message must not carry a live secret.
-            shown = self.index.redactor.redact_url(str(request.url))
+            shown = self.index.redacted_uri(request.method, str(request.url), headers)
             where = self.cassette.path or "the cassette"
             raise UnmatchedRequestError(
                 f"{request.method} {shown} is not in {where} (or every recording of it was "

@@ -20,14 +20,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from apiharness.clock import SystemClock
 from apiharness.errors import ConfigurationError, RecordingError
+from apiharness.recording._redact import Redactor
 
-__all__ = ["Recorder", "mitmdump_executable"]
+__all__ = ["SECRETS_VARIABLE", "Recorder", "mitmdump_executable"]
+
+SECRETS_VARIABLE = "APIHARNESS_RECORD_SECRETS"
+"""The environment variable through which :class:`Recorder` hands declared secrets to mitmdump
+(a JSON object, name -> value): never on its command line, which other users can read."""
 
 _ADDON_SCRIPT = Path(__file__).with_name("_mitmdump_script.py")
 _CA_NAME = "mitmproxy-ca-cert.pem"
@@ -80,6 +86,7 @@ class Recorder:
     upstream_ca: Path | None = None
     confdir: Path | None = None
     startup_timeout: float = 60.0
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
     _listen_port: int | None = field(default=None, init=False, repr=False)
@@ -91,6 +98,7 @@ class Recorder:
             raise ConfigurationError(f"port must be 0 (any free port) to 65535, got {self.port}")
         if self.upstream_ca is not None and not Path(self.upstream_ca).is_file():
             raise ConfigurationError(f"upstream_ca {self.upstream_ca} is not a file")
+        Redactor(secrets=self.secrets)  # a bad secret fails here, not inside mitmdump
 
     # -- facts about the running proxy -----------------------------------------------------------
 
@@ -136,6 +144,11 @@ class Recorder:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
+    def _log(self) -> Path:
+        if self._workdir is None:
+            raise RecordingError("the recorder is not running; use it as a context manager")
+        return Path(self._workdir.name) / "mitmdump.log"
+
     def _confdir(self) -> Path:
         if self.confdir is not None:
             return Path(self.confdir)
@@ -150,6 +163,7 @@ class Recorder:
             "vcr_append": str(self.append).lower(),
             "vcr_redact": str(self.redact).lower(),
             "vcr_ready_file": str(ready),
+            "vcr_error_file": str(ready.with_name("error.txt")),
             "flow_detail": "0",
         }
         if self.upstream_ca is not None:
@@ -175,11 +189,13 @@ class Recorder:
             raise RecordingError("this recorder is already running")
         self._workdir = tempfile.TemporaryDirectory(prefix="apiharness-record-")
         work = Path(self._workdir.name)
-        ready, log = work / "ready.json", work / "mitmdump.log"
+        ready, log = work / "ready.json", self._log()
+        env = {**os.environ, SECRETS_VARIABLE: json.dumps(dict(self.secrets))}
         with log.open("wb") as sink:
             # A session of its own: a terminal's Ctrl-C reaches us, and we stop it cleanly.
             self._process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
                 self._command(ready),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -223,10 +239,14 @@ class Recorder:
                     f"mitmdump did not stop within {timeout} s of SIGTERM; the cassette "
                     f"{self.cassette} may not have been written"
                 ) from None
+            refused = self._log().with_name("error.txt")
+            if refused.exists():
+                raise RecordingError(refused.read_text())
             if not self.cassette.exists():
+                tail = self._log().read_text(errors="replace")[-2000:]
                 raise RecordingError(
                     f"mitmdump exited with status {process.returncode} without writing "
-                    f"{self.cassette}"
+                    f"{self.cassette}:\n{tail}"
                 )
             return self.cassette
         finally:

@@ -75,9 +75,10 @@ class CassetteRoutes:
         def replay(request: httpx.Request) -> Respond:
             from apiharness.upstream import respond
 
-            interaction = self._index.play(request.method, str(request.url))
+            headers = tuple(request.headers.multi_items())
+            interaction = self._index.play(request.method, str(request.url), headers)
             if interaction is None:
-                shown = self._index.redactor.redact_url(str(request.url))
+                shown = self._index.redacted_uri(request.method, str(request.url), headers)
                 return respond(
                     404,
                     text=f"apiharness: {request.method} {shown} is not in the cassette "

@@ -29,7 +29,12 @@ from apiharness.errors import DeclarationError
 from apiharness.upstream._server import LoopbackServer
 from apiharness.upstream._upstream import Upstream
 
-__all__ = ["apply_marker", "upstream_fixture", "upstream_server", "upstream_session_server"]
+__all__ = [
+    "apiharness_upstream",
+    "apiharness_upstream_server",
+    "apply_marker",
+    "upstream_session_server",
+]
 
 _OPTIONS = ("allow_unmatched", "check_expectations", "base_url")
 
@@ -76,20 +81,12 @@ def apply_marker(up: Upstream, node: pytest.Item, *, served: bool) -> None:
             _declare(up, routes)
 
 
-# Named by `name=`: a Python name `upstream` would shadow the subpackage `apiharness.upstream`
-# once the plugin surface is re-exported from `apiharness` (`import apiharness.upstream as u`
-# would give the fixture).
-@pytest.fixture(name="upstream")
-def upstream_fixture(request: pytest.FixtureRequest, apiharness_seed: int) -> Iterator[Upstream]:
-    """An in-process mocked upstream for this test (``https://api.test``).
+@pytest.fixture
+def apiharness_upstream(request: pytest.FixtureRequest, apiharness_seed: int) -> Iterator[Upstream]:
+    """An in-process mocked upstream for this test (``https://api.test``); also ``upstream``.
 
-    Use it as the client's transport; unmatched requests and unmet ``expect=`` counts fail
-    the test at teardown::
-
-        def test_retries(upstream):
-            upstream.get("/items").respond(status(503), respond(200, json=[]))
-            http = httpx.Client(transport=upstream, base_url=upstream.base_url)
-            assert http.get("/items").status_code == 503
+    The implementation behind the short name; reachable under this one even when a
+    fixture of your own takes the short name.
     """
     up = Upstream(seed=apiharness_seed)
     apply_marker(up, request.node, served=False)
@@ -108,20 +105,16 @@ def upstream_session_server() -> Iterator[LoopbackServer]:
 
 
 @pytest.fixture
-def upstream_server(
+def apiharness_upstream_server(
     request: pytest.FixtureRequest,
     upstream_session_server: LoopbackServer,
     apiharness_seed: int,
 ) -> Iterator[Upstream]:
-    """A mocked upstream served on ``http://127.0.0.1:PORT``, cleared for this test.
+    """A mocked upstream on ``http://127.0.0.1:PORT``, cleared for this test; also
+    ``upstream_server``.
 
-    ``upstream_server.base_url`` is the address for any client (requests, urllib3, aiohttp,
-    a subprocess); ``upstream_server.server`` is the :class:`LoopbackServer`::
-
-        def test_reset(upstream_server):
-            upstream_server.get("/x").respond(reset())
-            with pytest.raises(requests.ConnectionError):
-                requests.get(upstream_server.base_url + "/x")
+    The implementation behind the short name; reachable under this one even when a
+    fixture of your own takes the short name.
     """
     server = upstream_session_server
     up = server.upstream

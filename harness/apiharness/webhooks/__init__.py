@@ -21,15 +21,19 @@ tolerance), and turns every malformed input into a :class:`WebhookVerificationEr
     except WebhookVerificationError:
         ...  # answer 400
 
-:class:`MemoryDedupStore` and :class:`SQLiteDedupStore` refuse replayed delivery ids;
+:class:`MemoryDedupStore` and :class:`SQLiteDedupStore` recognise a delivery received before
+(``verify(..., dedup=store)`` raises :class:`WebhookDuplicate`: acknowledge it, skip the work);
 :class:`WebhookSender` (the ``webhook_sender`` fixture) runs a catalogue of forged, stale and
-replayed deliveries against a receiver and reports what it wrongly accepted.
+duplicated deliveries against a receiver and reports what it wrongly accepted, rejected or
+processed; :meth:`WebhookSender.chaos` delivers as providers do (duplicates at once, events out
+of order, lost answers, retry schedules in virtual time, answers after the provider's timeout).
 """
 
 from apiharness.errors import (
     InvalidWebhookSecret,
     MalformedWebhookHeader,
     MissingWebhookHeader,
+    WebhookDuplicate,
     WebhookError,
     WebhookPayloadTypeError,
     WebhookReplayed,
@@ -39,10 +43,11 @@ from apiharness.errors import (
 )
 from apiharness.webhooks import github, shopify, slack, standard, stripe, twilio
 from apiharness.webhooks._dedup import DedupStore, MemoryDedupStore, SQLiteDedupStore
-from apiharness.webhooks._fixtures import WebhookSenderFactory
-from apiharness.webhooks._sender import Outcome, SenderReport, WebhookSender
+from apiharness.webhooks._report import Outcome, SenderReport
+from apiharness.webhooks._sender import Answer, WebhookSender, WebhookSenderFactory
 
 __all__ = [
+    "Answer",
     "DedupStore",
     "InvalidWebhookSecret",
     "MalformedWebhookHeader",
@@ -51,9 +56,10 @@ __all__ = [
     "Outcome",
     "SQLiteDedupStore",
     "SenderReport",
+    "WebhookDuplicate",
     "WebhookError",
     "WebhookPayloadTypeError",
-    "WebhookReplayed",
+    "WebhookReplayed",  # the old name of WebhookDuplicate, kept as an alias
     "WebhookSender",
     "WebhookSenderFactory",
     "WebhookSignatureMismatch",

@@ -1,22 +1,37 @@
-"""Replay protection by delivery id: an in-memory store and a SQLite one.
+"""Duplicate deliveries by delivery id: an in-memory store and a SQLite one.
 
-GitHub and Shopify sign no timestamp, so a captured delivery verifies forever; Standard
-Webhooks signs one but a replay inside its five-minute window still verifies. Each sends a
-unique delivery id (``X-GitHub-Delivery``, ``X-Shopify-Webhook-Id``, ``webhook-id``). Give a
-store to ``verify(..., dedup=store)`` and a second delivery with the same id is refused with
-:class:`~apiharness.errors.WebhookReplayed`.
+Providers deliver at least once: they re-send whatever was not acknowledged with 2xx in time
+(Stripe for up to three days), and Stripe, Shopify and Standard Webhooks say the same delivery
+can arrive twice anyway. Each delivery carries an id that stays the same when it is re-sent
+(``X-GitHub-Delivery``, ``X-Shopify-Webhook-Id``, ``webhook-id``; Standard Webhooks: "use the
+webhook-id header as an idempotency key"). Give a store to ``verify(..., dedup=store)`` and a
+second delivery with the same id raises :class:`~apiharness.errors.WebhookDuplicate` *after* it
+verified. That is not a verification error: answer 2xx and skip the work, as Stripe advises
+("return a 200 immediately to stop retries"); a 4xx or 5xx only makes the provider re-send it::
 
-Ids are remembered only after the signature verified (an attacker cannot burn ids with forged
-deliveries) and expire ``ttl`` seconds later by the active clock. Providers retry a delivery
-with the same id when the receiver failed; call :meth:`forget` when processing fails so the
-retry gets through.
+    try:
+        standard.verify(body, headers, secret, dedup=seen)
+    except WebhookDuplicate:
+        return 204  # received before: acknowledge, do not process again
+    except WebhookVerificationError:
+        return 400
 
-Know the limit: GitHub and Shopify do not sign their delivery-id header, so the store stops
-duplicate and naively replayed deliveries, but not an attacker who replays a captured body with
-a fresh id. Standard Webhooks signs ``webhook-id``, so there the protection is complete.
+Ids are recorded only after the signature verified (an attacker cannot burn ids with forged
+deliveries) and expire ``ttl`` seconds later by the active clock. The id is claimed before you
+process the delivery, so if processing fails, call :meth:`~DedupStore.forget` and answer 5xx:
+the provider's retry then gets through instead of being acknowledged unprocessed. A copy that
+arrives while the first is still being processed is a duplicate too and is acknowledged; should
+that processing then fail, the provider already holds a 2xx. So keep the work between ``verify``
+and the answer short and safe — store or enqueue the event, as Stripe and GitHub advise — and
+do the rest after answering.
+
+Know the limit: GitHub and Shopify do not sign their delivery-id header, so the store catches
+duplicates and naively replayed deliveries, but not an attacker who replays a captured body with
+a fresh id. Standard Webhooks signs ``webhook-id``, so there a replay is always a duplicate.
 
 The SQLite store is stdlib ``sqlite3`` in WAL mode, safe across threads and processes (several
-workers behind one receiver): claiming an id is one ``INSERT`` in an immediate transaction.
+workers behind one receiver): claiming an id is one ``INSERT`` in an immediate transaction, so
+two copies of one delivery arriving at once are told apart.
 """
 
 from __future__ import annotations
@@ -26,7 +41,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from apiharness._sqlite import connect_wal, write_transaction
-from apiharness.errors import ConfigurationError, WebhookReplayed
+from apiharness.errors import ConfigurationError, WebhookDuplicate
 from apiharness.webhooks._common import Timestamp, now_of, tolerance_of
 
 __all__ = ["DedupStore", "MemoryDedupStore", "SQLiteDedupStore", "claim_delivery"]
@@ -152,7 +167,7 @@ def claim_delivery(
     now: Timestamp | None,
     scheme: str,
 ) -> None:
-    """Refuse a delivery whose id ``store`` has seen; a no-op without a store."""
+    """Raise WebhookDuplicate if ``store`` holds ``delivery_id``; a no-op without a store."""
     if store is None:
         return
     if not isinstance(store, DedupStore):
@@ -161,6 +176,8 @@ def claim_delivery(
             f"claim() and forget(), got {type(store).__name__}"
         )
     if not store.claim(delivery_id, now=now_of(now)):
-        raise WebhookReplayed(
-            f"{scheme}: delivery {delivery_id!r} was already received; a replayed delivery"
+        raise WebhookDuplicate(
+            f"{scheme}: delivery {delivery_id!r} verified but was already received (a provider's "
+            "redelivery, or a replay); acknowledge it with 2xx and do not process it again",
+            delivery_id=delivery_id,
         )

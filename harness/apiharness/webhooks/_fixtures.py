@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any, TypeAlias
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from apiharness.webhooks._sender import WebhookSender
+from apiharness.webhooks._sender import WebhookSender, WebhookSenderFactory
 
-__all__ = ["WebhookSenderFactory", "webhook_sender"]
-
-#: What the ``webhook_sender`` fixture gives: :class:`WebhookSender`'s constructor, tracked.
-WebhookSenderFactory: TypeAlias = Callable[..., WebhookSender]
+__all__ = ["apiharness_webhook_sender"]
 
 
 @pytest.fixture
-def webhook_sender() -> Iterator[WebhookSenderFactory]:
-    """Make senders of signed webhooks for your receiver; they are closed after the test.
+def apiharness_webhook_sender() -> Iterator[WebhookSenderFactory]:
+    """Make senders of signed webhooks for your receiver, closed after the test; also
+    ``webhook_sender``.
 
-    Takes :class:`~apiharness.webhooks.WebhookSender`'s arguments: a loopback URL or your
-    ASGI/WSGI app, the provider ``scheme`` and the ``secret`` your receiver holds, and ``path``.
-    ``attack()`` runs the negative catalogue (bad signature, wrong secret, stale and future
-    timestamps, missing headers, re-serialised body, replay)::
-
-        def test_receiver_rejects_forgeries(webhook_sender):
-            sender = webhook_sender(app, scheme="stripe", secret="whsec_test", path="/hook")
-            assert sender.deliver().status_code == 200
-            sender.attack().assert_ok()
+    The implementation behind the short name; reachable under this one even when a
+    fixture of your own takes the short name.
     """
     senders: list[WebhookSender] = []
 

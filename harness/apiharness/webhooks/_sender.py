@@ -3,9 +3,10 @@
 A :class:`WebhookSender` signs deliveries the way the provider does and sends them to the
 receiver under test — a loopback URL, or an ASGI/WSGI app in-process through httpx's
 ``ASGITransport``/``WSGITransport``. :meth:`WebhookSender.attack` runs the negative catalogue
-(bad signature, wrong secret, stale and future timestamps, missing headers, re-serialised body,
-replayed delivery) after one valid delivery, and returns a :class:`SenderReport` saying which
-deliveries the receiver wrongly accepted (a 2xx answer) or wrongly rejected.
+(bad signature, wrong secret, stale and future timestamps, missing headers, re-serialised body)
+and a duplicated delivery after one valid delivery; :meth:`WebhookSender.chaos` delivers as
+providers do (see :mod:`._chaos`). Both return a :class:`~._report.SenderReport`; with an
+``effects`` probe they judge what the receiver processed as well as what it answered.
 
 Timestamps come from the active clock, so under the ``clock`` fixture the sender and an
 in-process receiver agree on virtual time.
@@ -15,25 +16,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import ipaddress
 import json
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError, WebhookError
+from apiharness.webhooks._chaos import run_chaos
 from apiharness.webhooks._common import Secret, require_bytes, tolerance_of
+from apiharness.webhooks._report import Outcome, SenderReport
 from apiharness.webhooks._schemes import Scheme, scheme_named
 
-__all__ = ["Outcome", "SenderReport", "WebhookSender"]
+__all__ = ["Answer", "Effects", "WebhookSender", "WebhookSenderFactory"]
+
+#: The effects probe: how many events the receiver has processed so far (sync or async).
+Effects: TypeAlias = Callable[[], int | Awaitable[int]]
 
 _T = TypeVar("_T")
 _IN_PROCESS_BASE = "http://testserver"
@@ -44,77 +52,46 @@ _MARGIN = 60
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What the receiver answered to one delivery of the catalogue."""
+class Answer:
+    """One answer as the provider sees it: the status (0 if none came) and how long it took."""
 
-    case: str
-    description: str
-    should_accept: bool
     status: int
+    #: Seconds by the active clock (virtual seconds under a VirtualClock).
+    elapsed: float
 
     @property
-    def accepted(self) -> bool:
-        """The receiver answered 2xx: it took the delivery."""
+    def acknowledged(self) -> bool:
         return 200 <= self.status < 300
 
-    @property
-    def wrong(self) -> bool:
-        return self.accepted != self.should_accept
 
+class _Probe:
+    """The user's effects callable, checked: it must give a count, sync or async."""
 
-@dataclass
-class SenderReport:
-    """The catalogue's outcomes against one receiver."""
+    def __init__(self, effects: Effects, sender: WebhookSender) -> None:
+        self._effects = effects
+        self._sender = sender
 
-    scheme: str
-    url: str
-    outcomes: list[Outcome] = field(default_factory=list)
+    @classmethod
+    def of(cls, effects: Effects | None, sender: WebhookSender) -> _Probe | None:
+        if effects is None:
+            return None
+        if not callable(effects):
+            raise ConfigurationError(
+                "webhook sender: effects= takes a callable returning how many events the "
+                f"receiver has processed, e.g. lambda: len(processed); got {type(effects).__name__}"
+            )
+        return cls(effects, sender)
 
-    @property
-    def wrongly_accepted(self) -> list[str]:
-        """Cases the receiver must have rejected but answered with 2xx."""
-        return [o.case for o in self.outcomes if o.accepted and not o.should_accept]
-
-    @property
-    def wrongly_rejected(self) -> list[str]:
-        """Valid deliveries the receiver refused."""
-        return [o.case for o in self.outcomes if o.should_accept and not o.accepted]
-
-    @property
-    def server_errors(self) -> list[str]:
-        """Cases answered with 5xx: rejected, but providers retry 5xx, so a forgery is resent."""
-        return [o.case for o in self.outcomes if o.status >= 500]
-
-    @property
-    def ok(self) -> bool:
-        return not self.wrongly_accepted and not self.wrongly_rejected
-
-    def assert_ok(self) -> None:
-        """Raise AssertionError naming every wrong answer and what to fix."""
-        if self.ok:
-            return
-        lines = [f"the {self.scheme} receiver at {self.url} answered wrongly:"]
-        lines += [
-            f"  {o.case}: {o.description} -> {o.status}"
-            f" ({'accepted' if o.accepted else 'rejected'}, should be "
-            f"{'accepted' if o.should_accept else 'rejected'})"
-            for o in self.outcomes
-            if o.wrong
-        ]
-        lines.append(
-            f"Verify the raw body bytes with apiharness.webhooks.{self.scheme}.verify() before "
-            "anything else, answer 4xx when it raises WebhookVerificationError, and pass a "
-            "dedup store where the scheme has delivery ids."
-        )
-        raise AssertionError("\n".join(lines))
-
-    def __str__(self) -> str:
-        width = max((len(o.case) for o in self.outcomes), default=4)
-        rows = [f"webhook sender: {self.scheme} -> {self.url}"]
-        for o in self.outcomes:
-            verdict = "WRONG" if o.wrong else "ok"
-            rows.append(f"  {o.case:<{width}}  {o.status:>3}  {verdict:<5}  {o.description}")
-        return "\n".join(rows)
+    def count(self) -> int:
+        value = self._effects()
+        if inspect.isawaitable(value):
+            value = self._sender._run_awaitable(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigurationError(
+                "webhook sender: effects() must return how many events the receiver has "
+                f"processed, an int >= 0; it returned {value!r}"
+            )
+        return value
 
 
 class _LoopThread:
@@ -245,46 +222,217 @@ class WebhookSender:
 
     def send(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
         """POST ``body`` with ``headers`` (and a fitting Content-Type) to the receiver."""
-        json_body = _json(body) is not None
-        content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
-        request_headers = {"Content-Type": content_type, **headers}
-        try:
-            if self._async_client is not None and self._runner is not None:
-                client = self._async_client
-                return self._runner.run(
-                    client.post(self.url, content=body, headers=request_headers)
+        response = self._request(body, headers, _ANSWER_TIMEOUT)
+        if response is None:
+            raise WebhookError(
+                f"webhook sender: the receiver at {self.url} did not answer within "
+                f"{_ANSWER_TIMEOUT:g} s"
+            )
+        return response
+
+    def _request(
+        self, body: bytes, headers: dict[str, str], timeout: float
+    ) -> httpx.Response | None:
+        """The receiver's answer, or None if none came within ``timeout`` real seconds."""
+        if self._async_client is not None and self._runner is not None:
+            return self._runner.run(self._arequest(body, headers, timeout))
+        if self._client is None:
+            raise WebhookError("webhook sender: this sender is closed")
+        with self._unreachable():
+            try:
+                return self._client.post(
+                    self.url,
+                    content=body,
+                    headers=_with_content_type(body, headers),
+                    timeout=timeout,
                 )
-            if self._client is None:
-                raise WebhookError("webhook sender: this sender is closed")
-            return self._client.post(self.url, content=body, headers=request_headers)
+            except httpx.TimeoutException:
+                return None
+
+    async def _arequest(
+        self,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float,  # noqa: ASYNC109 - the same signature as _request, which it mirrors
+    ) -> httpx.Response | None:
+        """:meth:`_request` for the in-process ASGI app, on the sender's loop thread."""
+        assert self._async_client is not None
+        post = self._async_client.post(
+            self.url, content=body, headers=_with_content_type(body, headers)
+        )
+        with self._unreachable():
+            try:
+                return await asyncio.wait_for(post, timeout)
+            except (httpx.TimeoutException, TimeoutError):
+                return None
+
+    @contextlib.contextmanager
+    def _unreachable(self) -> Iterator[None]:
+        """Turn a transport failure into a WebhookError naming the receiver."""
+        try:
+            yield
         except httpx.TransportError as exc:
             raise WebhookError(
                 f"webhook sender: could not reach the receiver at {self.url}: {exc}"
             ) from exc
 
+    def post(self, body: bytes, headers: dict[str, str], *, timeout: float | None = None) -> Answer:
+        """Deliver once and time the answer by the active clock (status 0: no answer at all).
+
+        ``timeout`` bounds the real wait (default: the sender's own 30 s); under virtual time
+        a receiver's sleeps move the clock, so :attr:`Answer.elapsed` is in virtual seconds.
+        """
+        clock = get_clock()
+        started = clock.monotonic()
+        response = self._request(body, headers, _ANSWER_TIMEOUT if timeout is None else timeout)
+        return Answer(0 if response is None else response.status_code, clock.monotonic() - started)
+
+    def post_concurrently(self, deliveries: Sequence[tuple[bytes, dict[str, str]]]) -> list[Answer]:
+        """Send every delivery at the same moment; the answers in the same order."""
+        if self._async_client is not None and self._runner is not None:
+
+            async def one(body: bytes, headers: dict[str, str]) -> Answer:
+                clock = get_clock()
+                started = clock.monotonic()
+                response = await self._arequest(body, headers, _ANSWER_TIMEOUT)
+                status = 0 if response is None else response.status_code
+                return Answer(status, clock.monotonic() - started)
+
+            async def every() -> list[Answer]:
+                return list(await asyncio.gather(*(one(b, h) for b, h in deliveries)))
+
+            return self._runner.run(every())
+        # Threads for a sync client (WSGI in-process, or a loopback socket each): the barrier
+        # lines the requests up so that they reach the receiver together.
+        barrier = threading.Barrier(len(deliveries))
+
+        def send_one(delivery: tuple[bytes, dict[str, str]]) -> Answer:
+            barrier.wait(_ANSWER_TIMEOUT)
+            return self.post(*delivery)
+
+        with ThreadPoolExecutor(len(deliveries), "apiharness-webhook-sender") as pool:
+            return list(pool.map(send_one, deliveries))
+
     def deliver(self, payload: bytes | None = None) -> httpx.Response:
-        """Send one valid, freshly signed delivery of ``payload`` (default: the sender's)."""
-        body = self.payload if payload is None else require_bytes(payload, self.scheme.name)
+        """Send one valid, freshly signed delivery of ``payload``.
+
+        Without ``payload``, a new event: the sender's payload with a fresh top-level ``id``
+        when it is a JSON object that has one (providers give every event its own id).
+        """
+        body = self.event() if payload is None else require_bytes(payload, self.scheme.name)
         return self.send(body, self.sign(body))
+
+    # -- events and redeliveries ----------------------------------------------------------
+
+    def event(self, kind: str | None = None) -> bytes:
+        """A new event: the payload with a fresh ``id`` (and ``type`` ending in ``.kind``).
+
+        A payload that is not a JSON object with an ``id`` is returned as it is.
+        """
+        parsed = _json(self.payload)
+        if not isinstance(parsed, dict) or "id" not in parsed:
+            return self.payload
+        original = str(parsed["id"])
+        prefix = original.split("_", 1)[0] + "_" if "_" in original else "evt_"
+        event = {**parsed, "id": prefix + uuid.uuid4().hex}
+        if kind is not None:
+            base = str(parsed.get("type", "event")).rsplit(".", 1)[0]
+            event["type"] = f"{base}.{kind}"
+        return json.dumps(event).encode()
+
+    @property
+    def has_event_ids(self) -> bool:
+        """Deliveries carry an id a receiver can recognise a redelivery by.
+
+        A delivery-id header (GitHub, Shopify, Standard Webhooks), or an ``id`` in a JSON body
+        (Stripe's and Slack's events).
+        """
+        parsed = _json(self.payload)
+        return self.scheme.delivery_header is not None or (
+            isinstance(parsed, dict) and "id" in parsed
+        )
+
+    def redelivery(self, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+        """The headers a provider re-sends ``body`` with: the same id, signed afresh."""
+        name = self.scheme.delivery_header
+        delivery_id = None if name is None else headers.get(name)
+        return self.sign(body, delivery_id=delivery_id)
 
     # -- attacking ------------------------------------------------------------------------
 
-    def attack(self) -> SenderReport:
-        """Run the negative catalogue against the receiver and report its answers.
+    def attack(self, *, effects: Effects | None = None) -> SenderReport:
+        """Run the negative catalogue and a duplicate against the receiver; report its answers.
 
-        One valid delivery first (it must be accepted), then every negative case that applies
-        to the scheme, each signed afresh with a new delivery id, and the replay last.
+        One valid delivery first (it must be acknowledged), then every negative case that
+        applies to the scheme, each signed afresh with a new delivery id, and last one delivery
+        sent twice: the copy must be acknowledged with 2xx too, and processed only once.
+
+        ``effects`` is a callable (or coroutine function) returning how many events the
+        receiver has processed so far, e.g. ``lambda: len(processed)``. With it, each case is
+        also judged on what the receiver *did*: a valid delivery processed once, a forged or
+        duplicated one not at all. Without it the report says exactly-once was not checked.
         """
-        report = SenderReport(self.scheme.name, self.url)
+        probe = _Probe.of(effects, self)
+        report = SenderReport(self.scheme.name, self.url, effects_checked=probe is not None)
         for case, description, body, headers, should_accept in self._catalogue():
-            status = self.send(body, headers).status_code
-            report.outcomes.append(Outcome(case, description, should_accept, status))
+            before = probe.count() if probe is not None else 0
+            status = self.post(body, headers).status
+            processed = None if probe is None else probe.count() - before
+            report.outcomes.append(
+                Outcome(
+                    case,
+                    description,
+                    should_accept,
+                    status,
+                    should_process=int(should_accept and case != "duplicate_delivery"),
+                    processed=processed,
+                )
+            )
+        return report
+
+    def chaos(
+        self,
+        *,
+        effects: Effects | None = None,
+        cases: Sequence[str] | None = None,
+        timeout: float | None = None,
+        retries: Sequence[float] | None = None,
+    ) -> SenderReport:
+        """Deliver as providers really do, and report how the receiver coped.
+
+        The cases, each documented by providers (``Outcome.source`` names where):
+
+        * ``concurrent_duplicates`` — the same delivery twice at once;
+        * ``out_of_order`` — an ``….updated`` event before its ``….created``;
+        * ``lost_answer`` — the receiver answered, the provider never saw it and re-sends;
+        * ``retry_schedule`` — on every failed attempt (not 2xx, or too late) the provider
+          waits its next documented delay, in virtual time, and re-sends, until acknowledged
+          or out of retries;
+        * ``late_answer`` — one delivery timed against the provider's timeout (a late answer
+          is a failure to the provider, which re-sends).
+
+        Every case must end acknowledged (2xx) with each event processed once (judged when
+        ``effects`` is given, as in :meth:`attack`). ``cases`` picks some (default: every case
+        that applies to the scheme); ``timeout`` and ``retries`` (seconds between attempts)
+        replace the provider's figures. ``retry_schedule`` waits days: it needs a
+        :class:`~apiharness.clock.VirtualClock` active (the ``clock`` fixture). Example::
+
+            sender = webhook_sender(app, scheme="standard", secret=SECRET, path="/hooks")
+            sender.chaos(effects=lambda: len(processed)).assert_ok()
+        """
+        probe = _Probe.of(effects, self)
+        report = SenderReport(self.scheme.name, self.url, effects_checked=probe is not None)
+        report.outcomes.extend(run_chaos(self, probe, cases, timeout, retries))
         return report
 
     def _catalogue(self) -> Iterator[tuple[str, str, bytes, dict[str, str], bool]]:
-        scheme, body = self.scheme, self.payload
+        scheme = self.scheme
+        body = self.event()
         yield "valid", "a correctly signed delivery", body, self.sign(body), True
+        # The forgeries carry an event of their own: a receiver that processes before it
+        # verifies is then caught by the effects probe, not mistaken for one deduplicating.
 
+        body = self.event()
         headers = self.sign(body)
         headers[scheme.signature_header] = _tamper(headers[scheme.signature_header])
         yield "bad_signature", "one character of the signature changed", body, headers, False
@@ -294,6 +442,7 @@ class WebhookSender:
             if scheme.name == "standard"
             else "apiharness-wrong-" + secrets.token_hex(16)
         )
+        body = self.event()
         yield (
             "wrong_secret",
             "signed with another secret",
@@ -305,6 +454,7 @@ class WebhookSender:
         if scheme.timestamped:
             now = get_clock().time()
             late = self.tolerance + _MARGIN
+            body = self.event()
             yield (
                 "stale_timestamp",
                 f"signed {late:g} s in the past (tolerance {self.tolerance:g} s)",
@@ -312,6 +462,7 @@ class WebhookSender:
                 self.sign(body, timestamp=now - late),
                 False,
             )
+            body = self.event()
             yield (
                 "future_timestamp",
                 f"signed {late:g} s in the future (tolerance {self.tolerance:g} s)",
@@ -321,10 +472,12 @@ class WebhookSender:
             )
 
         for name in scheme.required_headers:
+            body = self.event()
             headers = self.sign(body)
             headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
             yield f"missing_{name}", f"the {name} header left out", body, headers, False
 
+        body = self.event()
         parsed = _json(body)
         if parsed is not None:
             reserialised = _reserialise(body, parsed)
@@ -336,16 +489,29 @@ class WebhookSender:
                 False,
             )
 
-        if scheme.delivery_header is not None:
+        if self.has_event_ids:
+            # Providers deliver at least once, and a captured delivery may be replayed: either
+            # way the copy verifies, must be acknowledged (or it is re-sent for days) and must
+            # not be processed again. With a delivery-id header the copy is byte for byte the
+            # same; an id only in the body (Stripe) comes back signed afresh, as Stripe retries.
+            body = self.event()
             headers = self.sign(body)
-            yield "replay_original", "a fresh delivery, sent once", body, headers, True
-            yield (
-                "replayed_delivery",
-                f"the same delivery ({scheme.delivery_header}) sent again",
-                body,
-                headers,
-                False,
-            )
+            if scheme.delivery_header is not None:
+                copy, what = headers, f"the same delivery ({scheme.delivery_header}) sent again"
+            else:
+                copy, what = self.redelivery(body, headers), "the same event (its id) sent again"
+            yield "duplicate_original", "a fresh delivery, sent once", body, headers, True
+            yield "duplicate_delivery", f"{what}: acknowledge it", body, copy, True
+
+    def _run_awaitable(self, awaitable: Awaitable[_T]) -> _T:
+        """Await ``awaitable`` on the sender's loop thread (an async effects probe)."""
+        if self._runner is None:
+            self._runner = _LoopThread()
+
+        async def wait() -> _T:
+            return await awaitable
+
+        return self._runner.run(wait())
 
     def close(self) -> None:
         """Close the HTTP client (and the event loop thread for an ASGI app)."""
@@ -364,6 +530,13 @@ class WebhookSender:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _with_content_type(body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with the Content-Type the provider sends ``body`` with."""
+    json_body = _json(body) is not None
+    kind = "application/json" if json_body else "application/x-www-form-urlencoded"
+    return {"Content-Type": kind, **headers}
 
 
 def _json(body: bytes) -> object | None:
@@ -396,3 +569,7 @@ def _tamper(value: str) -> str:
             break
     replacement = "1" if value[start] == "0" else "0"
     return value[:start] + replacement + value[start + 1 :]
+
+
+#: What the ``webhook_sender`` fixture gives: :class:`WebhookSender`'s constructor, tracked.
+WebhookSenderFactory: TypeAlias = Callable[..., WebhookSender]

@@ -2,14 +2,17 @@
 
 HMAC-SHA256 of the raw body with the webhook secret (UTF-8), hex-encoded, prefixed
 ``sha256=``. GitHub signs no timestamp, so a captured delivery verifies forever: pass a dedup
-store (``dedup=MemoryDedupStore()``) to refuse a second delivery with the same
-``X-GitHub-Delivery`` id. The legacy SHA-1 ``X-Hub-Signature`` header is not accepted.
+store (``dedup=MemoryDedupStore()``) to recognise a second delivery with the same
+``X-GitHub-Delivery`` id (it raises ``WebhookDuplicate``: acknowledge it, do not process it).
+The legacy SHA-1 ``X-Hub-Signature`` header is not accepted.
 
 Reference: https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
 
 Example, in a Flask receiver::
 
-    from apiharness.webhooks import MemoryDedupStore, WebhookVerificationError, github
+    from apiharness.webhooks import (
+        MemoryDedupStore, WebhookDuplicate, WebhookVerificationError, github
+    )
 
     seen = MemoryDedupStore()
 
@@ -17,6 +20,8 @@ Example, in a Flask receiver::
     def receive():
         try:
             github.verify(request.get_data(), request.headers, SECRET, dedup=seen)
+        except WebhookDuplicate:
+            return "", 204  # received before: acknowledge, do not process again
         except WebhookVerificationError:
             abort(400)
         ...
@@ -77,7 +82,8 @@ def verify(
     """Verify a GitHub delivery; raise a ``WebhookVerificationError`` subclass if it fails.
 
     With ``dedup``, the ``X-GitHub-Delivery`` id is recorded after the signature verified, and
-    a second delivery with that id raises ``WebhookReplayed`` (``now`` times its expiry).
+    a second delivery with that id raises ``WebhookDuplicate`` (``now`` times its expiry); it is
+    not a verification error, so answer it 2xx.
     Example::
 
         github.verify(request.get_data(), request.headers, [new_secret, old_secret])

@@ -2,7 +2,8 @@
 
 HMAC-SHA256 of the raw body with the app's client secret (UTF-8), base64-encoded. Shopify
 signs no timestamp (``X-Shopify-Triggered-At`` is informational and unsigned), so pass a dedup
-store to refuse a second delivery with the same ``X-Shopify-Webhook-Id``.
+store to recognise a second delivery with the same ``X-Shopify-Webhook-Id``
+(``WebhookDuplicate``: acknowledge it, do not process it again).
 
 Reference: https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-2-validate-the-origin-of-your-webhook-to-ensure-its-coming-from-shopify
 
@@ -76,7 +77,7 @@ def verify(
     """Verify a Shopify delivery; raise a ``WebhookVerificationError`` subclass if it fails.
 
     With ``dedup``, the ``X-Shopify-Webhook-Id`` is recorded after the signature verified, and
-    a second delivery with that id raises ``WebhookReplayed``. Example::
+    a second delivery with that id raises ``WebhookDuplicate`` (answer it 2xx). Example::
 
         shopify.verify(request.get_data(), request.headers, CLIENT_SECRET)
     """

@@ -6,8 +6,8 @@ key that the secret ``whsec_<base64>`` encodes, base64-encoded and sent as ``v1,
 entry may match, other versions (``v1a`` asymmetric) are ignored. The timestamp must be within
 ±5 minutes of now. Used by Svix, Resend, Clerk, Supabase and others.
 
-``webhook-id`` is signed, so a dedup store (``dedup=``) makes replays inside the five-minute
-window fail too.
+``webhook-id`` is signed and stays the same when the sender retries, so with a dedup store
+(``dedup=``) a redelivery or a replay inside the five-minute window raises ``WebhookDuplicate``.
 
 Reference: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
 
@@ -104,7 +104,8 @@ def verify(
     """Verify a Standard Webhooks delivery; raise a ``WebhookVerificationError`` subclass if not.
 
     With ``dedup``, ``webhook-id`` is recorded after the signature and timestamp verified, and a
-    second delivery with that id raises ``WebhookReplayed``. Example::
+    second delivery with that id raises ``WebhookDuplicate`` (not a verification error: answer it
+    2xx and skip the work). Example::
 
         standard.verify(await request.body(), request.headers, "whsec_…", dedup=seen)
     """
