@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest corpora corpora-clients bench corpora-specs corpora-specs-prism clean
+.PHONY: demo test lint typecheck docs pytest docs-examples pythons corpora corpora-clients \
+	corpora-specs corpora-specs-prism bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/python -m pytest -p apiharness -c examples/pytest.ini examples -q -rA --no-header
 	cd examples && ../$(BIN)/python demo.py
 
-## test: lint, type-check and run the whole suite in parallel
-test: lint typecheck pytest
+## test: lint, type-check, build the documentation strictly and run the whole suite in parallel
+test: lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,8 +30,23 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy tests/typing
 
+## docs: build the documentation site into site/; any warning fails the build
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The examples-from-the-wheel tests (marker `wheel`) build and install the wheel: see docs-examples.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n auto -q
+	$(BIN)/python -m pytest -n auto -q -m "not wheel"
+
+## docs-examples: every example in README.md and docs/ runs from the built wheel, in an empty folder
+docs-examples: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m wheel tests/docs
+
+## pythons: the suite on Python 3.12 and 3.13 with nox (3.11 is .venv's, run by `make pytest`).
+# pyenv's shims hide every version but the selected one; name them all so nox finds python3.1x.
+pythons: $(STAMP)
+	PYENV_VERSION="$$(pyenv version-name 2>/dev/null):$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[23]\.' | paste -sd: -)" \
+		$(BIN)/nox -s tests-3.12 tests-3.13
 
 ## corpora: the slow real-world corpora: real retry libraries graded by the conformance suite,
 ## and public OpenAPI descriptions served by the mock and judged by Schemathesis

@@ -36,7 +36,7 @@ def main() -> int:
     print("\n".join(summary))
     print(
         "\nGrade your own client: write make_client(base_url) -> adapter "
-        "(see README, 'Conformance'), then\n  apiharness grade yourmodule:make_client"
+        "(see docs/conformance.md), then\n  apiharness grade yourmodule:make_client"
     )
     return 0 if ok else 1
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
+import re
 import subprocess
 import sys
+import tomllib
 import types
 from importlib.metadata import version
 from pathlib import Path
@@ -13,6 +16,7 @@ from pathlib import Path
 import apiharness
 from apiharness import _pytest_plugin, errors
 
+ROOT = Path(__file__).parents[1]
 HEAVY = ("mitmproxy", "schemathesis", "vcr")
 
 
@@ -76,6 +80,23 @@ def test_plugin_names_never_shadow_submodules() -> None:
     for name in modules:
         module = importlib.import_module(f"apiharness.{name}")
         assert getattr(apiharness, name) is module, f"apiharness.{name} is shadowed"
+
+
+def test_the_supported_pythons_agree_everywhere() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    classified = sorted(
+        classifier.rsplit(" :: ", 1)[1]
+        for classifier in project["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", classifier)
+    )
+    noxfile = ast.parse((ROOT / "noxfile.py").read_text())
+    (pythons,) = (
+        ast.literal_eval(node.value)
+        for node in noxfile.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PYTHONS"
+    )
+    assert classified == pythons
+    assert project["requires-python"] == f">={pythons[0]}"
 
 
 def test_lazy_plugin_surface_matches_the_plugin_module() -> None:

@@ -168,7 +168,7 @@ def check_cassettes(
     \b
     With an OpenAPI description first (SPEC, a path or URL): drift — every interaction must use
     a documented operation and status code with a valid body.
-        apiharness check-cassettes fixtures/openapi/payments.yaml cassettes/
+        apiharness check-cassettes openapi.yaml cassettes/
     With --secrets: the secret-leak gate — no secret value, in any encoding, in any cassette.
         apiharness check-cassettes --secrets cassettes/
     Both can run at once; --json also writes what was found. Exits 0 when all is well, 1 on

@@ -20,10 +20,10 @@ hypothesis-jsonschema)::
 
     from apiharness.strategies import invalid_response_bodies, response_bodies
 
-    @given(response_bodies("fixtures/openapi/payments.yaml", "getCharge"))
+    @given(response_bodies("openapi.yaml", "getCharge"))
     def test_my_client_parses_every_charge(body): ...
 
-    @given(invalid_response_bodies("fixtures/openapi/payments.yaml", "getCharge"))
+    @given(invalid_response_bodies("openapi.yaml", "getCharge"))
     def test_my_client_rejects_garbage(bad):
         print(bad.violation, bad.path, bad.content)
 """

@@ -312,7 +312,11 @@ def test_drop_after_processing_is_processed_but_not_delivered() -> None:
         (lambda: delay(between=(2, 1)), "high is below low"),
         (lambda: garbage(0), "garbage\\(n\\) must be an integer of at least 1"),
         (lambda: truncate(after=5, response=respond(content=b"abc")), "cuts nothing"),
-        (truncate, "missing a required argument: 'after'"),
+        (
+            truncate,
+            "truncate\\(\\) is missing the argument 'after'; it is called as truncate\\(\\*,",
+        ),
+        (status, "status\\(\\) is missing the argument 'code'"),
         (lambda: dribble(0), "dribble\\(chunks\\)"),
         (lambda: rate_limit(0), "rate_limit\\(limit\\)"),
         (lambda: rate_limit(1, per=0), "greater than 0"),

@@ -82,12 +82,12 @@ _MAX_EXPONENT = 1000
 
 @dataclass(frozen=True)
 class Backoff:
-    """How long to wait before retry ``n``.
+    """How long to wait before retry ``n``; without jitter, ``base * 2**n`` up to ``cap``.
 
     >>> import random
     >>> b = Backoff("none", base=0.5, cap=4.0)
-    >>> [b.delay(n, b.base, random.Random(0)) for n in (1, 2, 3, 4)]
-    [1.0, 2.0, 4.0, 4.0]
+    >>> print(*(b.delay(n, b.base, random.Random(0)) for n in (1, 2, 3, 4)))
+    1.0 2.0 4.0 4.0
     """
 
     jitter: Jitter = "full"

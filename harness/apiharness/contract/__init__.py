@@ -5,9 +5,9 @@ operations and validates bodies, ``_generate``/``_mutate`` make response bodies 
 :mod:`apiharness.strategies`), ``_models`` builds pydantic models, ``_drift`` checks VCR.py
 cassettes, ``_schemathesis`` runs Schemathesis against servers, ``_cli`` holds the commands::
 
-    from apiharness.contract import load_spec
+    from apiharness.contract import example_spec, load_spec
 
-    spec = load_spec("fixtures/openapi/payments.yaml")
+    spec = load_spec(example_spec("payments"))  # or your own file, URL or dict
     charge = spec.validate_response("getCharge", 200, response.content)
 
 Names are imported on first use, so that ``apiharness --help`` (which registers the
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         assert_no_drift,
         check_cassettes,
     )
+    from apiharness.contract._examples import EXAMPLE_SPECS, example_spec
     from apiharness.contract._fuzz import FuzzReport, FuzzTarget, fuzz_client
     from apiharness.contract._mock import SpecMock
     from apiharness.contract._models import Models, build_models, validate_model
@@ -46,6 +47,8 @@ _HOMES = {
     "DriftReport": "_drift",
     "assert_no_drift": "_drift",
     "check_cassettes": "_drift",
+    "EXAMPLE_SPECS": "_examples",
+    "example_spec": "_examples",
     "FuzzReport": "_fuzz",
     "FuzzTarget": "_fuzz",
     "fuzz_client": "_fuzz",
@@ -66,6 +69,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "EXAMPLE_SPECS",
     "DriftIssue",
     "DriftKind",
     "DriftReport",
@@ -82,6 +86,7 @@ __all__ = [
     "assert_schemathesis",
     "build_models",
     "check_cassettes",
+    "example_spec",
     "fuzz_client",
     "load_spec",
     "problem_json_errors",

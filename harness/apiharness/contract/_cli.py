@@ -71,7 +71,7 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
     server's limits) and never stop the mock. Exits 2 on bad input (a spec that cannot be
     served, a port in use).
 
-        apiharness mock fixtures/openapi/payments.yaml --port 4010
+        apiharness mock openapi.yaml --port 4010
     """
     import signal
     import threading

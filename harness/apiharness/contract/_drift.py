@@ -99,7 +99,7 @@ def check_cassettes(spec: Spec | str | Mapping[str, Any], *sources: str | Path) 
 
     ::
 
-        report = check_cassettes("fixtures/openapi/payments.yaml", "cassettes/")
+        report = check_cassettes("openapi.yaml", "cassettes/")
         assert report.ok, report.format()
     """
     loaded = load_spec(spec)
@@ -183,7 +183,7 @@ def assert_no_drift(spec: Spec | str | Mapping[str, Any], *sources: str | Path) 
     For tests::
 
         def test_cassettes_match_the_spec():
-            assert_no_drift("fixtures/openapi/payments.yaml", "cassettes/")
+            assert_no_drift("openapi.yaml", "cassettes/")
     """
     report = check_cassettes(spec, *sources)
     if not report.ok:

@@ -158,7 +158,7 @@ def fuzz_client(
 
         def test_client_survives_charges():
             fuzz_client(
-                "fixtures/openapi/payments.yaml", "getCharge",
+                "openapi.yaml", "getCharge",
                 lambda t: PaymentsClient(t.http).get_charge("ch_abcdef"),
                 raises=PaymentsError,
             )

@@ -64,7 +64,7 @@ class SpecMock:
     script with any behaviour or fault; ``mock.answer("getCharge")`` the spec-driven
     behaviour, to put back in such a script::
 
-        mock = up.from_spec("fixtures/openapi/payments.yaml")
+        mock = up.from_spec("openapi.yaml")
         mock.route("getCharge").respond(status(503).times(2), mock.answer("getCharge"))
     """
 

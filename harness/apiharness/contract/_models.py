@@ -79,7 +79,7 @@ class Models:
 
         Raises :class:`~apiharness.SchemaViolationError` with the JSON path of the violation::
 
-            models = build_models("fixtures/openapi/payments.yaml")
+            models = build_models("openapi.yaml")
             charge = models.parse_response("getCharge", 200, response.content)
             charge.amount   # an int; charge is a models.Charge
         """
@@ -252,7 +252,7 @@ def build_models(spec: Spec | str | Mapping[str, Any]) -> Models:
 
     ::
 
-        models = build_models("fixtures/openapi/payments.yaml")
+        models = build_models("openapi.yaml")
         card = models.Card.model_validate({"id": "card_abc123", ...})
     """
     return Models(load_spec(spec))

@@ -547,7 +547,7 @@ class Spec:
         :class:`~apiharness.SchemaViolationError` with the JSON path of the first violation,
         or :class:`~apiharness.UnknownOperationError` for an undocumented status::
 
-            spec = load_spec("fixtures/openapi/payments.yaml")
+            spec = load_spec("openapi.yaml")
             charge = spec.validate_response("getCharge", 200, response.content)
         """
         op = self.operation(operation)
@@ -651,7 +651,7 @@ def load_spec(
 
         from apiharness.contract import load_spec
 
-        spec = load_spec("fixtures/openapi/payments.yaml")
+        spec = load_spec("openapi.yaml")
         spec.operation("createCharge")      # <Operation POST /charges (createCharge)>
 
     A dict whose ``$ref``s name other files needs ``base_uri`` (e.g. ``Path(...).as_uri()``).

@@ -77,6 +77,13 @@ def declared(func: Callable[_P, _R]) -> Callable[_P, _R]:
                     f"{name}() got an unknown argument {unknown[0]!r}{hint} "
                     f"It accepts: {name}{signature}"
                 )
+            missing = _missing_arguments(signature, args, kwargs)
+            if missing:
+                # Our own wording: Python's changed after 3.11 ("... keyword-only argument").
+                return (
+                    f"{name}() is missing the argument {missing[0]!r}; "
+                    f"it is called as {name}{signature}"
+                )
             return f"{name}(): {exc}; it is called as {name}{signature}"
         return None
 
@@ -92,6 +99,23 @@ def declared(func: Callable[_P, _R]) -> Callable[_P, _R]:
             raise DeclarationError(problem) from None
 
     return checked
+
+
+def _missing_arguments(
+    signature: inspect.Signature, args: tuple[object, ...], kwargs: dict[str, object]
+) -> list[str]:
+    """The required parameters a call leaves out, or ``[]`` if it is wrong in another way."""
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError:
+        return []
+    return [
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and parameter.name not in bound.arguments
+    ]
 
 
 # -- validation helpers (shared by every declaration) -------------------------------------------

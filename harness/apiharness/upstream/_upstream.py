@@ -353,7 +353,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         (seeded); bad requests get problem+json 400/422 unless ``validate_requests=False``.
         Returns a :class:`~apiharness.contract.SpecMock` (see :mod:`apiharness.contract`)::
 
-            mock = up.from_spec("fixtures/openapi/payments.yaml")
+            mock = up.from_spec("openapi.yaml")
             mock.route("getCharge").respond(status(503), mock.answer("getCharge"))
         """
         from apiharness.contract._mock import mock_from_spec
