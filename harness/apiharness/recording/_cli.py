@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -18,7 +19,6 @@ from types import FrameType
 import click
 
 from apiharness._terminal import BadInput, Progress, bad_input
-from apiharness.clock import SystemClock
 from apiharness.errors import ApiHarnessError, CassetteError, ConfigurationError, SecretLeakError
 from apiharness.recording._cassette import cassette_files
 from apiharness.recording._leaks import Leak, check_cassettes, secrets_from_env
@@ -130,29 +130,50 @@ def record_command(  # noqa: PLR0917 - click passes each option as an argument
     sys.exit(status)
 
 
+class _StopOnSignal:
+    """SIGINT and SIGTERM for the reverse proxy: until it records, they raise :class:`_Stop`
+    (nothing to keep); once it records, they only set ``event``, which the loop waits on.
+
+    An exception raised by a signal can land anywhere, inside the progress display's locks
+    too, and leave its refresh thread waiting forever (seen once under load: the command
+    never exited). A flag can't.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.recording = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if not self.recording:
+            raise _Stop
+        self.event.set()
+
+
 def _run_reverse(recorder: Recorder) -> int:
-    with _sigterm_stops():
+    stop = _StopOnSignal()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
         recorder.start()
         try:
+            stop.recording = True
             click.echo(
                 f"apiharness: recording {recorder.upstream} at {recorder.base_url} (Ctrl-C to stop)"
             )
             sys.stdout.flush()
-            clock = SystemClock()
             with Progress(f"recording {recorder.upstream}") as progress:
                 seen = 0
-                while recorder.running:
-                    clock.sleep(0.2)
+                while recorder.running and not stop.event.wait(0.2):
                     now = recorder.recorded
                     if now != seen:
                         seen = now
                         progress.status(f"recording {recorder.upstream}: {now} interaction(s)")
                         if not progress.live:
                             progress.say(f"apiharness: {now} interaction(s) recorded so far")
-        except (KeyboardInterrupt, _Stop):
-            pass
         finally:
             written = recorder.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     click.echo(f"apiharness: wrote {_count(written)} to {written}")
     return 0
 
