@@ -11,7 +11,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from apiharness.cli import cli
@@ -99,7 +99,9 @@ def test_a_basic_credential_and_the_location_are_reported() -> None:
     st.text(st.sampled_from(" !#$&()*,.:;<>?@[]^`{|}~"), max_size=200),
 )
 def test_no_false_alarm_when_the_secret_is_absent(secret: str, noise: str) -> None:
-    # Every encoded form of a letters-only secret contains a letter; the noise has none.
+    # Every encoded form of a letters-only secret contains a letter; the noise has none. The
+    # cassette's own words can hold it, though ("interact" is in "interactions"): skip those.
+    assume(find_leaks(cassette_with(b""), {"TOKEN": secret}) == [])
     assert find_leaks(cassette_with(noise.encode()), {"TOKEN": secret}) == []
 
 
