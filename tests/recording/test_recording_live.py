@@ -252,7 +252,15 @@ def test_record_reverse_proxy_until_stopped(tmp_path: Path, stop: signal.Signals
     cassette = tmp_path / "reverse.yaml"
     with serve() as upstream:
         command = [*apiharness_cli(), "record", "--cassette", str(cassette), "--upstream", upstream]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        # Started as a script's background job is (`apiharness record ... &`): with SIGINT
+        # ignored, which the child inherits. The command must install its own handler (it once
+        # relied on Python's default KeyboardInterrupt and then never stopped).
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509
+        )
         try:
             assert process.stdout is not None
             line = process.stdout.readline()
