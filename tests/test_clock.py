@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import threading
 import time
 from datetime import UTC, datetime
@@ -322,3 +323,36 @@ def test_a_virtual_wait_never_outlasts_its_real_timeout() -> None:
         blocked.join()
     assert 0.2 <= took < 5
     assert clock.monotonic() == pytest.approx(0.2)
+
+
+def test_a_set_event_is_never_read_as_a_timeout() -> None:
+    # A virtual wait used to wait in 5 ms slices of real waits, and a notify that landed as a
+    # slice timed out was lost: the set Event then read as a 30 s timeout. Setters here fire
+    # at random real moments, so many sets meet a slice boundary.
+    clock = VirtualClock()
+    misses: list[float] = []
+
+    def busy(seconds: float) -> None:  # a real pause that no patched clock shortens
+        end = time.clock_gettime(time.CLOCK_MONOTONIC) + seconds
+        while time.clock_gettime(time.CLOCK_MONOTONIC) < end:
+            pass
+
+    def pair(delay: float) -> None:
+        event = threading.Event()
+        setter = threading.Thread(target=lambda: (busy(delay), event.set()))
+        setter.start()
+        if not event.wait(timeout=30):
+            misses.append(delay)
+        setter.join()
+
+    with clock.patch():
+        delays = [random.Random(i).uniform(0.0, 0.012) for i in range(150)]
+        workers = [
+            threading.Thread(target=lambda part=part: [pair(d) for d in part])
+            for part in (delays[0::3], delays[1::3], delays[2::3])
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert misses == []

@@ -72,6 +72,7 @@ import math
 import sys
 import threading
 import time as _time
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import ModuleType
@@ -293,21 +294,41 @@ class VirtualClock:
         with self._cond:
             deadline = self._elapsed + timeout
             self._waiting[me] = deadline
+        # One waiter stays registered on ``cond`` for the whole wait, as in Condition.wait
+        # itself: waiting in slices of real waits would lose a notify that lands just as a
+        # slice times out (seen: an Event set by another thread read as a 30 s timeout).
+        waiter = _allocate_lock()
+        waiter.acquire()
+        cond._waiters.append(waiter)  # type: ignore[attr-defined]
+        saved = cond._release_save()  # type: ignore[attr-defined]
+        notified = False
         try:
-            while True:
+            while not notified:
                 with self._cond:
-                    if self._closed:
-                        return bool(_real_cond_wait(cond, max(deadline - self._elapsed, 0.0)))
-                    self._jump_if_all_wait()
-                    if self._elapsed < deadline and _real_monotonic() >= real_deadline:
-                        gap = deadline - self._elapsed  # as long as the real wait: time it out
-                        self.sleeps.append(gap)
-                        self._move(gap)
-                    if self._elapsed >= deadline:
-                        return False
-                if _real_cond_wait(cond, _WAIT_SLICE):
-                    return True
+                    closed = self._closed
+                    if not closed:
+                        self._jump_if_all_wait()
+                        if self._elapsed < deadline and _real_monotonic() >= real_deadline:
+                            gap = deadline - self._elapsed  # as long as the real wait
+                            self.sleeps.append(gap)
+                            self._move(gap)
+                        if self._elapsed >= deadline:
+                            # Time may have jumped while a notify was on its way to us (a
+                            # notified thread still counts as waiting until it runs).
+                            notified = waiter.acquire(False)
+                            return notified
+                    left = max(deadline - self._elapsed, 0.0)
+                notified = waiter.acquire(True, left if closed else _WAIT_SLICE)
+                if closed:
+                    return notified
+            return True
         finally:
+            cond._acquire_restore(saved)  # type: ignore[attr-defined]
+            if not notified:
+                try:
+                    cond._waiters.remove(waiter)  # type: ignore[attr-defined]
+                except ValueError:  # a notify took it as the wait ended: it counts
+                    notified = True
             with self._cond:
                 self._waiting.pop(me, None)
 
