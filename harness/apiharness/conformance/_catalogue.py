@@ -1,4 +1,10 @@
-"""The scenario catalogue: each failure an API client must survive, as an executable check.
+"""The scenario catalogues: each failure an API client must survive, as an executable check.
+
+Scenarios live in named catalogues. ``default`` (this module, :data:`CATALOGUE`) grades the
+request/response patterns every client needs; further catalogues (streaming, LLM providers, the
+transport layer) live in their own modules, listed in :data:`CATALOGUE_MODULES` and imported
+only when chosen (``apiharness grade --catalogue NAME``), so grading a plain client never loads
+their dependencies. Ids are unique across all catalogues.
 
 A scenario declares how the upstream misbehaves, drives the client through its adapter, and
 judges what the upstream's journal saw. Ids are stable: an id never changes meaning; new
@@ -13,6 +19,7 @@ below 1e-4 too: ``tests/conformance/test_conformance_chance.py`` computes both (
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import statistics
 from collections.abc import Callable
@@ -27,6 +34,7 @@ from apiharness.conformance._resource import (
     RESOURCE_PATH,
 )
 from apiharness.conformance._trial import Outcome, Trial, Verdict
+from apiharness.errors import ConformanceError
 from apiharness.upstream import (
     Behaviour,
     IdempotencyPolicy,
@@ -44,7 +52,16 @@ from apiharness.upstream import (
     Outcome as RouteOutcome,
 )
 
-__all__ = ["CATALOGUE", "RETIRED", "Scenario", "scenario"]
+__all__ = [
+    "CATALOGUE",
+    "CATALOGUE_MODULES",
+    "DEFAULT_CATALOGUE",
+    "RETIRED",
+    "Scenario",
+    "find_scenario",
+    "load_catalogue",
+    "scenario",
+]
 
 
 # Sources, named once.
@@ -94,9 +111,51 @@ class Scenario:
     wall_limit: float = 10.0
     #: Let virtual time flow with real time (for real blocking such as a hung socket).
     ticking: bool = False
+    #: The catalogue the scenario belongs to.
+    catalogue: str = "default"
 
 
-CATALOGUE: dict[str, Scenario] = {}
+DEFAULT_CATALOGUE = "default"
+
+#: Every catalogue by name: its module (imported on first use) and a one-line description.
+CATALOGUE_MODULES: dict[str, tuple[str, str]] = {
+    DEFAULT_CATALOGUE: (__name__, "retries, backoff, timeouts, validation, idempotency"),
+}
+
+#: The loaded catalogues: name -> scenario id -> scenario, each in registration order.
+_LOADED: dict[str, dict[str, Scenario]] = {DEFAULT_CATALOGUE: {}}
+
+#: The default catalogue (id -> scenario), the one graded when no catalogue is named.
+CATALOGUE: dict[str, Scenario] = _LOADED[DEFAULT_CATALOGUE]
+
+
+def load_catalogue(name: str = DEFAULT_CATALOGUE) -> dict[str, Scenario]:
+    """The scenarios of the catalogue ``name`` (id -> scenario), importing its module once."""
+    if name not in CATALOGUE_MODULES:
+        raise ConformanceError(
+            f"unknown conformance catalogue {name!r}; known: {', '.join(CATALOGUE_MODULES)}"
+        )
+    if name not in _LOADED:
+        _LOADED[name] = {}
+        importlib.import_module(CATALOGUE_MODULES[name][0])  # its @scenario calls fill it
+    return _LOADED[name]
+
+
+def find_scenario(scenario_id: str) -> Scenario:
+    """The scenario with this id, in whichever catalogue declares it."""
+    if scenario_id in RETIRED:
+        raise ConformanceError(
+            f"conformance scenario {scenario_id!r} was retired: {RETIRED[scenario_id]}"
+        )
+    for name in CATALOGUE_MODULES:
+        found = load_catalogue(name).get(scenario_id)
+        if found is not None:
+            return found
+    raise ConformanceError(
+        f"unknown conformance scenario {scenario_id!r}; known in the default catalogue: "
+        f"{', '.join(CATALOGUE)} (other catalogues: "
+        f"{', '.join(n for n in CATALOGUE_MODULES if n != DEFAULT_CATALOGUE) or 'none'})"
+    )
 
 
 def scenario(
@@ -106,13 +165,18 @@ def scenario(
     *,
     wall_limit: float = 10.0,
     ticking: bool = False,
+    catalogue: str = DEFAULT_CATALOGUE,
 ) -> Callable[[Callable[[Trial], Verdict]], Callable[[Trial], Verdict]]:
-    """Register a check in the catalogue under ``id``."""
+    """Register a check under ``id`` in the catalogue named ``catalogue``."""
 
     def register(check: Callable[[Trial], Verdict]) -> Callable[[Trial], Verdict]:
-        if id in CATALOGUE or id in RETIRED:
+        if id in RETIRED or any(id in loaded for loaded in _LOADED.values()):
             raise ValueError(f"scenario id {id!r} is taken (ids are never reused)")
-        CATALOGUE[id] = Scenario(id, statement, source, check, wall_limit, ticking)
+        if catalogue not in CATALOGUE_MODULES:
+            raise ValueError(f"catalogue {catalogue!r} is not listed in CATALOGUE_MODULES")
+        _LOADED.setdefault(catalogue, {})[id] = Scenario(
+            id, statement, source, check, wall_limit, ticking, catalogue
+        )
         return check
 
     return register
