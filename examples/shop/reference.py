@@ -46,8 +46,8 @@ def new_key() -> dict[str, str]:
 class ReferenceAdapter:
     errors = ERRORS
 
-    def __init__(self, base_url: str) -> None:
-        self.http = resilient_client(base_url, timeout=TIMEOUT)
+    def __init__(self, base_url: str, client_cert: str | None = None) -> None:
+        self.http = resilient_client(base_url, timeout=TIMEOUT, cert=client_cert)
 
     def get(self, path: str) -> dict[str, Any]:
         return parse(self.http.get(path))
@@ -62,8 +62,8 @@ class ReferenceAdapter:
 class AsyncReferenceAdapter:
     errors = ERRORS
 
-    def __init__(self, base_url: str) -> None:
-        self.http = async_resilient_client(base_url, timeout=TIMEOUT)
+    def __init__(self, base_url: str, client_cert: str | None = None) -> None:
+        self.http = async_resilient_client(base_url, timeout=TIMEOUT, cert=client_cert)
 
     async def get(self, path: str) -> dict[str, Any]:
         return parse(await self.http.get(path))
@@ -75,9 +75,10 @@ class AsyncReferenceAdapter:
         await self.http.aclose()
 
 
-def make_client(base_url: str) -> ReferenceAdapter:
-    return ReferenceAdapter(base_url)
+def make_client(base_url: str, *, client_cert: str | None = None) -> ReferenceAdapter:
+    """``client_cert``: a PEM file with key and chain, for servers that require one (mTLS)."""
+    return ReferenceAdapter(base_url, client_cert)
 
 
-def make_async_client(base_url: str) -> AsyncReferenceAdapter:
-    return AsyncReferenceAdapter(base_url)
+def make_async_client(base_url: str, *, client_cert: str | None = None) -> AsyncReferenceAdapter:
+    return AsyncReferenceAdapter(base_url, client_cert)
