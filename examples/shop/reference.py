@@ -9,6 +9,7 @@ it) and validation of the body against the published schema.
 from __future__ import annotations
 
 import json
+import ssl
 import uuid
 from typing import Any
 
@@ -39,6 +40,16 @@ def parse(response: httpx.Response) -> dict[str, Any]:
     return resource
 
 
+def tls(client_cert: str | None) -> ssl.SSLContext | bool:
+    """Default verification (``SSL_CERT_FILE`` honoured), presenting ``client_cert`` if given:
+    httpx 0.28 takes a client certificate inside the SSL context (its ``cert=`` is deprecated)."""
+    if client_cert is None:
+        return True
+    context = httpx.create_ssl_context(trust_env=True)
+    context.load_cert_chain(client_cert)
+    return context
+
+
 def new_key() -> dict[str, str]:
     return {"Idempotency-Key": f'"{uuid.uuid4()}"'}
 
@@ -47,7 +58,7 @@ class ReferenceAdapter:
     errors = ERRORS
 
     def __init__(self, base_url: str, client_cert: str | None = None) -> None:
-        self.http = resilient_client(base_url, timeout=TIMEOUT, cert=client_cert)
+        self.http = resilient_client(base_url, timeout=TIMEOUT, verify=tls(client_cert))
 
     def get(self, path: str) -> dict[str, Any]:
         return parse(self.http.get(path))
@@ -63,7 +74,7 @@ class AsyncReferenceAdapter:
     errors = ERRORS
 
     def __init__(self, base_url: str, client_cert: str | None = None) -> None:
-        self.http = async_resilient_client(base_url, timeout=TIMEOUT, cert=client_cert)
+        self.http = async_resilient_client(base_url, timeout=TIMEOUT, verify=tls(client_cert))
 
     async def get(self, path: str) -> dict[str, Any]:
         return parse(await self.http.get(path))

@@ -115,7 +115,7 @@ class TLSCertificates:
         self._lock = threading.Lock()
         self._contexts: dict[TLSFault | None, ssl.SSLContext] = {}
         self.ca: trustme.CA = make.CA()
-        self.intermediate = self.ca.create_child_ca()
+        self.intermediate: trustme.CA = self.ca.create_child_ca()
         self.unknown_ca: trustme.CA = make.CA()
         self.ca_path = self._write("ca.pem", self.ca.cert_pem.bytes())
         self.client_cert_path = self._write(
@@ -136,6 +136,7 @@ class TLSCertificates:
         now = datetime.datetime.now(datetime.UTC)
         day = datetime.timedelta(days=1)
         issuer = self.intermediate
+        leaf: trustme.LeafCert
         if fault is TLSFault.SELF_SIGNED:
             return self.unknown_ca.private_key_pem.bytes() + self.unknown_ca.cert_pem.bytes()
         if fault is TLSFault.UNKNOWN_CA:
