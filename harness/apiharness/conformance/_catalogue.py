@@ -563,11 +563,16 @@ def _lost_response_recovers(t: Trial) -> Verdict:
 )
 def _hang_bounded(t: Trial) -> Verdict:
     t.up.get(RESOURCE_PATH).respond(hang())
+    return ends_in_time(t, "a hung upstream", "still blocked")
+
+
+def ends_in_time(t: Trial, what: str, blocked: str) -> Verdict:
+    """A GET against ``what`` must end, within the scenario's wall limit, in a declared error."""
     out = t.get()
     n = t.count(path=RESOURCE_PATH)
     if out.timed_out:
-        return t.fail(f"still blocked after {out.wall_seconds:.1f} s ({n} attempt(s) so far)")
-    bad = _must_fail_typed(t, out, "a hung upstream")
+        return t.fail(f"{blocked} after {out.wall_seconds:.1f} s ({n} attempt(s) so far)")
+    bad = _must_fail_typed(t, out, what)
     if bad:
         return bad
     return t.ok(f"raised {type(out.error).__name__} after {out.wall_seconds:.1f} s, {n} attempt(s)")

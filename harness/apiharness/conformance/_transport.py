@@ -12,14 +12,22 @@ A bad certificate is rejected when the call raises one of the client's declared 
 no request reached the upstream: a client with ``verify=False`` sends its request and fails.
 Each kind of bad certificate is its own scenario, since each is a separate check in a client's
 stack (a path to a trust anchor, the validity period, the name) that a client can get wrong
-alone, for instance by pinning a certificate without checking its dates.
+alone, for instance by pinning a certificate without checking its dates; they are declared
+from one table.
 """
 
 from __future__ import annotations
 
+import functools
 import ssl
 
-from apiharness.conformance._catalogue import HANG_LIMIT, _must_fail_typed, ok, scenario
+from apiharness.conformance._catalogue import (
+    HANG_LIMIT,
+    _must_fail_typed,
+    ends_in_time,
+    ok,
+    scenario,
+)
 from apiharness.conformance._resource import RESOURCE_PATH
 from apiharness.conformance._trial import Trial, Verdict
 from apiharness.upstream import TLSFault
@@ -58,7 +66,7 @@ def _rejects(t: Trial, what: str) -> Verdict:
     out = t.get()
     sent = t.count()
     if sent:
-        return t.fail(f"sent {sent} request(s) over a connection to {what}: it was accepted")
+        return t.fail(f"accepted {what}: sent {sent} request(s) over that connection")
     if out.timed_out:
         return t.fail(out.describe())
     bad = _must_fail_typed(t, out, what)
@@ -84,73 +92,57 @@ def _trusts_configured_ca(t: Trial) -> Verdict:
     return t.ok(f"returned after {t.count()} request(s)")
 
 
-@scenario(
-    "tls-rejects-expired",
-    "a client refuses a server certificate whose validity ended yesterday; no request is sent",
-    RFC5280_VALIDITY,
-    catalogue=CATALOGUE,
-    serve={"tls": TLSFault.EXPIRED},
+#: The bad certificates: id, what the server presents (for the statement and the verdict),
+#: the variant, and the source. Each is its own check in a client's stack (a path to a trust
+#: anchor, the validity period, the name), which a client can get wrong alone.
+_BAD_CERTIFICATES = (
+    (
+        "tls-rejects-expired",
+        "a server certificate whose validity ended yesterday",
+        TLSFault.EXPIRED,
+        RFC5280_VALIDITY,
+    ),
+    (
+        "tls-rejects-not-yet-valid",
+        "a server certificate valid only from tomorrow",
+        TLSFault.NOT_YET_VALID,
+        RFC5280_VALIDITY,
+    ),
+    (
+        "tls-rejects-wrong-host",
+        "a trusted certificate that does not name the host it dialled (127.0.0.1)",
+        TLSFault.WRONG_HOST,
+        RFC9525_NAME,
+    ),
+    (
+        "tls-rejects-self-signed",
+        "a self-signed server certificate it was not told to trust",
+        TLSFault.SELF_SIGNED,
+        RFC5280_PATH,
+    ),
+    (
+        "tls-rejects-unknown-ca",
+        "a server certificate issued by a CA it does not trust",
+        TLSFault.UNKNOWN_CA,
+        RFC5280_PATH,
+    ),
+    (
+        "tls-rejects-incomplete-chain",
+        "a leaf certificate sent without the intermediate linking it to the trusted CA",
+        TLSFault.INCOMPLETE_CHAIN,
+        RFC8446_CHAIN + "; " + RFC5280_PATH,
+    ),
 )
-def _rejects_expired(t: Trial) -> Verdict:
-    return _rejects(t, "a server with an expired certificate")
 
-
-@scenario(
-    "tls-rejects-not-yet-valid",
-    "a client refuses a server certificate valid only from tomorrow; no request is sent",
-    RFC5280_VALIDITY,
-    catalogue=CATALOGUE,
-    serve={"tls": TLSFault.NOT_YET_VALID},
-)
-def _rejects_not_yet_valid(t: Trial) -> Verdict:
-    return _rejects(t, "a server with a not-yet-valid certificate")
-
-
-@scenario(
-    "tls-rejects-wrong-host",
-    "a client refuses a trusted certificate that does not name the host it dialled "
-    "(127.0.0.1); no request is sent",
-    RFC9525_NAME,
-    catalogue=CATALOGUE,
-    serve={"tls": TLSFault.WRONG_HOST},
-)
-def _rejects_wrong_host(t: Trial) -> Verdict:
-    return _rejects(t, "a server whose certificate names another host")
-
-
-@scenario(
-    "tls-rejects-self-signed",
-    "a client refuses a self-signed server certificate it was not told to trust; "
-    "no request is sent",
-    RFC5280_PATH,
-    catalogue=CATALOGUE,
-    serve={"tls": TLSFault.SELF_SIGNED},
-)
-def _rejects_self_signed(t: Trial) -> Verdict:
-    return _rejects(t, "a server with a self-signed certificate")
-
-
-@scenario(
-    "tls-rejects-unknown-ca",
-    "a client refuses a server certificate issued by a CA it does not trust; no request is sent",
-    RFC5280_PATH,
-    catalogue=CATALOGUE,
-    serve={"tls": TLSFault.UNKNOWN_CA},
-)
-def _rejects_unknown_ca(t: Trial) -> Verdict:
-    return _rejects(t, "a server whose certificate an unknown CA issued")
-
-
-@scenario(
-    "tls-rejects-incomplete-chain",
-    "a client refuses a leaf certificate sent without the intermediate linking it to the "
-    "trusted CA; no request is sent",
-    RFC8446_CHAIN + "; " + RFC5280_PATH,
-    catalogue=CATALOGUE,
-    serve={"tls": TLSFault.INCOMPLETE_CHAIN},
-)
-def _rejects_incomplete_chain(t: Trial) -> Verdict:
-    return _rejects(t, "a server that leaves out its intermediate certificate")
+for _id, _what, _fault, _source in _BAD_CERTIFICATES:
+    scenario(
+        _id,
+        f"a client refuses {_what}; no request is sent",
+        _source,
+        catalogue=CATALOGUE,
+        serve={"tls": _fault},
+    )(functools.partial(_rejects, what=_what))
+del _id, _what, _fault, _source
 
 
 @scenario(
@@ -165,13 +157,7 @@ def _rejects_incomplete_chain(t: Trial) -> Verdict:
 )
 def _handshake_stall_bounded(t: Trial) -> Verdict:
     t.up.get(RESOURCE_PATH).respond(ok())
-    out = t.get()
-    if out.timed_out:
-        return t.fail(f"still in the handshake after {out.wall_seconds:.1f} s")
-    bad = _must_fail_typed(t, out, "a stalled handshake")
-    if bad:
-        return bad
-    return t.ok(f"raised {type(out.error).__name__} after {out.wall_seconds:.1f} s")
+    return ends_in_time(t, "a stalled handshake", "still in the handshake")
 
 
 @scenario(
