@@ -54,7 +54,7 @@ import traceback
 from collections.abc import Callable, Generator, Iterator
 from http import HTTPStatus
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -70,7 +70,7 @@ from apiharness.upstream._wire import Abort, Hang, Head, Send, Step, Wait, wire_
 if TYPE_CHECKING:
     from apiharness.upstream._upstream import Upstream
 
-__all__ = ["LoopbackServer"]
+__all__ = ["LoopbackServer", "abort_with_rst", "off_loop"]
 
 _REASONS = {int(s): s.phrase for s in HTTPStatus}
 # Requests read ahead of a slow response before the server stops reading the connection.
@@ -90,7 +90,7 @@ def _head(status: int, headers: tuple[tuple[str, str], ...], close: bool) -> byt
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> None:
+async def off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> None:
     """``func(exchange)`` in a daemon thread (one that never returns must not hold up the
     interpreter's exit, as an executor's worker would)."""
     loop = asyncio.get_running_loop()
@@ -115,6 +115,20 @@ async def _off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> Non
 
     threading.Thread(target=run, name="apiharness-upstream-callable", daemon=True).start()
     await done
+
+
+def abort_with_rst(transport: asyncio.Transport) -> None:
+    """End the connection with a TCP RST: SO_LINGER with a zero timeout makes close() send RST
+    instead of FIN."""
+    sock = transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _Served(Protocol):
+    """What the server needs of a connection it serves (HTTP/1.1 here, HTTP/2 in ``_http2``)."""
+
+    transport: asyncio.Transport | None
 
 
 class _Connection(asyncio.Protocol):
@@ -291,10 +305,7 @@ class _Connection(asyncio.Protocol):
             elif isinstance(step, Send):
                 out.append(step.data)
             elif isinstance(step, Abort):
-                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-                sock = transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                transport.abort()
+                abort_with_rst(transport)
                 return None
             else:  # Close
                 transport.write(b"".join(out))
@@ -319,7 +330,7 @@ class _Connection(asyncio.Protocol):
             if steps is None:
                 # A callable behaviour may take its time (or wait for another request): in a
                 # thread of its own, so the loop keeps serving every other connection.
-                await _off_loop(self.server.upstream.dispatcher.choose, exchange)
+                await off_loop(self.server.upstream.dispatcher.choose, exchange)
                 steps = wire_steps(exchange.plan, exchange.request.method, exchange.settle)
                 waiting = self._run(steps, keep_alive)
             with contextlib.closing(steps):
@@ -406,7 +417,7 @@ class LoopbackServer:
         self.https = https
         self.host = host
         self.port = port
-        self.connections: set[_Connection] = set()
+        self.connections: set[_Served] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
@@ -469,6 +480,10 @@ class LoopbackServer:
         atomic_write(self.ca_path, self._ca.cert_pem.bytes())
         return context
 
+    def _protocol(self) -> asyncio.Protocol:
+        """The protocol that serves one accepted connection."""
+        return _Connection(self)
+
     def start(self) -> LoopbackServer:
         """Bind a free port and serve in a background thread; returns self."""
         if self._thread is not None:
@@ -497,7 +512,7 @@ class LoopbackServer:
             server = None
             try:
                 server = loop.run_until_complete(
-                    loop.create_server(lambda: _Connection(self), sock=sock, ssl=tls)
+                    loop.create_server(self._protocol, sock=sock, ssl=tls)
                 )
                 ready.set()
                 loop.run_forever()
