@@ -7,7 +7,7 @@ Loaded with ``pytest -p apiharness`` or through the ``pytest11`` entry point.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -29,8 +29,16 @@ from apiharness.recording._fixtures import (
     translate_vcr_advice,
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
-from apiharness.upstream import AuthorizationServer, Upstream
+from apiharness.upstream import (
+    AuthorizationServer,
+    LoopbackServer,
+    TLSCertificates,
+    TLSFault,
+    Upstream,
+)
 from apiharness.upstream._fixtures import (
+    apiharness_tls_certificates,
+    apiharness_tls_server,
     apiharness_upstream,
     apiharness_upstream_server,
     check_marker_is_used,
@@ -47,6 +55,8 @@ __all__ = [
     "apiharness_oauth_server",
     "apiharness_secrets",
     "apiharness_seed",
+    "apiharness_tls_certificates",
+    "apiharness_tls_server",
     "apiharness_upstream",
     "apiharness_upstream_server",
     "apiharness_webhook_sender",
@@ -59,6 +69,8 @@ __all__ = [
     "pytest_runtest_setup",
     "pytest_sessionfinish",
     "schemathesis_check",
+    "tls_certificates",
+    "tls_server",
     "upstream_fixture",
     "upstream_server",
     "upstream_session_server",
@@ -267,6 +279,30 @@ def upstream_server(apiharness_upstream_server: Upstream) -> Upstream:
                 requests.get(upstream_server.base_url + "/x")
     """
     return apiharness_upstream_server
+
+
+@pytest.fixture(scope="session")
+def tls_certificates(apiharness_tls_certificates: TLSCertificates) -> TLSCertificates:
+    """The session's throwaway PKI (also ``apiharness_tls_certificates``), made by trustme in
+    the session's temp folder: ``ca_path`` to trust, ``client_cert_path`` for mutual TLS."""
+    return apiharness_tls_certificates
+
+
+@pytest.fixture
+def tls_server(
+    apiharness_tls_server: Callable[[TLSFault | str | None], LoopbackServer],
+) -> Callable[[TLSFault | str | None], LoopbackServer]:
+    """Serve the test's ``upstream`` over TLS, with a fault or without (also
+    ``apiharness_tls_server``); the servers stop when the test ends::
+
+        def test_rejects_expired(upstream, tls_server):
+            upstream.get("/x").respond(respond(200))
+            server = tls_server("expired")
+            with pytest.raises(httpx.ConnectError, match="certificate has expired"):
+                httpx.get(server.base_url + "/x", verify=server.ssl_context())
+            assert len(upstream.journal) == 0
+    """
+    return apiharness_tls_server
 
 
 @pytest.fixture

@@ -20,11 +20,13 @@ below 1e-4 too: ``tests/conformance/test_conformance_chance.py`` computes both (
 from __future__ import annotations
 
 import importlib
+import inspect
 import itertools
 import statistics
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import httpx
 
@@ -40,6 +42,7 @@ from apiharness.upstream import (
     IdempotencyPolicy,
     JournalEntry,
     Route,
+    Upstream,
     drop_after_processing,
     hang,
     malformed_json,
@@ -113,6 +116,8 @@ class Scenario:
     ticking: bool = False
     #: The catalogue the scenario belongs to.
     catalogue: str = "default"
+    #: How its upstream is served: keywords of :meth:`Upstream.serve` (``tls="expired"`` …).
+    serve: Mapping[str, Any] = field(default_factory=dict)
 
 
 DEFAULT_CATALOGUE = "default"
@@ -120,6 +125,10 @@ DEFAULT_CATALOGUE = "default"
 #: Every catalogue by name: its module (imported on first use) and a one-line description.
 CATALOGUE_MODULES: dict[str, tuple[str, str]] = {
     DEFAULT_CATALOGUE: (__name__, "retries, backoff, timeouts, validation, idempotency"),
+    "transport": (
+        "apiharness.conformance._transport",
+        "TLS: certificate checks, a stalled handshake, client certificates",
+    ),
 }
 
 #: The loaded catalogues: name -> scenario id -> scenario, each in registration order.
@@ -166,16 +175,23 @@ def scenario(
     wall_limit: float = 10.0,
     ticking: bool = False,
     catalogue: str = DEFAULT_CATALOGUE,
+    serve: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[[Trial], Verdict]], Callable[[Trial], Verdict]]:
-    """Register a check under ``id`` in the catalogue named ``catalogue``."""
+    """Register a check under ``id`` in the catalogue named ``catalogue``; ``serve`` gives
+    the keywords of :meth:`~apiharness.upstream.Upstream.serve` for its server variant
+    (``{"tls": "expired"}``), checked now."""
 
     def register(check: Callable[[Trial], Verdict]) -> Callable[[Trial], Verdict]:
         if id in RETIRED or any(id in loaded for loaded in _LOADED.values()):
             raise ValueError(f"scenario id {id!r} is taken (ids are never reused)")
         if catalogue not in CATALOGUE_MODULES:
             raise ValueError(f"catalogue {catalogue!r} is not listed in CATALOGUE_MODULES")
+        options = dict(serve or {})
+        unknown = set(options) - set(inspect.signature(Upstream.serve).parameters)
+        if unknown:
+            raise ValueError(f"scenario {id!r}: Upstream.serve() takes no {sorted(unknown)}")
         _LOADED.setdefault(catalogue, {})[id] = Scenario(
-            id, statement, source, check, wall_limit, ticking, catalogue
+            id, statement, source, check, wall_limit, ticking, catalogue, options
         )
         return check
 
@@ -547,11 +563,16 @@ def _lost_response_recovers(t: Trial) -> Verdict:
 )
 def _hang_bounded(t: Trial) -> Verdict:
     t.up.get(RESOURCE_PATH).respond(hang())
+    return ends_in_time(t, "a hung upstream", "still blocked")
+
+
+def ends_in_time(t: Trial, what: str, blocked: str) -> Verdict:
+    """A GET against ``what`` must end, within the scenario's wall limit, in a declared error."""
     out = t.get()
     n = t.count(path=RESOURCE_PATH)
     if out.timed_out:
-        return t.fail(f"still blocked after {out.wall_seconds:.1f} s ({n} attempt(s) so far)")
-    bad = _must_fail_typed(t, out, "a hung upstream")
+        return t.fail(f"{blocked} after {out.wall_seconds:.1f} s ({n} attempt(s) so far)")
+    bad = _must_fail_typed(t, out, what)
     if bad:
         return bad
     return t.ok(f"raised {type(out.error).__name__} after {out.wall_seconds:.1f} s, {n} attempt(s)")

@@ -17,7 +17,7 @@ from apiharness.conformance._catalogue import (
 )
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
 from apiharness.conformance._timeline import attempts_from
-from apiharness.conformance._trial import Trial, Verdict, ticking
+from apiharness.conformance._trial import Trial, Verdict, ticking, trusting
 from apiharness.errors import ConformanceError
 from apiharness.upstream import Upstream
 
@@ -60,11 +60,11 @@ def run_scenario(
     started = time.perf_counter()
     clock = VirtualClock()
     upstream = Upstream(seed=seed)
-    with clock.patch(), upstream.serve() as server:
+    with clock.patch(), upstream.serve(**scenario.serve) as server:
         trial = Trial(upstream, clock, server, make, scenario.wall_limit)
         try:
             flowing = ticking(clock) if scenario.ticking else contextlib.nullcontext()
-            with flowing:
+            with flowing, trusting(server.ca_path if server.https else None):
                 verdict = scenario.check(trial)
         except ConformanceError:
             raise

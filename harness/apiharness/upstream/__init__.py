@@ -75,6 +75,7 @@ from apiharness.upstream._routes import Outcome, Route, RoutePolicy
 from apiharness.upstream._scripts import chance, cycle, every, rate_limit, sequence
 from apiharness.upstream._server import LoopbackServer
 from apiharness.upstream._stream_faults import goaway, reset_stream
+from apiharness.upstream._tls import TLSCertificates, TLSFault
 from apiharness.upstream._upstream import Upstream
 
 __all__ = [
@@ -96,6 +97,8 @@ __all__ = [
     "ResponseData",
     "Route",
     "RoutePolicy",
+    "TLSCertificates",
+    "TLSFault",
     "Upstream",
     "chance",
     "close",

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     import h2.connection
     import h2.events
 
+    from apiharness.upstream._tls import TLSCertificates, TLSFault
     from apiharness.upstream._upstream import Upstream
 
 __all__ = ["Http2Server", "Http2Settings"]
@@ -430,9 +431,10 @@ class Http2Server(LoopbackServer):
     """An :class:`Upstream` served over HTTP/2 on ``127.0.0.1``: ``up.serve(http2=True)``.
 
     h2c with prior knowledge on ``http://`` (``httpx.Client(http1=False, http2=True)``), ALPN
-    ``h2`` with ``https=True``. Everything else is :class:`LoopbackServer`'s: the URL, the CA,
-    :meth:`check`, the life cycle. :attr:`peak_streams` is the most streams one connection
-    had open at once (to check that a client honoured ``max_concurrent_streams``)::
+    ``h2`` with ``https=True`` (and with ``tls=``: the TLS faults over HTTP/2). Everything else
+    is :class:`LoopbackServer`'s: the URL, the CA, :meth:`check`, the life cycle.
+    :attr:`peak_streams` is the most streams one connection had open at once (to check that a
+    client honoured ``max_concurrent_streams``)::
 
         with up.serve(http2=Http2Settings(max_concurrent_streams=1)) as server:
             ...
@@ -445,6 +447,8 @@ class Http2Server(LoopbackServer):
         https: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
+        tls: TLSFault | str | None = None,
+        certificates: TLSCertificates | None = None,
         settings: Http2Settings | None = None,
     ) -> None:
         if settings is not None and not isinstance(settings, Http2Settings):
@@ -452,16 +456,19 @@ class Http2Server(LoopbackServer):
                 f"http2= takes True or apiharness.upstream.Http2Settings(...), "
                 f"got {type(settings).__name__}"
             )
-        super().__init__(upstream, https=https, host=host, port=port)
+        super().__init__(
+            upstream, https=https, host=host, port=port, tls=tls, certificates=certificates
+        )
         self.settings = settings or Http2Settings()
         self.peak_streams = 0
 
     def _protocol(self) -> asyncio.Protocol:
         return _Http2Connection(self)
 
-    def _make_tls(self) -> ssl.SSLContext:
+    def _make_tls(self) -> ssl.SSLContext | None:
         context = super()._make_tls()
-        context.set_alpn_protocols(["h2"])
+        if context is not None:
+            context.set_alpn_protocols(["h2"])
         return context
 
     def __repr__(self) -> str:

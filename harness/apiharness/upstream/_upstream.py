@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from apiharness.upstream._http2 import Http2Settings
     from apiharness.upstream._reading import Limits
     from apiharness.upstream._server import LoopbackServer
+    from apiharness.upstream._tls import TLSCertificates, TLSFault
 
 __all__ = ["Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
 
@@ -381,11 +382,20 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         host: str = "127.0.0.1",
         port: int = 0,
         limits: Limits | None = None,
+        tls: TLSFault | str | None = None,
+        certificates: TLSCertificates | None = None,
         http2: bool | Http2Settings = False,
     ) -> LoopbackServer:
         """A loopback server for this upstream; start it with ``with``.
 
         ``with up.serve() as server: requests.get(server.base_url + "/users/1")``
+
+        ``https=True`` serves TLS with a throwaway CA (``server.ca_path``); ``tls=`` serves a
+        TLS fault with the same routes, behaviours and journal (``"expired"``,
+        ``"not-yet-valid"``, ``"wrong-host"``, ``"self-signed"``, ``"unknown-ca"``,
+        ``"incomplete-chain"``, ``"handshake-stall"``, ``"mtls-required"``; see
+        :class:`~apiharness.upstream.TLSFault`); ``certificates=`` shares one
+        :class:`~apiharness.upstream.TLSCertificates` between servers.
 
         ``limits`` bounds what a client may send (:class:`~apiharness.upstream.Limits`:
         request head 64 KiB, body 16 MiB, 10 s for a head to arrive, by default); past them
@@ -404,10 +414,26 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
             from apiharness.upstream._http2 import Http2Server
 
             settings = None if http2 is True else http2
-            return Http2Server(self, https=https, host=host, port=port, settings=settings)
+            return Http2Server(
+                self,
+                https=https,
+                host=host,
+                port=port,
+                tls=tls,
+                certificates=certificates,
+                settings=settings,
+            )
         from apiharness.upstream._server import LoopbackServer
 
-        return LoopbackServer(self, https=https, host=host, port=port, limits=limits)
+        return LoopbackServer(
+            self,
+            https=https,
+            host=host,
+            port=port,
+            limits=limits,
+            tls=tls,
+            certificates=certificates,
+        )
 
     # -- in-process delivery ---------------------------------------------------------------------
 
