@@ -127,7 +127,8 @@ CATALOGUE_MODULES: dict[str, tuple[str, str]] = {
     DEFAULT_CATALOGUE: (__name__, "retries, backoff, timeouts, validation, idempotency"),
     "transport": (
         "apiharness.conformance._transport",
-        "TLS: certificate checks, a stalled handshake, client certificates",
+        "TLS: certificate checks, a stalled handshake, client certificates; HTTP/2: refused "
+        "streams, GOAWAY",
     ),
 }
 
