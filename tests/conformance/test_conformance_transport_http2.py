@@ -91,10 +91,7 @@ def test_httpx_with_http2_retries_goaway_but_not_a_refused_stream() -> None:
     got = verdicts(lambda url: Httpx(url, http2=True), "httpx http2=True")
     # httpcore turns RST_STREAM into RemoteProtocolError and its pool never retries it,
     # REFUSED_STREAM included; a stream above a GOAWAY's last id is retried by the pool.
-    assert got[REFUSED] == (
-        False,
-        "raised RemoteProtocolError after 1 attempt(s): the refused stream was not retried",
-    )
+    assert got[REFUSED] == (False, "raised RemoteProtocolError after 1 attempt(s)")
     assert got[GOAWAY][0] is True
     assert got[PROCESSED] == (
         True,

@@ -206,7 +206,7 @@ def ok() -> Behaviour:
 def _must_succeed(t: Trial, out: Outcome, path: str, attempts: int | None = None) -> Verdict:
     """Common verdict: the call returned, after exactly ``attempts`` attempts if given."""
     n = t.count(path=path)
-    if out.error is not None:
+    if out.error is not None or out.timed_out:  # a client still blocked has not returned
         return t.fail(f"{out.describe()} after {n} attempt(s)")
     if attempts is not None and n != attempts:
         return t.fail(f"returned after {n} attempt(s), not {attempts}")

@@ -16,7 +16,7 @@ upstream replays the stored response): what it forbids is a second effect.
 
 from __future__ import annotations
 
-from apiharness.conformance._catalogue import ok, scenario
+from apiharness.conformance._catalogue import _must_succeed, ok, scenario
 from apiharness.conformance._resource import COLLECTION_PATH, RESOURCE, RESOURCE_PATH
 from apiharness.conformance._trial import Trial, Verdict
 from apiharness.upstream import IdempotencyPolicy, goaway, reset_stream, respond
@@ -57,11 +57,7 @@ def _retries_refused_stream(t: Trial) -> Verdict:
     not_graded = _not_http2(t)
     if not_graded:
         return not_graded
-    out = t.get()
-    n = t.count(path=RESOURCE_PATH)
-    if out.error is not None or out.timed_out:
-        return t.fail(f"{out.describe()} after {n} attempt(s): the refused stream was not retried")
-    return t.ok(f"returned after {n} attempt(s)")
+    return _must_succeed(t, t.get(), RESOURCE_PATH)
 
 
 @scenario(

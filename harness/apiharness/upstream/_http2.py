@@ -55,7 +55,6 @@ if TYPE_CHECKING:
     import h2.connection
     import h2.events
 
-    from apiharness.upstream._tls import TLSCertificates, TLSFault
     from apiharness.upstream._upstream import Upstream
 
 __all__ = ["Http2Server", "Http2Settings"]
@@ -441,24 +440,16 @@ class Http2Server(LoopbackServer):
     """
 
     def __init__(
-        self,
-        upstream: Upstream,
-        *,
-        https: bool = False,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        tls: TLSFault | str | None = None,
-        certificates: TLSCertificates | None = None,
-        settings: Http2Settings | None = None,
+        self, upstream: Upstream, *, settings: Http2Settings | None = None, **options: Any
     ) -> None:
+        """``options``: those of :class:`LoopbackServer` (``https``, ``host``, ``port``,
+        ``tls``, ``certificates``) but ``limits``, which bounds the HTTP/1.1 reader only."""
         if settings is not None and not isinstance(settings, Http2Settings):
             raise ConfigurationError(
                 f"http2= takes True or apiharness.upstream.Http2Settings(...), "
                 f"got {type(settings).__name__}"
             )
-        super().__init__(
-            upstream, https=https, host=host, port=port, tls=tls, certificates=certificates
-        )
+        super().__init__(upstream, **options)
         self.settings = settings or Http2Settings()
         self.peak_streams = 0
 

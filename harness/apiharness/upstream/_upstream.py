@@ -405,35 +405,25 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         (:class:`~apiharness.upstream.Http2Server`, needs ``apiharness[http2]``): h2c with
         prior knowledge, or ALPN ``h2`` with ``https=True``.
         """
+        if http2 is not False and limits is not None:
+            raise ConfigurationError(
+                "limits= bounds the HTTP/1.1 server's reader; the HTTP/2 server is bounded "
+                "by its flow-control windows (Http2Settings(window=...)): drop limits="
+            )
+        served: dict[str, Any] = {
+            "https": https,
+            "host": host,
+            "port": port,
+            "tls": tls,
+            "certificates": certificates,
+        }
         if http2 is not False:
-            if limits is not None:
-                raise ConfigurationError(
-                    "limits= bounds the HTTP/1.1 server's reader; the HTTP/2 server is bounded "
-                    "by its flow-control windows (Http2Settings(window=...)): drop limits="
-                )
             from apiharness.upstream._http2 import Http2Server
 
-            settings = None if http2 is True else http2
-            return Http2Server(
-                self,
-                https=https,
-                host=host,
-                port=port,
-                tls=tls,
-                certificates=certificates,
-                settings=settings,
-            )
+            return Http2Server(self, settings=None if http2 is True else http2, **served)
         from apiharness.upstream._server import LoopbackServer
 
-        return LoopbackServer(
-            self,
-            https=https,
-            host=host,
-            port=port,
-            limits=limits,
-            tls=tls,
-            certificates=certificates,
-        )
+        return LoopbackServer(self, limits=limits, **served)
 
     # -- in-process delivery ---------------------------------------------------------------------
 
