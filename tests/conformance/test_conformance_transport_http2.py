@@ -13,6 +13,8 @@ import pytest
 from apiharness.conformance import grade, load_catalogue
 from apiharness.conformance._transport_http2 import HTTP2_OVER_TLS
 
+from .test_conformance_transport import HttpxDefaults
+
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 REFUSED, GOAWAY, PROCESSED = (
     "h2-retries-refused-stream",
@@ -27,23 +29,12 @@ def examples_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(EXAMPLES))
 
 
-class Httpx:
+class Httpx(HttpxDefaults):
     """``httpx.Client`` with default settings, or with ``http2=True`` (and then declared)."""
 
-    errors: tuple[type[BaseException], ...] = (httpx.HTTPError,)
-
     def __init__(self, base_url: str, *, http2: bool) -> None:
+        super().__init__(base_url, http2=http2)
         self.http2 = http2
-        self.http = httpx.Client(base_url=base_url, http2=http2)
-
-    def get(self, path: str) -> Any:
-        return self.http.get(path).raise_for_status().json()
-
-    def create(self, path: str, body: dict[str, Any]) -> Any:
-        return self.http.post(path, json=body).raise_for_status().json()
-
-    def close(self) -> None:
-        self.http.close()
 
 
 class NoPool(Httpx):
