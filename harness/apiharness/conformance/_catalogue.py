@@ -127,7 +127,8 @@ CATALOGUE_MODULES: dict[str, tuple[str, str]] = {
     DEFAULT_CATALOGUE: (__name__, "retries, backoff, timeouts, validation, idempotency"),
     "transport": (
         "apiharness.conformance._transport",
-        "TLS: certificate checks, a stalled handshake, client certificates",
+        "TLS: certificate checks, a stalled handshake, client certificates; HTTP/2: refused "
+        "streams, GOAWAY",
     ),
 }
 
@@ -205,7 +206,7 @@ def ok() -> Behaviour:
 def _must_succeed(t: Trial, out: Outcome, path: str, attempts: int | None = None) -> Verdict:
     """Common verdict: the call returned, after exactly ``attempts`` attempts if given."""
     n = t.count(path=path)
-    if out.error is not None:
+    if out.error is not None or out.timed_out:  # a client still blocked has not returned
         return t.fail(f"{out.describe()} after {n} attempt(s)")
     if attempts is not None and n != attempts:
         return t.fail(f"returned after {n} attempt(s), not {attempts}")

@@ -180,3 +180,8 @@ def _presents_client_cert(t: Trial) -> Verdict:
         cause = f" ({_cause(out.error)})" if out.error is not None else ""
         return t.fail(f"{out.describe()}{cause}: the server refused it without a certificate")
     return t.ok(f"presented it; returned after {t.count()} request(s)")
+
+
+# The HTTP/2 scenarios (refused streams, GOAWAY) live in their own module; importing it
+# registers them in this catalogue.
+from apiharness.conformance import _transport_http2  # noqa: E402, F401

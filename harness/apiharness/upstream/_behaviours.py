@@ -37,6 +37,7 @@ __all__ = [
     "Respond",
     "ResponseData",
     "Runner",
+    "StreamFault",
     "close",
     "declared",
     "delay",
@@ -187,6 +188,16 @@ class Fault(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamFault:
+    """An HTTP/2 stream-level fault (RFC 9113): ``RST_STREAM`` or ``GOAWAY`` with ``error``,
+    an error code name of RFC 9113 section 7. Only the HTTP/2 server reads it; the plan's
+    :class:`Fault` says what HTTP/1.1 and the in-process transport do instead."""
+
+    frame: str  # "RST_STREAM" or "GOAWAY"
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseData:
     """A response the upstream produced: status, headers (without Content-Length) and body."""
 
@@ -225,6 +236,8 @@ class Plan:
     # runs it after releasing the route's lock, and the loopback server off its event loop,
     # so a callable that waits blocks neither the route nor other connections.
     pending: Callable[[], Plan] | None = None
+    # What the HTTP/2 server does instead of ``fault`` (reset the stream, send GOAWAY).
+    stream: StreamFault | None = None
 
     @property
     def processed(self) -> bool:

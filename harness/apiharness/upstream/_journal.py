@@ -33,6 +33,7 @@ class JournalEntry:
     ``status`` is None when no response reached the wire (hang, reset, close, garbage, a
     dropped response). ``processed`` says whether the upstream performed the operation (it
     produced a response), even if the connection then dropped: count side effects with it.
+    ``stream_id`` is the HTTP/2 stream that carried the request (None over HTTP/1.1).
     """
 
     method: str
@@ -47,6 +48,8 @@ class JournalEntry:
     status: int | None
     processed: bool
     delivered: bool = False
+    # The HTTP/2 stream that carried the request (None over HTTP/1.1 and in-process).
+    stream_id: int | None = None
     request: httpx.Request | None = field(default=None, repr=False)
 
     def json(self) -> Any:

@@ -51,7 +51,7 @@ import traceback
 from collections.abc import Callable, Generator, Iterator
 from http import HTTPStatus
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -67,7 +67,7 @@ from apiharness.upstream._wire import Abort, Hang, Head, Send, Step, Wait, wire_
 if TYPE_CHECKING:
     from apiharness.upstream._upstream import Upstream
 
-__all__ = ["LoopbackServer"]
+__all__ = ["LoopbackServer", "abort_with_rst", "off_loop"]
 
 _REASONS = {int(s): s.phrase for s in HTTPStatus}
 # Requests read ahead of a slow response before the server stops reading the connection.
@@ -87,7 +87,7 @@ def _head(status: int, headers: tuple[tuple[str, str], ...], close: bool) -> byt
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> None:
+async def off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> None:
     """``func(exchange)`` in a daemon thread (one that never returns must not hold up the
     interpreter's exit, as an executor's worker would)."""
     loop = asyncio.get_running_loop()
@@ -112,6 +112,20 @@ async def _off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> Non
 
     threading.Thread(target=run, name="apiharness-upstream-callable", daemon=True).start()
     await done
+
+
+def abort_with_rst(transport: asyncio.Transport) -> None:
+    """End the connection with a TCP RST: SO_LINGER with a zero timeout makes close() send RST
+    instead of FIN."""
+    sock = transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _Served(Protocol):
+    """What the server needs of a connection it serves (HTTP/1.1 here, HTTP/2 in ``_http2``)."""
+
+    transport: asyncio.Transport | None
 
 
 class _Connection(asyncio.Protocol):
@@ -290,10 +304,7 @@ class _Connection(asyncio.Protocol):
             elif isinstance(step, Send):
                 out.append(step.data)
             elif isinstance(step, Abort):
-                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-                sock = transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                transport.abort()
+                abort_with_rst(transport)
                 return None
             else:  # Close
                 transport.write(b"".join(out))
@@ -318,7 +329,7 @@ class _Connection(asyncio.Protocol):
             if steps is None:
                 # A callable behaviour may take its time (or wait for another request): in a
                 # thread of its own, so the loop keeps serving every other connection.
-                await _off_loop(self.server.upstream.dispatcher.choose, exchange)
+                await off_loop(self.server.upstream.dispatcher.choose, exchange)
                 steps = wire_steps(exchange.plan, exchange.request.method, exchange.settle)
                 waiting = self._run(steps, keep_alive)
             with contextlib.closing(steps):
@@ -441,7 +452,7 @@ class LoopbackServer:
         self.https = https or self.tls is not None
         self.host = host
         self.port = port
-        self.connections: set[_Connection | _Stall] = set()
+        self.connections: set[_Served] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
@@ -504,6 +515,10 @@ class LoopbackServer:
             return None
         return self.certificates.server_context(self.tls)
 
+    def _protocol(self) -> asyncio.Protocol:
+        """The protocol that serves one accepted connection."""
+        return _Connection(self)
+
     def start(self) -> LoopbackServer:
         """Bind a free port and serve in a background thread; returns self."""
         if self._thread is not None:
@@ -512,7 +527,7 @@ class LoopbackServer:
         protocol: Callable[[], asyncio.Protocol] = (
             functools.partial(_Stall, self)
             if self.tls is TLSFault.HANDSHAKE_STALL
-            else functools.partial(_Connection, self)
+            else self._protocol
         )
         # IPPROTO_TCP explicitly: with proto 0 asyncio skips TCP_NODELAY on accepted sockets.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -36,6 +36,7 @@ from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Wait, wire
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
     from apiharness.recording._upstream import CassetteRoutes
+    from apiharness.upstream._http2 import Http2Settings
     from apiharness.upstream._reading import Limits
     from apiharness.upstream._server import LoopbackServer
     from apiharness.upstream._tls import TLSCertificates, TLSFault
@@ -383,6 +384,7 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         limits: Limits | None = None,
         tls: TLSFault | str | None = None,
         certificates: TLSCertificates | None = None,
+        http2: bool | Http2Settings = False,
     ) -> LoopbackServer:
         """A loopback server for this upstream; start it with ``with``.
 
@@ -398,18 +400,30 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         ``limits`` bounds what a client may send (:class:`~apiharness.upstream.Limits`:
         request head 64 KiB, body 16 MiB, 10 s for a head to arrive, by default); past them
         the request is refused (431, 413, 408) and journaled in ``journal.rejected``.
+
+        ``http2=True`` (or :class:`~apiharness.upstream.Http2Settings`) serves HTTP/2 instead
+        (:class:`~apiharness.upstream.Http2Server`, needs ``apiharness[http2]``): h2c with
+        prior knowledge, or ALPN ``h2`` with ``https=True``.
         """
+        if http2 is not False and limits is not None:
+            raise ConfigurationError(
+                "limits= bounds the HTTP/1.1 server's reader; the HTTP/2 server is bounded "
+                "by its flow-control windows (Http2Settings(window=...)): drop limits="
+            )
+        served: dict[str, Any] = {
+            "https": https,
+            "host": host,
+            "port": port,
+            "tls": tls,
+            "certificates": certificates,
+        }
+        if http2 is not False:
+            from apiharness.upstream._http2 import Http2Server
+
+            return Http2Server(self, settings=None if http2 is True else http2, **served)
         from apiharness.upstream._server import LoopbackServer
 
-        return LoopbackServer(
-            self,
-            https=https,
-            host=host,
-            port=port,
-            limits=limits,
-            tls=tls,
-            certificates=certificates,
-        )
+        return LoopbackServer(self, limits=limits, **served)
 
     # -- in-process delivery ---------------------------------------------------------------------
 
