@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
-from apiharness.upstream._behaviours import Behaviour
+from apiharness.upstream._behaviours import Behaviour, ResponseData
 
 if TYPE_CHECKING:
     from apiharness.upstream._routes import Route
@@ -33,6 +33,8 @@ class JournalEntry:
     ``status`` is None when no response reached the wire (hang, reset, close, garbage, a
     dropped response). ``processed`` says whether the upstream performed the operation (it
     produced a response), even if the connection then dropped: count side effects with it.
+    ``response`` is what the upstream produced (None: nothing); ``faulty`` says the fault
+    vocabulary shaped it (see :attr:`Plan.faulty`), so it stands for no real API's answer.
     """
 
     method: str
@@ -48,6 +50,8 @@ class JournalEntry:
     processed: bool
     delivered: bool = False
     request: httpx.Request | None = field(default=None, repr=False)
+    response: ResponseData | None = field(default=None, repr=False)
+    faulty: bool = False
 
     def json(self) -> Any:
         """The request body parsed as JSON."""
