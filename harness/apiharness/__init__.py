@@ -64,6 +64,7 @@ _PLUGIN_SURFACE = frozenset(
         "apiharness_clock",
         "apiharness_conformance",
         "apiharness_oauth_server",
+        "apiharness_pact",
         "apiharness_secrets",
         "apiharness_seed",
         "apiharness_upstream",

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["PactFile", "PactInteraction", "PactRoutes", "load_pact", "serve_pact"]
 
 _HTTP_TYPE = "Synchronous/HTTP"
+# A V4 body is an object of these keys; a V2/V3 body is the JSON value itself.
+_V4_BODY_KEYS = frozenset({"content", "contentType", "contentTypeHint", "encoded"})
 # The upstream frames bodies itself and refuses these in respond(headers=...).
 _FRAMING = frozenset({"content-length", "transfer-encoding", "content-encoding"})
 
@@ -75,7 +77,7 @@ def _body(part: Mapping[str, Any], headers: Mapping[str, list[str]], where: str)
         return None
     raw = part["body"]
     header_type = headers.get("content-type", [None])[0]
-    if isinstance(raw, Mapping) and "content" in raw and ("contentType" in raw or "encoded" in raw):
+    if isinstance(raw, Mapping) and "content" in raw and raw.keys() <= _V4_BODY_KEYS:
         content_type = raw.get("contentType") or header_type
         content, encoded = raw["content"], raw.get("encoded", False)
         if encoded in ("base64", True):
@@ -86,6 +88,8 @@ def _body(part: Mapping[str, Any], headers: Mapping[str, list[str]], where: str)
             if _is_json(content_type):
                 return Body("json", json.loads(data), content_type)
             return Body("bytes", data, content_type)
+        if content == "":
+            return Body("text", "", content_type)  # an empty body, whatever its label
         if encoded == "json":
             return Body("json", json.loads(str(content)), content_type)
         if _is_json(content_type) or not isinstance(content, str):

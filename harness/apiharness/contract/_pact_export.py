@@ -163,12 +163,11 @@ class _SchemaRules:
                 self.rules[path] = {"combine": "AND", "matchers": [leaf]}
 
 
-def _path_rule(operation: Operation, prefix: str) -> dict[str, Any] | None:
-    template = operation.path
-    if "{" not in template:
+def _path_rule(operation: Operation) -> dict[str, Any] | None:
+    """A regex for the operation's path template (relative to the base URL, as pact paths)."""
+    if "{" not in operation.path:
         return None
-    local = template[len(prefix) :] if prefix and template.startswith(prefix) else template
-    parts = re.split(r"\{[^}/]+\}", local)
+    parts = re.split(r"\{[^}/]+\}", operation.path)
     regex = "^" + "[^/]+".join(re.escape(p) for p in parts) + "$"
     return {"combine": "AND", "matchers": [{"match": "regex", "regex": regex}]}
 
@@ -193,11 +192,11 @@ def _body_rules(spec: Spec, uri: str | None, body: dict[str, Any] | None) -> dic
     return walker.rules
 
 
-def _with_rules(interaction: dict[str, Any], check: RequestCheck, status: int, prefix: str) -> None:
+def _with_rules(interaction: dict[str, Any], check: RequestCheck, status: int) -> None:
     spec, operation = check.spec, check.operation
     request, response = interaction["request"], interaction["response"]
     rules: dict[str, Any] = {}
-    path_rule = _path_rule(operation, prefix)
+    path_rule = _path_rule(operation)
     if path_rule is not None:
         rules["path"] = path_rule
     body = request.get("body")
@@ -332,7 +331,7 @@ def _interaction(
     }
     check = _spec_of(entry)
     if check is not None:
-        _with_rules(interaction, check, served.status, prefix)
+        _with_rules(interaction, check, served.status)
     if not given:
         del interaction["providerStates"]
     interaction["key"] = _key(interaction)
