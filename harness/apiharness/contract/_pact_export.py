@@ -410,6 +410,8 @@ class PactWriter:
         the new ones, as pact-python's consumer does.
         """
         target = Path(directory) / self.filename
+        combined = PactWriter(self.consumer, self.provider)
+        combined._interactions = dict(self._interactions)
         if merge and target.exists():
             try:
                 existing = json.loads(target.read_text(encoding="utf-8"))
@@ -418,8 +420,8 @@ class PactWriter:
                     f"cannot merge into {target}: it is not a readable pact ({exc}); delete it "
                     "or write with merge=False"
                 ) from exc
-            self.merge(existing.get("interactions", []) if isinstance(existing, dict) else [])
+            combined.merge(existing.get("interactions", []) if isinstance(existing, dict) else [])
         try:
-            return atomic_write(target, json.dumps(self.document(), indent=2) + "\n")
+            return atomic_write(target, json.dumps(combined.document(), indent=2) + "\n")
         except OSError as exc:
             raise PactError(f"cannot write the pact {target}: {exc.strerror or exc}") from exc
