@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         DriftReport,
         assert_no_drift,
         check_cassettes,
+        check_pacts,
     )
     from apiharness.contract._examples import EXAMPLE_SPECS, example_spec
     from apiharness.contract._fuzz import FuzzReport, FuzzTarget, fuzz_client
@@ -56,6 +57,7 @@ _HOMES = {
     "DriftReport": "_drift",
     "assert_no_drift": "_drift",
     "check_cassettes": "_drift",
+    "check_pacts": "_drift",
     "EXAMPLE_SPECS": "_examples",
     "example_spec": "_examples",
     "FuzzReport": "_fuzz",
@@ -106,6 +108,7 @@ __all__ = [
     "assert_schemathesis",
     "build_models",
     "check_cassettes",
+    "check_pacts",
     "example_spec",
     "fuzz_client",
     "load_pact",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from apiharness.contract._fuzz import FuzzReport
     from apiharness.contract._spec import Spec
 
-__all__ = ["drift_check", "fuzz_command", "mock_command"]
+__all__ = ["check_pact_command", "drift_check", "fuzz_command", "mock_command"]
 
 
 def _load(spec: str) -> Spec:
@@ -44,6 +44,26 @@ def drift_check(spec: str, cassettes: tuple[Path, ...]) -> DriftReport:
     report = check_cassettes(_load(spec), *cassettes)
     click.echo(report.format())
     return report
+
+
+@click.command("check-pact")
+@click.argument("spec")
+@click.argument("pacts", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def check_pact_command(spec: str, pacts: tuple[str, ...]) -> None:
+    """Check pact files against an OpenAPI description (a bi-directional contract check).
+
+    Every HTTP interaction must use a documented operation and status code, with a response
+    body valid for the documented schema. Exits 0 when all agree, 1 on drift, 2 on bad input.
+
+        apiharness check-pact openapi.yaml pacts/shop-payments.json
+    """
+    from apiharness.contract._drift import check_pacts
+
+    with bad_input():
+        report = check_pacts(_load(spec), *pacts)
+    click.echo(report.format())
+    if not report.ok:
+        raise SystemExit(1)
 
 
 def _base_path(spec: Spec) -> str:

@@ -31,6 +31,7 @@ from apiharness.contract._pact_matching import Body, Message, check_rules, iter_
 from apiharness.errors import PactError
 
 if TYPE_CHECKING:
+    from apiharness.recording import Interaction
     from apiharness.upstream import Respond, Route, Upstream
 
 __all__ = ["PactFile", "PactInteraction", "PactRoutes", "load_pact", "serve_pact"]
@@ -153,6 +154,32 @@ class PactInteraction:
     status: int
     response_headers: tuple[tuple[str, str], ...]
     response_body: Body | None
+
+    def recorded(self) -> Interaction:
+        """The interaction as a cassette's (its example request and response), e.g. for the
+        drift check."""
+        from urllib.parse import urlencode
+
+        from apiharness.recording import Interaction, RecordedRequest, RecordedResponse
+
+        request = self.request
+        query = urlencode([(k, v) for k, vs in (request.query or {}).items() for v in vs])
+        uri = "http://pact.invalid" + request.path + (f"?{query}" if query else "")
+        headers = tuple((k, v) for k, vs in (request.headers or {}).items() for v in vs)
+        sent = request.body.encode() if request.body is not None else None
+        body = self.response_body
+        answer = body.encode() if body is not None else b""
+        response_headers = self.response_headers
+        if (
+            body is not None
+            and body.content_type
+            and not any(k.lower() == "content-type" for k, _ in response_headers)
+        ):
+            response_headers = (("Content-Type", body.content_type), *response_headers)
+        return Interaction(
+            RecordedRequest(request.method.upper(), uri, headers, sent),
+            RecordedResponse(self.status, "", response_headers, answer),
+        )
 
     def respond(self) -> Respond:
         """The interaction's response as the upstream's ``respond(...)`` value."""
