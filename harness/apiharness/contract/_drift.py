@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from apiharness.contract._loader import SpecSource
 from apiharness.contract._spec import Spec, is_json_media, load_spec
 from apiharness.errors import CassetteDriftError, CassetteError, PactError, SchemaViolationError
 from apiharness.recording import Cassette, Interaction, cassette_files, header_values
@@ -124,7 +125,7 @@ def check_cassettes(spec: Spec | str | Mapping[str, Any], *sources: str | Path) 
     return report
 
 
-def check_pacts(spec: Spec | str | Mapping[str, Any], *pacts: str | Path) -> DriftReport:
+def check_pacts(spec: Spec | SpecSource, *pacts: str | Path) -> DriftReport:
     """The bi-directional check: does each HTTP interaction of the pact files use a documented
     operation and status code, with a response body valid for its schema?
 

@@ -391,16 +391,11 @@ class PactWriter:
 
     def document(self) -> dict[str, Any]:
         """The pact as a JSON-ready object (Pact specification V4)."""
-        from apiharness import __version__
-
         return {
             "consumer": {"name": self.consumer},
             "provider": {"name": self.provider},
             "interactions": self.interactions(),
-            "metadata": {
-                "pactSpecification": {"version": _SPECIFICATION},
-                "apiharness": {"version": __version__},
-            },
+            "metadata": {"pactSpecification": {"version": _SPECIFICATION}},
         }
 
     def write(self, directory: str | os.PathLike[str], *, merge: bool = True) -> Path:
