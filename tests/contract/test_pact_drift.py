@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from apiharness.cli import cli
-from apiharness.contract import DriftKind, PactWriter, check_pacts, example_spec
-from apiharness.upstream import Upstream
+from apiharness.contract import DriftKind, check_pacts, example_spec
 
 pytest.importorskip("pact")
 
 
 def _pact_python_pact(
-    folder: Path, charge: dict[str, object], path: str = "/charges/ch_abcdef1"
+    folder: Path, charge: dict[str, object], path: str = "/charges/ch_abcdef123"
 ) -> Path:
     from pact import Pact
 
@@ -32,46 +31,36 @@ def _pact_python_pact(
     return folder / "shop-payments.json"
 
 
-@pytest.fixture
-def exported(tmp_path: Path) -> tuple[Path, dict[str, object]]:
-    up = Upstream()
-    up.from_spec(example_spec("payments"), seed=2)
-    charge = httpx.Client(transport=up, base_url=up.base_url).get("/charges/ch_abcdef1").json()
-    writer = PactWriter("shop", "payments")
-    writer.add(up)
-    return writer.write(tmp_path / "ours"), charge
-
-
 def test_a_pact_exported_from_the_spec_mock_agrees_with_the_spec(
-    exported: tuple[Path, dict[str, object]],
+    charge_pact: tuple[Path, dict[str, Any]],
 ) -> None:
-    report = check_pacts(example_spec("payments"), exported[0])
+    report = check_pacts(example_spec("payments"), charge_pact[0])
     assert report.ok, report.format()
     assert (report.cassettes, report.interactions) == (1, 1)
     assert "in 1 pact(s): no drift" in report.format()
 
 
 def test_a_consumer_pact_that_expects_what_the_spec_forbids_drifts(
-    exported: tuple[Path, dict[str, object]], tmp_path: Path
+    charge_pact: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    charge = {**exported[1], "amount": "a lot"}
+    charge = {**charge_pact[1], "amount": "a lot"}
     report = check_pacts(example_spec("payments"), _pact_python_pact(tmp_path, charge))
     [issue] = report.issues
     assert issue.kind is DriftKind.INVALID_BODY
     assert "amount" in issue.detail
-    undocumented = _pact_python_pact(tmp_path, exported[1], path="/refunds/r_1")
+    undocumented = _pact_python_pact(tmp_path, charge_pact[1], path="/refunds/r_1")
     assert check_pacts(example_spec("payments"), undocumented).issues[0].kind is (
         DriftKind.UNDOCUMENTED_OPERATION
     )
 
 
 def test_the_command_exits_by_the_verdict(
-    exported: tuple[Path, dict[str, object]], tmp_path: Path
+    charge_pact: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     spec = str(example_spec("payments"))
-    good = CliRunner().invoke(cli, ["check-pact", spec, str(exported[0])])
+    good = CliRunner().invoke(cli, ["check-pact", spec, str(charge_pact[0])])
     assert good.exit_code == 0, good.output
-    bad = _pact_python_pact(tmp_path, {**exported[1], "id": 5})
+    bad = _pact_python_pact(tmp_path, {**charge_pact[1], "id": 5})
     drifted = CliRunner().invoke(cli, ["check-pact", spec, str(bad)])
     assert drifted.exit_code == 1
     assert "invalid body" in drifted.output

@@ -12,41 +12,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apiharness import upstream as faults
 from apiharness._scrub import Needles
 from apiharness.clock import VirtualClock
 from apiharness.contract import PactWriter, example_spec, load_pact, pact_interactions
 from apiharness.errors import PactError
-from apiharness.upstream import (
-    Behaviour,
-    Upstream,
-    close,
-    delay,
-    dribble,
-    drop_after_processing,
-    garbage,
-    hang,
-    malformed_json,
-    rate_limit,
-    reset,
-    respond,
-    status,
-    truncate,
-    wrong_content_type,
-)
+from apiharness.upstream import Behaviour, Upstream, respond
 
 FAULTS: list[Behaviour] = [
-    status(503),
-    status(429, retry_after=2),
-    reset(),
-    close(),
-    garbage(),
-    hang(),
-    truncate(after=2, response=respond(200, json={"n": -1})),
-    dribble(2, over=1.0, response=respond(200, json={"n": -2})),
-    delay(1.0, then=respond(200, json={"n": -3})),
-    drop_after_processing(respond(200, json={"n": -4})),
-    malformed_json(),
-    wrong_content_type(respond(200, json={"n": -5})),
+    faults.status(503),
+    faults.status(429, retry_after=2),
+    faults.reset(),
+    faults.close(),
+    faults.garbage(),
+    faults.hang(),
+    faults.truncate(after=2, response=respond(200, json={"n": -1})),
+    faults.dribble(2, over=1.0, response=respond(200, json={"n": -2})),
+    faults.delay(1.0, then=respond(200, json={"n": -3})),
+    faults.drop_after_processing(respond(200, json={"n": -4})),
+    faults.malformed_json(),
+    faults.wrong_content_type(respond(200, json={"n": -5})),
 ]
 
 
@@ -71,7 +56,7 @@ def test_only_answers_that_stand_for_the_api_are_exported(script: list[Behaviour
 
 def test_rate_limited_answers_are_not_exported_but_admitted_ones_are() -> None:
     up = Upstream()
-    up.get("/x").respond(rate_limit(1, per=60, then=respond(200, json={"ok": True})))
+    up.get("/x").respond(faults.rate_limit(1, per=60, then=respond(200, json={"ok": True})))
     http = httpx.Client(transport=up, base_url=up.base_url)
     assert [http.get("/x").status_code for _ in range(3)] == [200, 429, 429]
     assert [i["response"]["status"] for i in pact_interactions(up)] == [200]

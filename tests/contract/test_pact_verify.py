@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from apiharness.contract import PactWriter, example_spec
+from apiharness.contract import PactWriter
 from apiharness.upstream import Upstream, reset, respond, status
 
 pytest.importorskip("pact")
@@ -130,17 +130,6 @@ def test_a_provider_that_deviates_fails_the_real_verifier(
     ok, output, _ = verify(items_pact, provider(deviation), "inventory")
     assert not ok
     assert where in output
-
-
-@pytest.fixture
-def charge_pact(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    """A pact exported from a spec-backed upstream: its rules come from the OpenAPI schema."""
-    up = Upstream()
-    up.from_spec(example_spec("payments"), seed=5)
-    served = httpx.Client(transport=up, base_url=up.base_url).get("/charges/ch_abcdef123").json()
-    writer = PactWriter("shop", "payments")
-    assert writer.add(up) == 1
-    return writer.write(tmp_path), served
 
 
 def test_schema_rules_let_a_provider_answer_other_valid_values(

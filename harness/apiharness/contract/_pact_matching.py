@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -528,54 +528,58 @@ def _same_media(expected: str, actual: str) -> bool:
     return kind == got_kind and all(got_params.get(k) == v for k, v in params.items())
 
 
-def _header_problems(
-    expected: Mapping[str, list[str]], actual: Mapping[str, list[str]], rules: Mapping[str, Rules]
+def _named_problems(
+    what: str,
+    expected: Mapping[str, list[str]],
+    actual: Mapping[str, list[str]],
+    rules: Mapping[str, Rules],
+    same: Callable[[str, list[str], list[str]], bool],
 ) -> list[str]:
+    """Headers and query parameters: each expected name present, by its rule or ``same``."""
     problems = []
-    by_name = {k.lower(): v for k, v in rules.items()}
     for name, want in expected.items():
         got = actual.get(name)
         if got is None:
-            problems.append(f"header {name!r} is missing")
+            problems.append(f"{what} {name!r} is missing")
             continue
-        rule = by_name.get(name)
+        rule = rules.get(name)
         if rule is not None:
             problems.extend(
-                f"header {name!r}: {p}"
-                for v in got
-                for p in _apply(rule, want[0] if want else "", v, text=True)
+                f"{what} {name!r}: {p}"
+                for i, v in enumerate(got)
+                for p in _apply(rule, want[min(i, len(want) - 1)] if want else "", v, text=True)
             )
-        elif name in _MEDIA_HEADERS:
-            wanted, found = _split(want), _split(got)
-            if len(wanted) != len(found) or not all(map(_same_media, wanted, found)):
-                problems.append(f"header {name!r}: expected {', '.join(want)!r}")
-        elif _split(want) != _split(got):
-            problems.append(f"header {name!r} has a different value than expected")
+        elif not same(name, want, got):
+            problems.append(f"{what} {name!r} has a different value than expected")
     return problems
+
+
+def _same_header(name: str, want: list[str], got: list[str]) -> bool:
+    wanted, found = _split(want), _split(got)
+    if name in _MEDIA_HEADERS:
+        return len(wanted) == len(found) and all(map(_same_media, wanted, found))
+    return wanted == found
+
+
+def _header_problems(
+    expected: Mapping[str, list[str]], actual: Mapping[str, list[str]], rules: Mapping[str, Rules]
+) -> list[str]:
+    by_name = {k.lower(): v for k, v in rules.items()}
+    return _named_problems("header", expected, actual, by_name, _same_header)
 
 
 def _query_problems(
     expected: Mapping[str, list[str]], actual: Mapping[str, list[str]], rules: Mapping[str, Rules]
 ) -> list[str]:
-    problems = []
-    for name, want in expected.items():
-        got = actual.get(name)
-        if got is None:
-            problems.append(f"query parameter {name!r} is missing")
-            continue
-        rule = rules.get(name)
-        if rule is not None:
-            problems.extend(
-                f"query parameter {name!r}: {p}"
-                for i, v in enumerate(got)
-                for p in _apply(rule, want[min(i, len(want) - 1)] if want else "", v, text=True)
-            )
-        elif want != got:
-            problems.append(f"query parameter {name!r} has different values than expected")
+    problems = _named_problems("query parameter", expected, actual, rules, _same_values)
     problems.extend(
         f"unexpected query parameter {name!r}" for name in actual.keys() - expected.keys()
     )
     return problems
+
+
+def _same_values(_name: str, want: list[str], got: list[str]) -> bool:
+    return want == got
 
 
 def mismatches(expected: Message, actual: Message) -> list[str]:
