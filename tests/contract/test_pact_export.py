@@ -256,3 +256,27 @@ def test_a_bad_marker_fails_the_test_with_advice(pytester: pytest.Pytester) -> N
     result = pytester.runpytest("-p", "apiharness", "--apiharness-pact-dir", "pacts")
     result.stdout.fnmatch_lines(["*apiharness_pact takes only the keywords*"])
     assert result.ret != 0
+
+
+def test_the_plugin_redacts_secret_environment_values_as_cassettes_do(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "zq-8c1f0e9d7b6a5"
+    monkeypatch.setenv("SHOP_API_TOKEN", secret)
+    pytester.makepyfile(
+        f"""
+        import httpx
+        from apiharness.upstream import respond
+
+        def test_note(upstream):
+            upstream.post("/notes").respond(respond(201, json={{"echo": "{secret}"}}))
+            http = httpx.Client(transport=upstream, base_url=upstream.base_url)
+            assert http.post("/notes", json={{"note": "{secret}"}}).status_code == 201
+        """
+    )
+    result = pytester.runpytest("-p", "apiharness", "--apiharness-pact-dir", "pacts")
+    result.assert_outcomes(passed=1)
+    [written] = (pytester.path / "pacts").iterdir()
+    assert written.name == f"{pytester.path.name}-api.test.json"
+    assert Needles({"token": secret}).find(written.read_bytes()) == set()
+    assert "/notes" in written.read_text()

@@ -26,7 +26,7 @@ import pytest
 
 from apiharness.contract._pact_export import PactWriter, ProviderState, pact_interactions
 from apiharness.errors import ConfigurationError, PactError
-from apiharness.recording import Redactor
+from apiharness.recording import Redactor, secrets_from_env
 from apiharness.upstream import Upstream
 
 __all__ = ["MARKER", "PactTest", "add_options", "apiharness_pact", "configure", "export_test"]
@@ -177,7 +177,8 @@ class _Collector:
 
 def configure(config: pytest.Config, secrets: Mapping[str, str]) -> None:
     """Called from the plugin's ``pytest_configure``: the collector, on the controller only."""
-    config.stash[_SECRETS_KEY] = secrets
+    # As for cassettes: the declared secrets and every secret-looking environment variable.
+    config.stash[_SECRETS_KEY] = {**secrets_from_env(), **secrets}
     directory = config.getoption("--apiharness-pact-dir")
     if directory and not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Collector(config, directory), "apiharness-pact-collector")
