@@ -18,7 +18,9 @@ from apiharness._teardown import FAILED_KEY
 from apiharness.clock import VirtualClock
 from apiharness.conformance import _pytest as _conformance
 from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
+from apiharness.contract import _pact_pytest as _pact
 from apiharness.contract._fixtures import schemathesis_check
+from apiharness.contract._pact_pytest import apiharness_pact
 from apiharness.errors import ApiHarnessError, ConfigurationError
 from apiharness.recording._fixtures import MARKER as _RECORDING_MARKER
 from apiharness.recording._fixtures import add_options as _add_recording_options
@@ -26,6 +28,7 @@ from apiharness.recording._fixtures import (
     apiharness_cassette,
     apiharness_secrets,
     check_secrets_at_end,
+    declared_secrets,
     translate_vcr_advice,
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
@@ -53,6 +56,7 @@ __all__ = [
     "apiharness_clock",
     "apiharness_conformance",
     "apiharness_oauth_server",
+    "apiharness_pact",
     "apiharness_secrets",
     "apiharness_seed",
     "apiharness_tls_certificates",
@@ -84,6 +88,7 @@ MARKERS = [
     "allow_unmatched=, check_expectations=, base_url= (see apiharness.upstream)",
     "apiharness_real_time: this test runs in real time; it must not use the `clock` fixture",
     _RECORDING_MARKER,
+    _pact.MARKER,
 ]
 
 
@@ -104,6 +109,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="0",
     )
     _add_recording_options(group, parser)
+    _pact.add_options(group, parser)
 
 
 @contextlib.contextmanager
@@ -121,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     with usage_errors():
         config.stash[SEED_KEY] = _read_seed(config)
         _conformance.configure(config)
+        _pact.configure(config, declared_secrets(config))
     _check_record_mode(config)  # a bad ini value is a usage error at start, not a failure per test
 
 
@@ -133,6 +140,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     message_only = False
+    if (
+        call.when == "call"
+        and call.excinfo is None
+        and item.config.getoption("--apiharness-pact-dir")
+    ):
+        _pact.export_test(item)  # before the report is made: it carries the interactions
     if call.excinfo is not None:
         translate_vcr_advice(item, call.excinfo.value)
         if not item.config.getoption("fulltrace", False):

@@ -35,6 +35,7 @@ __all__ = ["cli", "main"]
 # Subcommands by name -> "module:attribute" of their click command, imported only when run
 # (or when --help lists them). Add one line per subcommand.
 LAZY_COMMANDS = {
+    "check-pact": "apiharness.contract._cli:check_pact_command",
     "fuzz": "apiharness.contract._cli:fuzz_command",
     "mock": "apiharness.contract._cli:mock_command",
     "record": "apiharness.recording._cli:record_command",

@@ -244,6 +244,20 @@ class Plan:
         """Whether the upstream performed the operation (produced a response)."""
         return self.response is not None
 
+    @property
+    def faulty(self) -> bool:
+        """Whether the fault vocabulary shaped this answer: a wire fault, a wait, a slow body,
+        or an error answer (``status()``, ``rate_limit``, ``malformed_json`` ...). Contracts
+        (Pact export) take only answers that are not."""
+        return (
+            self.response is None
+            or self.fault is not Fault.NONE
+            or self.stream is not None
+            or self.delay > 0
+            or self.chunks > 1
+            or self.behaviour.injected
+        )
+
 
 def then_map(plan: Plan, change: Callable[[Plan], Plan]) -> Plan:
     """``change(plan)``: at once, or for a pending plan once its user code has chosen."""
@@ -273,6 +287,8 @@ class Behaviour:
     """Base of every behaviour. Stateless behaviours are their own runner."""
 
     __slots__ = ("_repr",)
+    #: Made by the fault vocabulary to misbehave (an error answer), not to stand for the API.
+    injected: bool = False
 
     def __init__(self, description: str) -> None:
         self._repr = description
@@ -308,11 +324,12 @@ def _args(*args: object, **kwargs: object) -> str:
 class Respond(Behaviour):
     """Answer with a fixed response."""
 
-    __slots__ = ("response",)
+    __slots__ = ("injected", "response")
 
-    def __init__(self, response: ResponseData, description: str) -> None:
+    def __init__(self, response: ResponseData, description: str, *, injected: bool = False) -> None:
         super().__init__(description)
         self.response = response
+        self.injected = injected
 
     def plan(self, ctx: Context) -> Plan:
         return Plan(self, self.response)
@@ -431,6 +448,7 @@ def status(
     """
     made = respond(check_status("status(code)", code), headers=headers, retry_after=retry_after)
     made._repr = f"status({_args(code, retry_after=retry_after, headers=headers)})"
+    made.injected = True
     return made
 
 
@@ -454,6 +472,7 @@ def malformed_json(status: int = 200) -> Respond:
         made.response.status, (("Content-Type", "application/json"),), body
     )
     made._repr = f"malformed_json({status})"
+    made.injected = True
     return made
 
 
@@ -475,7 +494,8 @@ def wrong_content_type(
             f"wrong_content_type(content_type=...) takes a str, got {content_type!r}"
         )
     relabelled = base.response.with_headers({"Content-Type": content_type})
-    return Respond(relabelled, f"wrong_content_type({_args(response, content_type=content_type)})")
+    shown = f"wrong_content_type({_args(response, content_type=content_type)})"
+    return Respond(relabelled, shown, injected=True)
 
 
 # -- timing and wire faults ---------------------------------------------------------------------

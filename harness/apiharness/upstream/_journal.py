@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
-from apiharness.upstream._behaviours import Behaviour
+from apiharness.upstream._behaviours import Behaviour, ResponseData
 
 if TYPE_CHECKING:
     from apiharness.upstream._routes import Route
@@ -34,6 +34,8 @@ class JournalEntry:
     dropped response). ``processed`` says whether the upstream performed the operation (it
     produced a response), even if the connection then dropped: count side effects with it.
     ``stream_id`` is the HTTP/2 stream that carried the request (None over HTTP/1.1).
+    ``response`` is what the upstream produced (None: nothing); ``faulty`` says the fault
+    vocabulary shaped it (see :attr:`Plan.faulty`), so it stands for no real API's answer.
     """
 
     method: str
@@ -51,6 +53,8 @@ class JournalEntry:
     # The HTTP/2 stream that carried the request (None over HTTP/1.1 and in-process).
     stream_id: int | None = None
     request: httpx.Request | None = field(default=None, repr=False)
+    response: ResponseData | None = field(default=None, repr=False)
+    faulty: bool = False
 
     def json(self) -> Any:
         """The request body parsed as JSON."""

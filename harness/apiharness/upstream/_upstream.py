@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -35,6 +35,7 @@ from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Wait, wire
 
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
+    from apiharness.contract._pact import PactRoutes
     from apiharness.recording._upstream import CassetteRoutes
     from apiharness.upstream._http2 import Http2Settings
     from apiharness.upstream._reading import Limits
@@ -374,6 +375,21 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         from apiharness.recording._upstream import serve_cassette
 
         return serve_cassette(self, cassette, **options)
+
+    def from_pact(
+        self, pact: str | os.PathLike[str], *, states: Iterable[str] | None = None
+    ) -> PactRoutes:
+        """Serve a pact file's HTTP interactions (Pact V2-V4), with their request matching rules.
+
+        A request is answered by the first interaction it satisfies; one that satisfies none
+        gets a 404 saying why and fails :meth:`verify`. Faults compose with the pact:
+        ``served.route("get item 7").respond(status(503), served.responder())``.
+        ``states`` serves only interactions whose provider states are among those given.
+        Implemented in :func:`apiharness.contract.serve_pact`.
+        """
+        from apiharness.contract._pact import serve_pact
+
+        return serve_pact(self, pact, states=states)
 
     def serve(
         self,
