@@ -34,6 +34,7 @@ from apiharness.upstream import (
     reset,
     reset_stream,
     respond,
+    sse,
 )
 
 
@@ -71,6 +72,22 @@ def test_h2c_prior_knowledge_serves_routes_bodies_and_journals_stream_ids(
     assert up.journal[1].body == b"x" * 70_000
     assert up.journal[0].headers["host"] == served.authority
     assert up.journal[0].url == f"{served.url}/users/7"
+
+
+def test_a_streamed_answer_goes_out_as_data_frames_and_a_cut_stream_is_an_error(
+    served: Http2Server,
+) -> None:
+    up = served.upstream
+    up.get("/events").respond(sse(["one", "two", "three"]))
+    up.get("/cut").respond(sse(["one", "two", "three"], disconnect_after=1))
+    with h2c(served) as http:
+        with http.stream("GET", "/events") as response:
+            assert response.http_version == "HTTP/2"
+            assert "transfer-encoding" not in response.headers  # no chunked coding in HTTP/2
+            assert response.read() == b"data: one\n\ndata: two\n\ndata: three\n\n"
+        with pytest.raises(httpx.RemoteProtocolError), http.stream("GET", "/cut") as response:
+            response.read()
+    assert [e.status for e in up.journal] == [200, 200]
 
 
 def test_alpn_h2_over_tls_with_the_throwaway_ca() -> None:

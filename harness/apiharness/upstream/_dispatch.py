@@ -185,6 +185,7 @@ def _entry(
         route=route,
         status=delivered_status,
         processed=plan.processed,
+        resumed_after=plan.resumed_after,
         request=request,
         response=plan.response,
         faulty=plan.faulty,

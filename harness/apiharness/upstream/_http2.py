@@ -49,7 +49,7 @@ from apiharness.upstream._dispatch import Exchange
 from apiharness.upstream._server import LoopbackServer, abort_with_rst, off_loop
 from apiharness.upstream._stream_faults import ERROR_CODES
 from apiharness.upstream._upstream import upstream_asleep
-from apiharness.upstream._wire import Abort, Hang, Head, Send, Step, Wait, wire_steps
+from apiharness.upstream._wire import Abort, Chunk, Hang, Head, Send, Step, Wait, wire_steps
 
 if TYPE_CHECKING:
     import h2.connection
@@ -279,15 +279,16 @@ class _Http2Connection(asyncio.Protocol):
                 return step
             if isinstance(step, Head):
                 self.h2.send_headers(stream.id, _response_headers(step))
-            elif isinstance(step, Send):
+            elif isinstance(step, Send | Chunk):
+                # HTTP/2 frames bodies itself: a chunk's data is DATA, the last-chunk nothing.
                 stream.outbox += step.data
                 self._send_ready(stream)
             elif isinstance(step, Abort):
                 self.flush()
                 abort_with_rst(transport)
                 return None
-            elif plan.stream is not None:  # Close: what stands in for it over HTTP/1.1
-                self._stream_fault(stream, plan.stream, processed=plan.processed)
+            elif plan.stream_fault is not None:  # Close: what stands in for it over HTTP/1.1
+                self._stream_fault(stream, plan.stream_fault, processed=plan.processed)
                 return None
             else:  # Close: the connection, with every stream on it
                 self.flush()

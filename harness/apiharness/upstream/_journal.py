@@ -36,6 +36,8 @@ class JournalEntry:
     ``stream_id`` is the HTTP/2 stream that carried the request (None over HTTP/1.1).
     ``response`` is what the upstream produced (None: nothing); ``faulty`` says the fault
     vocabulary shaped it (see :attr:`Plan.faulty`), so it stands for no real API's answer.
+    ``resumed_after`` is the ``Last-Event-ID`` a streamed answer (:func:`sse`) continued after,
+    or None when it started from its first event.
     """
 
     method: str
@@ -52,6 +54,7 @@ class JournalEntry:
     delivered: bool = False
     # The HTTP/2 stream that carried the request (None over HTTP/1.1 and in-process).
     stream_id: int | None = None
+    resumed_after: str | None = None
     request: httpx.Request | None = field(default=None, repr=False)
     response: ResponseData | None = field(default=None, repr=False)
     faulty: bool = False

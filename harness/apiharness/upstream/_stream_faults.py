@@ -59,9 +59,9 @@ def _stream_behaviour(
 ) -> Behaviour:
     stream = StreamFault(frame, error)
     if not processed:
-        return _Fixed(description, response=None, fault=Fault.CLOSE, stream=stream)
+        return _Fixed(description, response=None, fault=Fault.CLOSE, stream_fault=stream)
     produced = as_response(f"{description}: response", response, respond(200)).response
-    return _Fixed(description, response=produced, fault=Fault.DROP, stream=stream)
+    return _Fixed(description, response=produced, fault=Fault.DROP, stream_fault=stream)
 
 
 @declared

@@ -31,7 +31,7 @@ from apiharness.upstream._behaviours import Fault, declared
 from apiharness.upstream._dispatch import Dispatcher, Exchange
 from apiharness.upstream._journal import Journal
 from apiharness.upstream._routes import Route, Router
-from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Wait, wire_steps
+from apiharness.upstream._wire import Abort, Chunk, Close, Hang, Head, Send, Wait, wire_steps
 
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from apiharness.upstream._server import LoopbackServer
     from apiharness.upstream._tls import TLSCertificates, TLSFault
 
-__all__ = ["Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
+__all__ = ["TimedBody", "Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
 
 # A fault that the client's read timeout ends; not a behaviour of its own.
 _TIMEOUT = "timeout"
@@ -91,8 +91,9 @@ async def upstream_asleep(clock: Clock, seconds: float) -> None:
         await clock.asleep(seconds)
 
 
-class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A body that arrives in timed pieces and may end in a wire error (truncate, dribble)."""
+class TimedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that arrives in timed pieces and may end in a wire error (truncate, dribble,
+    streams); the waits go through the active clock (shared with the cassette player)."""
 
     def __init__(self, pieces: list[tuple[float, bytes]], error: Exception | None) -> None:
         self.pieces, self.error = pieces, error
@@ -155,9 +156,13 @@ class _Received:
             self.gap += seconds
         return 0.0  # taken while the body is read
 
-    def take(self, step: Head | Send | Close | Abort) -> None:
+    def take(self, step: Head | Send | Chunk | Close | Abort) -> None:
         if isinstance(step, Head):
             self.head = step
+        elif isinstance(step, Chunk):
+            if step.data:
+                self.pieces.append((self.gap, step.data))
+                self.sent, self.gap = self.sent + len(step.data), 0.0
         elif isinstance(step, Send):
             if self.head is None:
                 self.garbled += step.data
@@ -171,8 +176,12 @@ class _Received:
         elif self.head is None:
             self.error = wire_error(Fault.CLOSE, self.request)
         else:
-            promised = next(int(v) for k, v in self.head.headers if k == "Content-Length")
-            detail = f"received {self.sent} bytes, expected {promised}"
+            promised = next((int(v) for k, v in self.head.headers if k == "Content-Length"), None)
+            detail = (
+                "incomplete chunked read"
+                if promised is None
+                else f"received {self.sent} bytes, expected {promised}"
+            )
             self.error = wire_error(Fault.TRUNCATE, self.request, detail)
 
     def response(self) -> httpx.Response:
@@ -182,7 +191,7 @@ class _Received:
         return httpx.Response(
             self.head.status,
             headers=self.head.headers,
-            stream=_Body(self.pieces, self.error),
+            stream=TimedBody(self.pieces, self.error),
             request=self.request,
             extensions={"http_version": b"HTTP/1.1"},
         )
