@@ -46,6 +46,7 @@ The tree::
     │   ├── CassetteDriftError        recorded traffic the OpenAPI description does not document
     │   └── SecretLeakError           a secret value occurs in a cassette (names, never values)
     ├── RecordingError                the recording proxy could not start or stopped badly
+    ├── StoreUnavailable              a shared store (Redis) is unreachable or lost an operation
     └── ConformanceError              the conformance suite was misconfigured
         └── ClientFactoryError        the client factory raised: no scenario can run
 
@@ -93,6 +94,7 @@ __all__ = [
     "SecretNotFound",
     "ServerThreadError",
     "SpecError",
+    "StoreUnavailable",
     "TokenUnavailable",
     "UnknownOperationError",
     "UnmatchedRequestError",
@@ -425,6 +427,15 @@ class SecretLeakError(CassetteError):
 
 class RecordingError(ApiHarnessError):
     """The recording proxy could not be started or did not stop cleanly."""
+
+
+class StoreUnavailable(ApiHarnessError):
+    """A shared store (Redis) could not be reached, or the connection broke mid-operation.
+
+    The operation's outcome is unknown to the caller: idempotency keys and webhook claims fail
+    closed (nothing is replayed or claimed on a guess), and so does the rate limiter unless it
+    was built with ``on_unavailable="allow"``.
+    """
 
 
 class ConformanceError(ApiHarnessError):
