@@ -14,13 +14,11 @@ process refreshes, the others wait for the lock and read the token it saved.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +29,7 @@ from pydantic import SecretStr
 
 from apiharness._io import atomic_write
 from apiharness._ttl import check_ttl, milliseconds
+from apiharness.clock import SystemClock
 from apiharness.errors import ConfigurationError, TokenUnavailable
 from apiharness.stores._redis import RedisConnection, as_bytes, redis_key
 
@@ -263,6 +262,8 @@ return 0
 # trip to the authorization server (tens to hundreds of ms); polling a key every 20 ms costs
 # nothing measurable and needs no subscription connection per waiter.
 _POLL = 0.02
+# The lock expires on Redis's clock, so waiting for it is real time even under a virtual clock.
+_REAL = SystemClock()
 
 
 class RedisTokenStore:
@@ -315,7 +316,7 @@ class RedisTokenStore:
     def _deadline(self) -> float:
         # A holder that died leaves the lock to expire after lock_ttl; twice that is a wait
         # no live holder causes.
-        return time.monotonic() + 2 * self.lock_ttl
+        return _REAL.monotonic() + 2 * self.lock_ttl
 
     def _too_long(self) -> TokenUnavailable:
         return TokenUnavailable(
@@ -330,9 +331,9 @@ class RedisTokenStore:
             with self._redis.errors():
                 if self._redis.sync.set(self._lock_key, owner, nx=True, px=px):
                     break
-            if time.monotonic() > deadline:
+            if _REAL.monotonic() > deadline:
                 raise self._too_long()
-            time.sleep(_POLL)  # real time: the lock's expiry runs on Redis's clock
+            _REAL.sleep(_POLL)
         try:
             yield
         finally:
@@ -347,9 +348,9 @@ class RedisTokenStore:
             with self._redis.errors():
                 if await client.set(self._lock_key, owner, nx=True, px=px):
                     break
-            if time.monotonic() > deadline:
+            if _REAL.monotonic() > deadline:
                 raise self._too_long()
-            await asyncio.sleep(_POLL)
+            await _REAL.asleep(_POLL)
         try:
             yield
         finally:
