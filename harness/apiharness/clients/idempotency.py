@@ -22,8 +22,9 @@ repeating the operation. :meth:`ResultStore.key_for` gives an operation a key th
 in every process and across restarts, so a crash between "sent" and "stored" still reaches the
 server with the original key and the server deduplicates. :class:`SQLiteResultStore` is the
 persistent default (standard library, WAL journal, safe for several processes);
-:class:`MemoryResultStore` lives as long as the process; :class:`RedisResultStore` is shared by
-processes on many hosts. The stores live in :mod:`apiharness.stores` and are re-exported here.
+:class:`MemoryResultStore` lives as long as the process; the stores live in
+:mod:`apiharness.stores` (re-exported here), with :class:`~apiharness.stores.RedisResultStore`
+for processes on many hosts.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from apiharness._ttl import DAY, check_ttl
 from apiharness.errors import ConfigurationError, IdempotencyKeyReused
 from apiharness.stores import (
     MemoryResultStore,
-    RedisResultStore,
     ResultStore,
     SQLiteResultStore,
     StoredResult,
@@ -48,7 +48,6 @@ __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
     "IdempotencyTransport",
     "MemoryResultStore",
-    "RedisResultStore",
     "ResultStore",
     "SQLiteResultStore",
     "StoredResult",
