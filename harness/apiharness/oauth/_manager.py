@@ -183,12 +183,12 @@ class TokenManager:
     def _refresh_shared(self, flight: _Flight, *, locked: bool) -> Flow[Token]:
         """The refresh, under the shared store's lock when there is one."""
         store = self._store
-        if not isinstance(store, SharedTokenStore):
-            return (
-                yield from self._refresher.refresh_flow(flight.refresh_token, scope=self._scope)
-            )
-        with contextlib.nullcontext() if locked else store.refresh_lock():
-            current = store.load()
+        shared = isinstance(store, SharedTokenStore)
+        lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if isinstance(store, SharedTokenStore) and not locked:
+            lock = store.refresh_lock()
+        with lock:
+            current = store.load() if shared else None
             if (
                 current is not None
                 and not _same(current, flight.stale)
@@ -196,29 +196,22 @@ class TokenManager:
             ):
                 return current  # another process refreshed while this one waited for the lock
             token = yield from self._refresher.refresh_flow(flight.refresh_token, scope=self._scope)
-            store.save(token)  # before the lock is released: the waiters read it next
+            if shared:
+                store.save(token)  # before the lock is released: the waiters read it next
             return token
 
     @contextlib.asynccontextmanager
     async def _alock(self, flight: _Flight) -> AsyncIterator[None]:
         """The shared store's refresh lock for an asyncio leader (a no-op for other stores)."""
-        store = self._store
-        if not isinstance(store, SharedTokenStore):
+        async with contextlib.AsyncExitStack() as stack:
+            if isinstance(self._store, SharedTokenStore):
+                try:
+                    await stack.enter_async_context(self._store.arefresh_lock())
+                except BaseException:
+                    # Followers of this process must not wait for a refresh that never starts.
+                    self._land(flight, TokenUnavailable("the refresh lock could not be taken"))
+                    raise
             yield
-            return
-        try:
-            lock = store.arefresh_lock()
-            await lock.__aenter__()
-        except BaseException:
-            self._land(flight, TokenUnavailable("the refresh lock could not be taken; try again"))
-            raise
-        try:
-            yield
-        except BaseException as exc:
-            if not await lock.__aexit__(type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            await lock.__aexit__(None, None, None)
 
     def _land(self, flight: _Flight, outcome: Token | BaseException) -> None:
         """Publish the outcome. If the store fails to save a new token, the token is still
