@@ -47,6 +47,7 @@ The tree::
     │   └── SecretLeakError           a secret value occurs in a cassette (names, never values)
     ├── PactError                     a pact file is invalid, unsupported, or cannot be written
     ├── RecordingError                the recording proxy could not start or stopped badly
+    ├── StoreUnavailable              a shared store (Redis) is unreachable or lost an operation
     └── ConformanceError              the conformance suite was misconfigured
         └── ClientFactoryError        the client factory raised: no scenario can run
 
@@ -95,6 +96,7 @@ __all__ = [
     "SecretNotFound",
     "ServerThreadError",
     "SpecError",
+    "StoreUnavailable",
     "TokenUnavailable",
     "UnknownOperationError",
     "UnmatchedRequestError",
@@ -431,6 +433,15 @@ class PactError(ApiHarnessError):
 
 class RecordingError(ApiHarnessError):
     """The recording proxy could not be started or did not stop cleanly."""
+
+
+class StoreUnavailable(ApiHarnessError):
+    """A shared store (Redis) could not be reached, or the connection broke mid-operation.
+
+    The operation's outcome is unknown to the caller: idempotency keys and webhook claims fail
+    closed (nothing is replayed or claimed on a guess), and so does the rate limiter unless it
+    was built with ``on_unavailable="allow"``.
+    """
 
 
 class ConformanceError(ApiHarnessError):

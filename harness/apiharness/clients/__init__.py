@@ -14,6 +14,7 @@ sleep and time read goes through :func:`apiharness.clock.get_clock` at the momen
 for what was taken from libraries and what was written by hand.
 """
 
+from apiharness._retry_after import parse_http_date, parse_retry_after
 from apiharness.clients._breaker import BreakerMetrics, CircuitBreaker, CircuitState, Permit
 from apiharness.clients._client import async_resilient_client, resilient_client
 from apiharness.clients._events import (
@@ -26,7 +27,6 @@ from apiharness.clients._events import (
     RetryScheduled,
     logging_hook,
 )
-from apiharness.clients._limiter import TokenBucket, server_quota
 from apiharness.clients._retry import (
     IDEMPOTENT_METHODS,
     RETRYABLE_ERRORS,
@@ -41,7 +41,6 @@ from apiharness.clients._retry import (
     RetryPolicy,
     RetryState,
 )
-from apiharness.clients._retry_after import parse_http_date, parse_retry_after
 from apiharness.clients._transport import DEFAULT_RETRY, ResilientTransport, default_is_failure
 from apiharness.clients.idempotency import (
     IdempotencyTransport,
@@ -51,6 +50,7 @@ from apiharness.clients.idempotency import (
     StoredResult,
     new_idempotency_key,
 )
+from apiharness.stores import TokenBucket, server_quota
 
 __all__ = [
     "DEFAULT_RETRY",

@@ -14,9 +14,9 @@ import httpx
 
 from apiharness.clients._breaker import CircuitBreaker
 from apiharness.clients._events import EventHook
-from apiharness.clients._limiter import TokenBucket
 from apiharness.clients._retry import RetryPolicy
 from apiharness.clients._transport import DEFAULT_RETRY, ResilientTransport
+from apiharness.stores import RateLimiter, TokenBucket
 
 __all__ = ["async_resilient_client", "resilient_client"]
 
@@ -26,7 +26,7 @@ def _transport(
     *,
     retry: RetryPolicy | None,
     breaker: CircuitBreaker | bool,
-    rate: float | TokenBucket | None,
+    rate: float | RateLimiter | None,
     on_event: EventHook | None,
     seed: int | None,
 ) -> ResilientTransport:
@@ -58,7 +58,7 @@ def resilient_client(
     *,
     retry: RetryPolicy | None = DEFAULT_RETRY,
     breaker: CircuitBreaker | bool = True,
-    rate: float | TokenBucket | None = None,
+    rate: float | RateLimiter | None = None,
     timeout: float | httpx.Timeout = 10.0,
     transport: httpx.BaseTransport | None = None,
     on_event: EventHook | None = None,
@@ -71,9 +71,10 @@ def resilient_client(
             prices = client.get("/prices").raise_for_status().json()
 
     ``breaker=False`` switches the breaker off, ``retry=None`` the retries; ``rate`` is requests
-    per second (or a :class:`TokenBucket`); ``transport`` is the transport that does the I/O
-    (default ``httpx.HTTPTransport()``, which takes ``verify``, ``cert``, ``http1``, ``http2``
-    and ``limits`` given here); other keywords go to ``httpx.Client``.
+    per second (or a :class:`TokenBucket`, or a :class:`~apiharness.stores.RedisTokenBucket`
+    shared by processes); ``transport`` is the transport that does the I/O (default
+    ``httpx.HTTPTransport()``, which takes ``verify``, ``cert``, ``http1``, ``http2`` and
+    ``limits`` given here); other keywords go to ``httpx.Client``.
     """
     own = _transport_options(client_options)
     inner = transport if transport is not None else httpx.HTTPTransport(**own)
@@ -92,7 +93,7 @@ def async_resilient_client(
     *,
     retry: RetryPolicy | None = DEFAULT_RETRY,
     breaker: CircuitBreaker | bool = True,
-    rate: float | TokenBucket | None = None,
+    rate: float | RateLimiter | None = None,
     timeout: float | httpx.Timeout = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
     on_event: EventHook | None = None,

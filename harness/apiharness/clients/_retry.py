@@ -49,7 +49,7 @@ from typing import Literal
 
 import httpx
 
-from apiharness.clients._retry_after import parse_retry_after
+from apiharness._retry_after import parse_retry_after
 from apiharness.errors import (
     Attempt,
     ConfigurationError,
