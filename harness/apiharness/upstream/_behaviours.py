@@ -295,14 +295,19 @@ def _args(*args: object, **kwargs: object) -> str:
 class Respond(Behaviour):
     """Answer with a fixed response."""
 
-    __slots__ = ("response",)
+    __slots__ = ("_plan", "response")
 
     def __init__(self, response: ResponseData, description: str) -> None:
         super().__init__(description)
         self.response = response
+        self._plan: Plan | None = None
 
     def plan(self, ctx: Context) -> Plan:
-        return Plan(self, self.response)
+        # Plans are immutable: one serves every request (building one costs microseconds).
+        planned = self._plan
+        if planned is None or planned.response is not self.response:
+            planned = self._plan = Plan(self, self.response)
+        return planned
 
 
 _MISSING: Any = object()

@@ -168,16 +168,12 @@ def _entry(
         plan.response.status if plan.response and plan.fault is not Fault.DROP else None
     )
     return JournalEntry(
-        method=request.method,
-        url=str(request.url),
+        request=request,
         path=arrival.path,
-        headers=request.headers,
-        body=request.content,
         time=arrival.time,
         monotonic=arrival.monotonic,
         behaviour=plan.behaviour,
         route=route,
         status=delivered_status,
         processed=plan.processed,
-        request=request,
     )

@@ -33,13 +33,13 @@ class JournalEntry:
     ``status`` is None when no response reached the wire (hang, reset, close, garbage, a
     dropped response). ``processed`` says whether the upstream performed the operation (it
     produced a response), even if the connection then dropped: count side effects with it.
+
+    ``method``, ``url``, ``headers`` and ``body`` are read from ``request`` when asked for (the
+    loopback server builds a request's headers only when something reads them).
     """
 
-    method: str
-    url: str
+    request: httpx.Request = field(repr=False)
     path: str
-    headers: httpx.Headers
-    body: bytes
     time: float
     monotonic: float
     behaviour: Behaviour | None
@@ -47,7 +47,22 @@ class JournalEntry:
     status: int | None
     processed: bool
     delivered: bool = False
-    request: httpx.Request | None = field(default=None, repr=False)
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def url(self) -> str:
+        return str(self.request.url)
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.request.headers
+
+    @property
+    def body(self) -> bytes:
+        return self.request.content
 
     def json(self) -> Any:
         """The request body parsed as JSON."""

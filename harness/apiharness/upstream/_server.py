@@ -63,7 +63,13 @@ from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._dispatch import Exchange
 from apiharness.upstream._journal import RejectedRequest
-from apiharness.upstream._reading import Limits, ParsedRequest, Refusal, RequestReader
+from apiharness.upstream._reading import (
+    Limits,
+    ParsedRequest,
+    Refusal,
+    RequestReader,
+    WireRequest,
+)
 from apiharness.upstream._upstream import upstream_asleep
 from apiharness.upstream._wire import Abort, Hang, Head, Send, Step, Wait, wire_steps
 
@@ -227,7 +233,7 @@ class _Connection(asyncio.Protocol):
         """Serve one request; False when it goes on in a task (or failed)."""
         try:
             exchange = self.server.upstream.dispatcher.dispatch(
-                self._request(parsed), get_clock(), choose=False
+                WireRequest(parsed), get_clock(), choose=False
             )
             steps = waiting = None
             if not exchange.pending:  # else user code runs first, off the loop
@@ -251,14 +257,6 @@ class _Connection(asyncio.Protocol):
         self.server.tasks.add(task)
         task.add_done_callback(self.server.tasks.discard)
         return False
-
-    @staticmethod
-    def _request(parsed: ParsedRequest) -> httpx.Request:
-        request = httpx.Request(
-            parsed.method, parsed.url, headers=parsed.headers, stream=httpx.ByteStream(parsed.body)
-        )
-        request.read()
-        return request
 
     def _refuse(self, refusal: Refusal) -> None:
         """Journal the client's error, then answer the refused request and close.
