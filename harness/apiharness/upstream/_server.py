@@ -84,6 +84,8 @@ _MAX_QUEUED = 16
 # The lingering close after an answer of the server's own: how long, and how much it discards.
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1 << 20
+# The steps the socket driver must wait on (a tuple: `Wait | Hang` would be built per step).
+_WAITS = (Wait, Hang)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -281,7 +283,7 @@ class _Connection(asyncio.Protocol):
         assert transport is not None
         out: list[bytes] = []
         for step in steps:
-            if isinstance(step, Wait | Hang):
+            if isinstance(step, _WAITS):
                 transport.write(b"".join(out))
                 return step
             if isinstance(step, Head):
