@@ -45,6 +45,7 @@ The tree::
     ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
     │   ├── CassetteDriftError        recorded traffic the OpenAPI description does not document
     │   └── SecretLeakError           a secret value occurs in a cassette (names, never values)
+    ├── PactError                     a pact file is invalid, unsupported, or cannot be written
     ├── RecordingError                the recording proxy could not start or stopped badly
     └── ConformanceError              the conformance suite was misconfigured
         └── ClientFactoryError        the client factory raised: no scenario can run
@@ -82,6 +83,7 @@ __all__ = [
     "MalformedWebhookHeader",
     "MissingWebhookHeader",
     "OAuthError",
+    "PactError",
     "RateLimitExceeded",
     "RecordingError",
     "ResponseValidationError",
@@ -421,6 +423,10 @@ class SecretLeakError(CassetteError):
     def __init__(self, message: str, leaks: Sequence[object] = ()) -> None:
         super().__init__(message)
         self.leaks = list(leaks)
+
+
+class PactError(ApiHarnessError):
+    """A pact file is not valid Pact JSON, uses an unsupported feature, or cannot be written."""
 
 
 class RecordingError(ApiHarnessError):

@@ -43,6 +43,16 @@ def _transport(
     )
 
 
+#: ``httpx.Client`` options that configure its own transport: httpx ignores them when a
+#: transport is given, so they go to the default inner transport instead.
+_TRANSPORT_OPTIONS = ("verify", "cert", "http1", "http2", "limits")
+
+
+def _transport_options(client_options: dict[str, Any]) -> dict[str, Any]:
+    """Take the transport's options (``verify``, ``cert`` …) out of ``client_options``."""
+    return {k: client_options.pop(k) for k in _TRANSPORT_OPTIONS if k in client_options}
+
+
 def resilient_client(
     base_url: str | httpx.URL = "",
     *,
@@ -62,9 +72,11 @@ def resilient_client(
 
     ``breaker=False`` switches the breaker off, ``retry=None`` the retries; ``rate`` is requests
     per second (or a :class:`TokenBucket`); ``transport`` is the transport that does the I/O
-    (default ``httpx.HTTPTransport()``); other keywords go to ``httpx.Client``.
+    (default ``httpx.HTTPTransport()``, which takes ``verify``, ``cert``, ``http1``, ``http2``
+    and ``limits`` given here); other keywords go to ``httpx.Client``.
     """
-    inner = transport if transport is not None else httpx.HTTPTransport()
+    own = _transport_options(client_options)
+    inner = transport if transport is not None else httpx.HTTPTransport(**own)
     return httpx.Client(
         base_url=base_url,
         timeout=timeout,
@@ -92,7 +104,8 @@ def async_resilient_client(
     async with async_resilient_client("https://api.example") as client:
         response = await client.get("/prices")
     """
-    inner = transport if transport is not None else httpx.AsyncHTTPTransport()
+    own = _transport_options(client_options)
+    inner = transport if transport is not None else httpx.AsyncHTTPTransport(**own)
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout,

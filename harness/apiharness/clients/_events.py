@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from apiharness._urls import shown_url
+
 __all__ = [
     "BreakerRejected",
     "BreakerStateChanged",
@@ -92,9 +94,7 @@ def describe_target(request: httpx.Request) -> str:
 
     Leaves out userinfo, query and fragment, where credentials tend to travel.
     """
-    url = request.url
-    port = f":{url.port}" if url.port is not None else ""
-    return f"{request.method} {url.scheme}://{url.host}{port}{url.path}"
+    return f"{request.method} {shown_url(str(request.url))}"
 
 
 def logging_hook(logger: logging.Logger | None = None, level: int = logging.INFO) -> EventHook:

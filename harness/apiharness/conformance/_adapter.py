@@ -7,7 +7,18 @@ breaker, validation …):
 * ``get(path: str) -> object`` — one idempotent read;
 * ``create(path: str, body: dict) -> object`` — one POST;
 * ``errors: tuple[type[BaseException], ...]`` — the errors the client means to raise;
-* ``close()`` — optional.
+* ``close()`` — optional;
+* ``http2 = True`` — optional: the client speaks HTTP/2 (the transport catalogue then serves
+  it over HTTP/2).
+
+The ``transport`` catalogue serves TLS. The client is told to trust the session's throwaway CA
+the way deployments tell it about a private CA: while a TLS scenario runs, ``SSL_CERT_FILE``
+(read by httpx with its default ``trust_env=True``, by ``ssl.create_default_context`` and by
+urllib3) and ``REQUESTS_CA_BUNDLE`` (read by requests) name the CA's PEM file, so a client with
+default settings needs no change. For mutual TLS the factory is called as
+``make_client(base_url, client_cert=PATH)`` (a PEM file with the key and the certificate
+chain, which ``httpx.Client(cert=PATH)`` and ``requests`` ``cert=PATH`` take) when it accepts
+a ``client_cert`` keyword; a factory without one cannot present a certificate.
 
 ``get`` and ``create`` are both plain functions or both coroutine functions. Async adapters run
 on one private event loop per scenario, so clients bound to a loop (``httpx.AsyncClient``) work.
@@ -25,7 +36,7 @@ from apiharness._imports import import_object
 from apiharness._scrub import scrub
 from apiharness.errors import ClientFactoryError, ConformanceError
 
-__all__ = ["ClientAdapter", "ClientFactory", "Driver", "load_factory"]
+__all__ = ["ClientAdapter", "ClientFactory", "Driver", "accepts_client_cert", "load_factory"]
 
 
 @runtime_checkable
@@ -55,6 +66,19 @@ def load_factory(spec: str | ClientFactory) -> ClientFactory:
     if not callable(factory):
         raise ConformanceError(f"client factory {spec!r} is not callable")
     return factory
+
+
+def accepts_client_cert(factory: ClientFactory) -> bool:
+    """Whether ``factory`` takes a ``client_cert`` keyword (by name, or through ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or a C callable: no signature to read
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == "client_cert" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
 
 
 def _check_adapter(
@@ -87,11 +111,16 @@ def _check_adapter(
 class Driver:
     """Drives one adapter, sync or async, from the grader's worker thread."""
 
-    def __init__(self, factory: ClientFactory, base_url: str) -> None:
+    def __init__(
+        self, factory: ClientFactory, base_url: str, *, client_cert: str | None = None
+    ) -> None:
         self._runner: asyncio.Runner | None = None
         name = getattr(factory, "__qualname__", repr(factory))
+        #: Whether the factory was handed the client certificate (it takes ``client_cert``).
+        self.offered_cert = client_cert is not None and accepts_client_cert(factory)
+        extra = {"client_cert": client_cert} if self.offered_cert else {}
         try:
-            self.adapter: Any = factory(base_url)
+            self.adapter: Any = factory(base_url, **extra)
         except Exception as exc:
             # The client's own text: it may quote a credential, so the secrets the environment
             # holds are scrubbed, and the original is not chained (its message is unscrubbed).
@@ -101,6 +130,7 @@ class Driver:
                 f"scenario can run until it builds a client. Its traceback:\n{trace}"
             ) from None
         self.is_async, self.errors = _check_adapter(self.adapter, name)
+        self.http2 = getattr(self.adapter, "http2", False) is True
         if self.is_async:
             self._runner = asyncio.Runner()
 

@@ -20,6 +20,7 @@ Usage outside apiharness: ``mitmdump -s plugins/record_vcr.py --set vcr_cassette
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -105,7 +106,8 @@ class RecordVCR:
     ``vcr_append`` (keep the cassette's interactions and add the new ones), ``vcr_redact``
     (default true), ``vcr_redact_headers`` / ``vcr_redact_params`` / ``vcr_redact_fields``
     (extra names to redact), ``vcr_ready_file`` (where to write ``{"port": N}`` once listening),
-    ``vcr_progress_file`` (where to write ``{"recorded": N}`` as flows are recorded).
+    ``vcr_progress_file`` (where to write ``{"recorded": N}`` as flows are recorded),
+    ``vcr_parent_pid`` (shut down, writing the cassette, once that process is gone).
     """
 
     def __init__(self) -> None:
@@ -113,6 +115,7 @@ class RecordVCR:
         self.redactor = Redactor()
         self.redacting = True
         self.existing = Cassette()
+        self._watch: asyncio.Task[None] | None = None
 
     def load(self, loader: Loader) -> None:
         loader.add_option("vcr_cassette", str, "", "Write recorded flows to this VCR.py cassette.")
@@ -135,6 +138,12 @@ class RecordVCR:
         )
         loader.add_option(
             "vcr_progress_file", str, "", 'Write {"recorded": N} here after each recorded flow.'
+        )
+        loader.add_option(
+            "vcr_parent_pid",
+            int,
+            0,
+            "Shut down (writing the cassette) when this parent process is gone; 0: never.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -164,6 +173,10 @@ class RecordVCR:
                     raise exceptions.OptionsError(f"vcr_append: {exc}") from None
 
     def running(self) -> None:
+        if ctx.options.vcr_parent_pid:
+            self._watch = asyncio.get_running_loop().create_task(
+                _follow_parent(ctx.options.vcr_parent_pid)
+            )
         if not ctx.options.vcr_ready_file:
             return
         server = ctx.master.addons.get("proxyserver")
@@ -223,6 +236,24 @@ class RecordVCR:
             return
         cassette.save(ctx.options.vcr_cassette)
         logger.info("wrote %d interactions to %s", len(cassette), ctx.options.vcr_cassette)
+
+
+#: Seconds between two looks at whether the parent process still exists.
+PARENT_POLL = 0.25
+
+
+async def _follow_parent(parent: int) -> None:
+    """Shut mitmdump down, as SIGTERM does, once ``parent`` is no longer its parent.
+
+    A recorder killed with SIGKILL cannot stop its mitmdump; without this the proxy would
+    outlive it, holding its port, and the recording would never be written. A dead parent's
+    children are re-parented (to init or a subreaper), so the parent pid changes.
+    """
+    # Polled: nothing announces a parent's death portably (pidfd is Linux-only).
+    while os.getppid() == parent:  # noqa: ASYNC110
+        await asyncio.sleep(PARENT_POLL)
+    logger.warning("the recorder (pid %d) is gone; writing the cassette and stopping", parent)
+    ctx.master.shutdown()
 
 
 def declared_secrets() -> dict[str, str]:

@@ -17,7 +17,8 @@ Declare how an upstream API behaves, including how it fails, then point a client
 
 **Behaviours** are values, validated when declared: ``respond``, ``status``, ``delay``,
 ``hang``, ``reset``, ``close``, ``garbage``, ``truncate``, ``dribble``, ``malformed_json``,
-``wrong_content_type``, ``rate_limit``, ``drop_after_processing``. **Scripts** combine them:
+``wrong_content_type``, ``rate_limit``, ``drop_after_processing``; over HTTP/2
+(``up.serve(http2=True)``) also ``reset_stream`` and ``goaway``. **Scripts** combine them:
 ``route.respond(a, b, c)`` (in order, the last repeats), ``b.times(n)``, ``sequence``,
 ``cycle``, ``chance(p, ...)`` (seeded), ``every(n, ...)``, and any callable
 ``(httpx.Request) -> behaviour``.
@@ -66,18 +67,23 @@ from apiharness.upstream._behaviours import (
     truncate,
     wrong_content_type,
 )
+from apiharness.upstream._http2 import Http2Server, Http2Settings
 from apiharness.upstream._idempotency import IdempotencyPolicy
 from apiharness.upstream._journal import Journal, JournalEntry, RejectedRequest
 from apiharness.upstream._reading import Limits
 from apiharness.upstream._routes import Outcome, Route, RoutePolicy
 from apiharness.upstream._scripts import chance, cycle, every, rate_limit, sequence
 from apiharness.upstream._server import LoopbackServer
+from apiharness.upstream._stream_faults import goaway, reset_stream
+from apiharness.upstream._tls import TLSCertificates, TLSFault
 from apiharness.upstream._upstream import Upstream
 
 __all__ = [
     "AuthorizationServer",
     "Behaviour",
     "Fault",
+    "Http2Server",
+    "Http2Settings",
     "IdempotencyPolicy",
     "Journal",
     "JournalEntry",
@@ -91,6 +97,8 @@ __all__ = [
     "ResponseData",
     "Route",
     "RoutePolicy",
+    "TLSCertificates",
+    "TLSFault",
     "Upstream",
     "chance",
     "close",
@@ -100,10 +108,12 @@ __all__ = [
     "drop_after_processing",
     "every",
     "garbage",
+    "goaway",
     "hang",
     "malformed_json",
     "rate_limit",
     "reset",
+    "reset_stream",
     "respond",
     "sequence",
     "status",

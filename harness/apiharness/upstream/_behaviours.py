@@ -37,6 +37,7 @@ __all__ = [
     "Respond",
     "ResponseData",
     "Runner",
+    "StreamFault",
     "close",
     "declared",
     "delay",
@@ -187,6 +188,16 @@ class Fault(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamFault:
+    """An HTTP/2 stream-level fault (RFC 9113): ``RST_STREAM`` or ``GOAWAY`` with ``error``,
+    an error code name of RFC 9113 section 7. Only the HTTP/2 server reads it; the plan's
+    :class:`Fault` says what HTTP/1.1 and the in-process transport do instead."""
+
+    frame: str  # "RST_STREAM" or "GOAWAY"
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseData:
     """A response the upstream produced: status, headers (without Content-Length) and body."""
 
@@ -225,11 +236,27 @@ class Plan:
     # runs it after releasing the route's lock, and the loopback server off its event loop,
     # so a callable that waits blocks neither the route nor other connections.
     pending: Callable[[], Plan] | None = None
+    # What the HTTP/2 server does instead of ``fault`` (reset the stream, send GOAWAY).
+    stream: StreamFault | None = None
 
     @property
     def processed(self) -> bool:
         """Whether the upstream performed the operation (produced a response)."""
         return self.response is not None
+
+    @property
+    def faulty(self) -> bool:
+        """Whether the fault vocabulary shaped this answer: a wire fault, a wait, a slow body,
+        or an error answer (``status()``, ``rate_limit``, ``malformed_json`` ...). Contracts
+        (Pact export) take only answers that are not."""
+        return (
+            self.response is None
+            or self.fault is not Fault.NONE
+            or self.stream is not None
+            or self.delay > 0
+            or self.chunks > 1
+            or self.behaviour.injected
+        )
 
 
 def then_map(plan: Plan, change: Callable[[Plan], Plan]) -> Plan:
@@ -260,6 +287,8 @@ class Behaviour:
     """Base of every behaviour. Stateless behaviours are their own runner."""
 
     __slots__ = ("_repr",)
+    #: Made by the fault vocabulary to misbehave (an error answer), not to stand for the API.
+    injected: bool = False
 
     def __init__(self, description: str) -> None:
         self._repr = description
@@ -295,11 +324,12 @@ def _args(*args: object, **kwargs: object) -> str:
 class Respond(Behaviour):
     """Answer with a fixed response."""
 
-    __slots__ = ("_plan", "response")
+    __slots__ = ("_plan", "injected", "response")
 
-    def __init__(self, response: ResponseData, description: str) -> None:
+    def __init__(self, response: ResponseData, description: str, *, injected: bool = False) -> None:
         super().__init__(description)
         self.response = response
+        self.injected = injected
         self._plan: Plan | None = None
 
     def plan(self, ctx: Context) -> Plan:
@@ -423,6 +453,7 @@ def status(
     """
     made = respond(check_status("status(code)", code), headers=headers, retry_after=retry_after)
     made._repr = f"status({_args(code, retry_after=retry_after, headers=headers)})"
+    made.injected = True
     return made
 
 
@@ -446,6 +477,7 @@ def malformed_json(status: int = 200) -> Respond:
         made.response.status, (("Content-Type", "application/json"),), body
     )
     made._repr = f"malformed_json({status})"
+    made.injected = True
     return made
 
 
@@ -467,7 +499,8 @@ def wrong_content_type(
             f"wrong_content_type(content_type=...) takes a str, got {content_type!r}"
         )
     relabelled = base.response.with_headers({"Content-Type": content_type})
-    return Respond(relabelled, f"wrong_content_type({_args(response, content_type=content_type)})")
+    shown = f"wrong_content_type({_args(response, content_type=content_type)})"
+    return Respond(relabelled, shown, injected=True)
 
 
 # -- timing and wire faults ---------------------------------------------------------------------

@@ -99,6 +99,12 @@ class Dispatcher:
         with self._lock:
             return list(self._unmatched)
 
+    def note_unmatched(self, diagnostic: str) -> None:
+        """Count a request as unmatched although a route answered it: a route that serves
+        recorded or contracted exchanges (a pact) found none for it. ``verify()`` fails on it."""
+        with self._lock:
+            self._unmatched.append(diagnostic)
+
     def clear(self) -> None:
         with self._lock:
             self._unmatched.clear()
@@ -176,4 +182,6 @@ def _entry(
         route=route,
         status=delivered_status,
         processed=plan.processed,
+        response=plan.response,
+        faulty=plan.faulty,
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
-from apiharness.upstream._behaviours import Behaviour
+from apiharness.upstream._behaviours import Behaviour, ResponseData
 
 if TYPE_CHECKING:
     from apiharness.upstream._routes import Route
@@ -33,6 +33,9 @@ class JournalEntry:
     ``status`` is None when no response reached the wire (hang, reset, close, garbage, a
     dropped response). ``processed`` says whether the upstream performed the operation (it
     produced a response), even if the connection then dropped: count side effects with it.
+    ``stream_id`` is the HTTP/2 stream that carried the request (None over HTTP/1.1).
+    ``response`` is what the upstream produced (None: nothing); ``faulty`` says the fault
+    vocabulary shaped it (see :attr:`Plan.faulty`), so it stands for no real API's answer.
 
     ``method``, ``url``, ``headers`` and ``body`` are read from ``request`` when asked for (the
     loopback server builds a request's headers only when something reads them).
@@ -47,6 +50,10 @@ class JournalEntry:
     status: int | None
     processed: bool
     delivered: bool = False
+    # The HTTP/2 stream that carried the request (None over HTTP/1.1 and in-process).
+    stream_id: int | None = None
+    response: ResponseData | None = field(default=None, repr=False)
+    faulty: bool = False
 
     @property
     def method(self) -> str:

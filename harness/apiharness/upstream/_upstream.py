@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -35,9 +35,12 @@ from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Wait, wire
 
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
+    from apiharness.contract._pact import PactRoutes
     from apiharness.recording._upstream import CassetteRoutes
+    from apiharness.upstream._http2 import Http2Settings
     from apiharness.upstream._reading import Limits
     from apiharness.upstream._server import LoopbackServer
+    from apiharness.upstream._tls import TLSCertificates, TLSFault
 
 __all__ = ["Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
 
@@ -373,6 +376,21 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
         return serve_cassette(self, cassette, **options)
 
+    def from_pact(
+        self, pact: str | os.PathLike[str], *, states: Iterable[str] | None = None
+    ) -> PactRoutes:
+        """Serve a pact file's HTTP interactions (Pact V2-V4), with their request matching rules.
+
+        A request is answered by the first interaction it satisfies; one that satisfies none
+        gets a 404 saying why and fails :meth:`verify`. Faults compose with the pact:
+        ``served.route("get item 7").respond(status(503), served.responder())``.
+        ``states`` serves only interactions whose provider states are among those given.
+        Implemented in :func:`apiharness.contract.serve_pact`.
+        """
+        from apiharness.contract._pact import serve_pact
+
+        return serve_pact(self, pact, states=states)
+
     def serve(
         self,
         *,
@@ -380,18 +398,48 @@ class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
         host: str = "127.0.0.1",
         port: int = 0,
         limits: Limits | None = None,
+        tls: TLSFault | str | None = None,
+        certificates: TLSCertificates | None = None,
+        http2: bool | Http2Settings = False,
     ) -> LoopbackServer:
         """A loopback server for this upstream; start it with ``with``.
 
         ``with up.serve() as server: requests.get(server.base_url + "/users/1")``
 
+        ``https=True`` serves TLS with a throwaway CA (``server.ca_path``); ``tls=`` serves a
+        TLS fault with the same routes, behaviours and journal (``"expired"``,
+        ``"not-yet-valid"``, ``"wrong-host"``, ``"self-signed"``, ``"unknown-ca"``,
+        ``"incomplete-chain"``, ``"handshake-stall"``, ``"mtls-required"``; see
+        :class:`~apiharness.upstream.TLSFault`); ``certificates=`` shares one
+        :class:`~apiharness.upstream.TLSCertificates` between servers.
+
         ``limits`` bounds what a client may send (:class:`~apiharness.upstream.Limits`:
         request head 64 KiB, body 16 MiB, 10 s for a head to arrive, by default); past them
         the request is refused (431, 413, 408) and journaled in ``journal.rejected``.
+
+        ``http2=True`` (or :class:`~apiharness.upstream.Http2Settings`) serves HTTP/2 instead
+        (:class:`~apiharness.upstream.Http2Server`, needs ``apiharness[http2]``): h2c with
+        prior knowledge, or ALPN ``h2`` with ``https=True``.
         """
+        if http2 is not False and limits is not None:
+            raise ConfigurationError(
+                "limits= bounds the HTTP/1.1 server's reader; the HTTP/2 server is bounded "
+                "by its flow-control windows (Http2Settings(window=...)): drop limits="
+            )
+        served: dict[str, Any] = {
+            "https": https,
+            "host": host,
+            "port": port,
+            "tls": tls,
+            "certificates": certificates,
+        }
+        if http2 is not False:
+            from apiharness.upstream._http2 import Http2Server
+
+            return Http2Server(self, settings=None if http2 is True else http2, **served)
         from apiharness.upstream._server import LoopbackServer
 
-        return LoopbackServer(self, https=https, host=host, port=port, limits=limits)
+        return LoopbackServer(self, limits=limits, **served)
 
     # -- in-process delivery ---------------------------------------------------------------------
 
