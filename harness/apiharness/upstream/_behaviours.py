@@ -340,15 +340,20 @@ def _args(*args: object, **kwargs: object) -> str:
 class Respond(Behaviour):
     """Answer with a fixed response."""
 
-    __slots__ = ("injected", "response")
+    __slots__ = ("_plan", "injected", "response")
 
     def __init__(self, response: ResponseData, description: str, *, injected: bool = False) -> None:
         super().__init__(description)
         self.response = response
         self.injected = injected
+        self._plan: Plan | None = None
 
     def plan(self, ctx: Context) -> Plan:
-        return Plan(self, self.response)
+        # Plans are immutable: one serves every request (building one costs microseconds).
+        planned = self._plan
+        if planned is None or planned.response is not self.response:
+            planned = self._plan = Plan(self, self.response)
+        return planned
 
 
 _MISSING: Any = object()

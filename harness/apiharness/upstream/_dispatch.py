@@ -174,11 +174,8 @@ def _entry(
         plan.response.status if plan.response and plan.fault is not Fault.DROP else None
     )
     return JournalEntry(
-        method=request.method,
-        url=str(request.url),
+        request=request,
         path=arrival.path,
-        headers=request.headers,
-        body=request.content,
         time=arrival.time,
         monotonic=arrival.monotonic,
         behaviour=plan.behaviour,
@@ -186,7 +183,6 @@ def _entry(
         status=delivered_status,
         processed=plan.processed,
         resumed_after=plan.resumed_after,
-        request=request,
         response=plan.response,
         faulty=plan.faulty,
     )

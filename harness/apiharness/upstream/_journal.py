@@ -38,13 +38,13 @@ class JournalEntry:
     vocabulary shaped it (see :attr:`Plan.faulty`), so it stands for no real API's answer.
     ``resumed_after`` is the ``Last-Event-ID`` a streamed answer (:func:`sse`) continued after,
     or None when it started from its first event.
+
+    ``method``, ``url``, ``headers`` and ``body`` are read from ``request`` when asked for (the
+    loopback server builds a request's headers only when something reads them).
     """
 
-    method: str
-    url: str
+    request: httpx.Request = field(repr=False)
     path: str
-    headers: httpx.Headers
-    body: bytes
     time: float
     monotonic: float
     behaviour: Behaviour | None
@@ -55,9 +55,24 @@ class JournalEntry:
     # The HTTP/2 stream that carried the request (None over HTTP/1.1 and in-process).
     stream_id: int | None = None
     resumed_after: str | None = None
-    request: httpx.Request | None = field(default=None, repr=False)
     response: ResponseData | None = field(default=None, repr=False)
     faulty: bool = False
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def url(self) -> str:
+        return str(self.request.url)
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.request.headers
+
+    @property
+    def body(self) -> bytes:
+        return self.request.content
 
     def json(self) -> Any:
         """The request body parsed as JSON."""

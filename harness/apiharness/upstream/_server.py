@@ -59,7 +59,13 @@ from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._dispatch import Exchange
 from apiharness.upstream._journal import RejectedRequest
-from apiharness.upstream._reading import Limits, ParsedRequest, Refusal, RequestReader
+from apiharness.upstream._reading import (
+    Limits,
+    ParsedRequest,
+    Refusal,
+    RequestReader,
+    WireRequest,
+)
 from apiharness.upstream._tls import TLSCertificates, TLSFault, parse_tls_fault
 from apiharness.upstream._upstream import upstream_asleep
 from apiharness.upstream._wire import Abort, Chunk, Hang, Head, Send, Step, Wait, wire_steps
@@ -75,6 +81,8 @@ _MAX_QUEUED = 16
 # The lingering close after an answer of the server's own: how long, and how much it discards.
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1 << 20
+# The steps the socket driver must wait on (a tuple: `Wait | Hang` would be built per step).
+_WAITS = (Wait, Hang)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -240,7 +248,7 @@ class _Connection(asyncio.Protocol):
         """Serve one request; False when it goes on in a task (or failed)."""
         try:
             exchange = self.server.upstream.dispatcher.dispatch(
-                self._request(parsed), get_clock(), choose=False
+                WireRequest(parsed), get_clock(), choose=False
             )
             steps = waiting = None
             if not exchange.pending:  # else user code runs first, off the loop
@@ -265,14 +273,6 @@ class _Connection(asyncio.Protocol):
         task.add_done_callback(self.server.tasks.discard)
         return False
 
-    @staticmethod
-    def _request(parsed: ParsedRequest) -> httpx.Request:
-        request = httpx.Request(
-            parsed.method, parsed.url, headers=parsed.headers, stream=httpx.ByteStream(parsed.body)
-        )
-        request.read()
-        return request
-
     def _refuse(self, refusal: Refusal) -> None:
         """Journal the client's error, then answer the refused request and close.
 
@@ -296,7 +296,7 @@ class _Connection(asyncio.Protocol):
         assert transport is not None
         out: list[bytes] = []
         for step in steps:
-            if isinstance(step, Wait | Hang):
+            if isinstance(step, _WAITS):
                 transport.write(b"".join(out))
                 return step
             if isinstance(step, Head):
