@@ -120,6 +120,14 @@ DEFAULT_CATALOGUE = "default"
 #: Every catalogue by name: its module (imported on first use) and a one-line description.
 CATALOGUE_MODULES: dict[str, tuple[str, str]] = {
     DEFAULT_CATALOGUE: (__name__, "retries, backoff, timeouts, validation, idempotency"),
+    "streaming": (
+        "apiharness.conformance._streaming",
+        "Server-Sent Events: resume, duplicates, in-stream errors, stalls, retry: (needs stream)",
+    ),
+    "llm": (
+        "apiharness.conformance._llm",
+        "LLM provider APIs: retry-after-ms, x-should-retry, 529, token budgets",
+    ),
 }
 
 #: The loaded catalogues: name -> scenario id -> scenario, each in registration order.
