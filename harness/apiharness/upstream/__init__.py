@@ -17,7 +17,10 @@ Declare how an upstream API behaves, including how it fails, then point a client
 
 **Behaviours** are values, validated when declared: ``respond``, ``status``, ``delay``,
 ``hang``, ``reset``, ``close``, ``garbage``, ``truncate``, ``dribble``, ``malformed_json``,
-``wrong_content_type``, ``rate_limit``, ``drop_after_processing``. **Scripts** combine them:
+``wrong_content_type``, ``rate_limit``, ``drop_after_processing``; streamed answers ``sse``
+(with :class:`SSEEvent`) and ``ndjson``, whose options are the mid-stream faults
+(``disconnect_after``, ``reset_after``, ``stall``, ``malformed_after``, ``error_after``,
+``delays``) and which resume after ``Last-Event-ID``. **Scripts** combine them:
 ``route.respond(a, b, c)`` (in order, the last repeats), ``b.times(n)``, ``sequence``,
 ``cycle``, ``chance(p, ...)`` (seeded), ``every(n, ...)``, and any callable
 ``(httpx.Request) -> behaviour``.
@@ -72,6 +75,7 @@ from apiharness.upstream._reading import Limits
 from apiharness.upstream._routes import Outcome, Route, RoutePolicy
 from apiharness.upstream._scripts import chance, cycle, every, rate_limit, sequence
 from apiharness.upstream._server import LoopbackServer
+from apiharness.upstream._streaming import SSEEvent, ndjson, sse
 from apiharness.upstream._upstream import Upstream
 
 __all__ = [
@@ -91,6 +95,7 @@ __all__ = [
     "ResponseData",
     "Route",
     "RoutePolicy",
+    "SSEEvent",
     "Upstream",
     "chance",
     "close",
@@ -102,10 +107,12 @@ __all__ = [
     "garbage",
     "hang",
     "malformed_json",
+    "ndjson",
     "rate_limit",
     "reset",
     "respond",
     "sequence",
+    "sse",
     "status",
     "truncate",
     "wrong_content_type",

@@ -37,6 +37,7 @@ __all__ = [
     "Respond",
     "ResponseData",
     "Runner",
+    "StreamBody",
     "close",
     "declared",
     "delay",
@@ -209,6 +210,17 @@ class ResponseData:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamBody:
+    """A body sent in chunked transfer coding, piece by piece: ``pieces`` are the seconds to
+    wait before each chunk and the chunk; ``end`` is how the stream ends: ``Fault.NONE`` (the
+    last chunk, complete), ``Fault.CLOSE`` (FIN mid-body) or ``Fault.RESET`` (RST mid-body).
+    The response's ``body`` holds what a complete stream would carry, for the journal."""
+
+    pieces: tuple[tuple[float, bytes], ...]
+    end: Fault = Fault.NONE
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """One request's fate: produce ``response`` (None: nothing is produced), wait ``delay``
     seconds first, then deliver it, committing ``fault`` on the way."""
@@ -221,6 +233,10 @@ class Plan:
     truncate_after: int = 0
     chunks: int = 1
     over: float = 0.0
+    # A streamed body (SSE, NDJSON): chunked, timed, possibly cut; None for a framed body.
+    stream: StreamBody | None = None
+    # The Last-Event-ID a streamed answer resumed after (journaled), if any.
+    resumed_after: str | None = None
     # User code (a callable behaviour) still to run: it returns the real plan. The upstream
     # runs it after releasing the route's lock, and the loopback server off its event loop,
     # so a callable that waits blocks neither the route nor other connections.

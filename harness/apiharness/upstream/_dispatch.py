@@ -179,5 +179,6 @@ def _entry(
         route=route,
         status=delivered_status,
         processed=plan.processed,
+        resumed_after=plan.resumed_after,
         request=request,
     )

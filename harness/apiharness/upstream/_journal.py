@@ -33,6 +33,8 @@ class JournalEntry:
     ``status`` is None when no response reached the wire (hang, reset, close, garbage, a
     dropped response). ``processed`` says whether the upstream performed the operation (it
     produced a response), even if the connection then dropped: count side effects with it.
+    ``resumed_after`` is the ``Last-Event-ID`` a streamed answer (:func:`sse`) continued after,
+    or None when it started from its first event.
     """
 
     method: str
@@ -47,6 +49,7 @@ class JournalEntry:
     status: int | None
     processed: bool
     delivered: bool = False
+    resumed_after: str | None = None
     request: httpx.Request | None = field(default=None, repr=False)
 
     def json(self) -> Any:

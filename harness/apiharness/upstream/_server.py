@@ -65,7 +65,7 @@ from apiharness.upstream._dispatch import Exchange
 from apiharness.upstream._journal import RejectedRequest
 from apiharness.upstream._reading import Limits, ParsedRequest, Refusal, RequestReader
 from apiharness.upstream._upstream import upstream_asleep
-from apiharness.upstream._wire import Abort, Hang, Head, Send, Step, Wait, wire_steps
+from apiharness.upstream._wire import Abort, Chunk, Hang, Head, Send, Step, Wait, wire_steps
 
 if TYPE_CHECKING:
     from apiharness.upstream._upstream import Upstream
@@ -290,7 +290,13 @@ class _Connection(asyncio.Protocol):
                 out.append(_head(step.status, step.headers, not keep_alive))
             elif isinstance(step, Send):
                 out.append(step.data)
+            elif isinstance(step, Chunk):
+                # chunk-size in hex, the data; the empty chunk is the last (RFC 9112 §7.1)
+                size = b"%x\r\n" % len(step.data)
+                out.append(size + step.data + b"\r\n" if step.data else b"0\r\n\r\n")
             elif isinstance(step, Abort):
+                if out:  # what went before the reset (a stream's events) goes out first
+                    transport.write(b"".join(out))
                 # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
                 sock = transport.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -31,7 +31,7 @@ from apiharness.upstream._behaviours import Fault, declared
 from apiharness.upstream._dispatch import Dispatcher, Exchange
 from apiharness.upstream._journal import Journal
 from apiharness.upstream._routes import Route, Router
-from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Wait, wire_steps
+from apiharness.upstream._wire import Abort, Chunk, Close, Hang, Head, Send, Wait, wire_steps
 
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
@@ -152,9 +152,13 @@ class _Received:
             self.gap += seconds
         return 0.0  # taken while the body is read
 
-    def take(self, step: Head | Send | Close | Abort) -> None:
+    def take(self, step: Head | Send | Chunk | Close | Abort) -> None:
         if isinstance(step, Head):
             self.head = step
+        elif isinstance(step, Chunk):
+            if step.data:
+                self.pieces.append((self.gap, step.data))
+                self.sent, self.gap = self.sent + len(step.data), 0.0
         elif isinstance(step, Send):
             if self.head is None:
                 self.garbled += step.data
@@ -168,8 +172,12 @@ class _Received:
         elif self.head is None:
             self.error = wire_error(Fault.CLOSE, self.request)
         else:
-            promised = next(int(v) for k, v in self.head.headers if k == "Content-Length")
-            detail = f"received {self.sent} bytes, expected {promised}"
+            promised = next((int(v) for k, v in self.head.headers if k == "Content-Length"), None)
+            detail = (
+                "incomplete chunked read"
+                if promised is None
+                else f"received {self.sent} bytes, expected {promised}"
+            )
             self.error = wire_error(Fault.TRUNCATE, self.request, detail)
 
     def response(self) -> httpx.Response:
