@@ -53,7 +53,7 @@ def stream_events_for(dialect: str | None) -> list[SSEEvent]:
         events = [SSEEvent(_openai_chunk(tok), id=str(n)) for n, tok in enumerate(TOKENS, 1)]
         return [*events, SSEEvent("[DONE]", id="done")]
     if dialect == "anthropic":
-        message = {
+        message: dict[str, object] = {
             "id": "msg_harness",
             "type": "message",
             "role": "assistant",
@@ -108,7 +108,7 @@ def delivered_tokens(value: object) -> list[int] | None:
     """The token numbers in the data the adapter returned, in order (None: not a list)."""
     if not isinstance(value, list):
         return None
-    numbers = []
+    numbers: list[int] = []
     for item in value:
         text = item if isinstance(item, str) else json.dumps(item, default=str)
         numbers.extend(int(found) for found in _MARKER.findall(text))
@@ -213,7 +213,9 @@ def _in_stream_error_typed(t: Trial) -> Verdict:
 )
 def _stall_bounded(t: Trial) -> Verdict:
     events = stream_events_for(_dialect(t))
-    stalled = sse(events, stall=600.0, stall_after=_events_before_token(events, 3))
+    # An endless stall: the upstream waits on the virtual clock, and only an infinite wait
+    # blocks for real (a finite one would be skipped in no real time).
+    stalled = sse(events, stall=float("inf"), stall_after=_events_before_token(events, 3))
     t.up.get(STREAM_PATH).respond(stalled, sse(events))
     out, tokens = _read(t)
     n = t.count(path=STREAM_PATH)
