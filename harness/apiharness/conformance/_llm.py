@@ -18,14 +18,14 @@ import httpx
 
 from apiharness.clock import get_clock
 from apiharness.conformance._catalogue import scenario
+from apiharness.conformance._resource import LLM_PATHS
 from apiharness.conformance._trial import Outcome, Trial, Verdict
 from apiharness.upstream import Behaviour, JournalEntry, Route, respond
 from apiharness.upstream import Outcome as RouteOutcome
 
-__all__ = ["LLM_PATHS", "completion_call"]
+__all__ = ["TokenBudget", "completion_call"]
 
 CATALOGUE = "llm"
-LLM_PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
 _MODELS = {"openai": "gpt-harness", "anthropic": "claude-harness"}
 #: Every call asks for this many output tokens, which is what a token budget charges.
 MAX_TOKENS = 1000
@@ -172,43 +172,39 @@ def _overloaded_retried(t: Trial) -> Verdict:
 class TokenBudget:
     """A route policy: a tokens-per-minute budget, charged ``max_tokens`` per request.
 
-    Over budget it answers 429 the way OpenAI documents (``x-ratelimit-limit-tokens``,
-    ``-remaining-tokens``, ``-reset-tokens`` as ``12s``/``1m0s``, and ``retry-after-ms``)
-    in the provider's body shape, and remembers when it told the client to come back.
+    The budget refills continuously (a token bucket holding one minute's tokens, as providers
+    describe theirs). Over budget it answers 429 the way OpenAI documents
+    (``x-ratelimit-limit-tokens``, ``-remaining-tokens``, ``-reset-tokens`` as ``12s`` or
+    ``1m0s``, and ``retry-after-ms``) in the provider's body shape, and remembers when it told
+    the client to come back.
     """
 
     def __init__(self, dialect: str, per_minute: int) -> None:
         self.dialect, self.per_minute = dialect, per_minute
-        self.charges: list[tuple[float, int]] = []  # (when, tokens) within the last minute
         self.not_before: list[tuple[JournalEntry | None, float]] = []
+        self._left, self._at = float(per_minute), get_clock().monotonic()
         self._lock = threading.Lock()
         self._refused, self._wait = False, 0.0
 
     def before(self, request: httpx.Request, route: Route) -> Behaviour | None:
         now = get_clock().monotonic()
         cost = int(json.loads(request.content or b"{}").get("max_tokens", 1))
+        rate = self.per_minute / 60
         with self._lock:
-            self.charges = [(at, n) for at, n in self.charges if at > now - 60]
-            spent = sum(n for _, n in self.charges)
-            if spent + cost <= self.per_minute:
-                self.charges.append((now, cost))
+            self._left = min(self.per_minute, self._left + (now - self._at) * rate)
+            self._at = now
+            if cost <= self._left:
+                self._left -= cost
                 self._refused = False
                 return None
-            # The wait until enough of the window's charges expire.
-            need, freed, wait = spent + cost - self.per_minute, 0, 0.0
-            for at, n in self.charges:
-                freed += n
-                if freed >= need:
-                    wait = at + 60 - now
-                    break
-            self._refused = True
+            self._refused, self._wait = True, (cost - self._left) / rate
+            wait, left = self._wait, self._left
         headers = {
             "retry-after-ms": str(math.ceil(wait * 1000)),
             "x-ratelimit-limit-tokens": str(self.per_minute),
-            "x-ratelimit-remaining-tokens": str(max(self.per_minute - spent, 0)),
-            "x-ratelimit-reset-tokens": _duration(wait),
+            "x-ratelimit-remaining-tokens": str(int(left)),
+            "x-ratelimit-reset-tokens": _duration((self.per_minute - left) / rate),
         }
-        self._wait = wait
         return _error(self.dialect, 429, "rate_limit_error", headers)
 
     def after(self, request: httpx.Request, route: Route, outcome: RouteOutcome) -> None:
@@ -229,9 +225,9 @@ def _duration(seconds: float) -> str:
 
 @scenario(
     "token-budget-respected",
-    "against a budget of 3 calls' tokens per minute (429 with retry-after-ms and "
-    "x-ratelimit-reset-tokens when spent), 6 calls all succeed and none comes before a 429's "
-    "wait has passed",
+    "against a budget of 3 calls' tokens per minute, refilled continuously (429 with "
+    "retry-after-ms and x-ratelimit-reset-tokens when spent), 6 calls all succeed and none "
+    "comes before a 429's wait has passed",
     OPENAI_LIMITS + "; " + OPENAI_SDK,
     catalogue=CATALOGUE,
 )

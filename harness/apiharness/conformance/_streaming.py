@@ -3,9 +3,11 @@
 Chosen with ``apiharness grade --catalogue streaming``; every scenario reads a stream through
 the adapter's ``stream(path)``. The stream is six numbered events, each carrying an id, in the
 format of the adapter's ``dialect`` attribute when it has one (``"openai"``: chat completion
-chunks and ``data: [DONE]``; ``"anthropic"``: the Messages event sequence), else plain JSON
-events. A scenario recognises each delivered event by the marker ``tok-N`` in its data, so a
-client may hand back the data as text, as decoded JSON or as its own objects' JSON.
+chunks and ``data: [DONE]``, answering ``POST /v1/chat/completions``; ``"anthropic"``: the
+Messages event sequence, answering ``POST /v1/messages``), else plain JSON events answering
+``GET /v1/stream``. A scenario recognises each delivered event by the marker ``tok-N`` in
+its data, so a client may hand back the data as text, as decoded JSON or as its own objects'
+JSON.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import re
 from collections.abc import Sequence
 
 from apiharness.conformance._catalogue import scenario
+from apiharness.conformance._resource import LLM_PATHS
 from apiharness.conformance._trial import Outcome, Trial, Verdict
-from apiharness.upstream import SSEEvent, sse
+from apiharness.upstream import Behaviour, JournalEntry, SSEEvent, sse
 
 __all__ = ["STREAM_PATH", "TOKENS", "delivered_tokens", "stream_events_for"]
 
@@ -117,11 +120,25 @@ def delivered_tokens(value: object) -> list[int] | None:
 
 def _dialect(t: Trial) -> str | None:
     dialect = getattr(t.client.adapter, "dialect", None)
-    return dialect if isinstance(dialect, str) else None
+    return dialect if dialect in LLM_PATHS else None
+
+
+def _endpoint(t: Trial) -> tuple[str, str]:
+    """The method and path the stream answers, for the adapter's dialect."""
+    dialect = _dialect(t)
+    return ("GET", STREAM_PATH) if dialect is None else ("POST", LLM_PATHS[dialect])
+
+
+def _serve(t: Trial, *answers: Behaviour) -> None:
+    t.up.route(*_endpoint(t)).respond(*answers)
+
+
+def _requests(t: Trial) -> list[JournalEntry]:
+    return t.up.journal.filter(*_endpoint(t))
 
 
 def _read(t: Trial) -> tuple[Outcome, list[int] | None]:
-    out = t.stream(STREAM_PATH, catalogue=CATALOGUE)
+    out = t.stream(_endpoint(t)[1], catalogue=CATALOGUE)
     return out, delivered_tokens(out.value) if out.error is None else None
 
 
@@ -146,13 +163,13 @@ def _all_six(t: Trial, out: Outcome, tokens: list[int] | None, n: int) -> Verdic
 def _resume_after_disconnect(t: Trial) -> Verdict:
     events = stream_events_for(_dialect(t))
     cut = _events_before_token(events, 4)
-    t.up.get(STREAM_PATH).respond(sse(events, disconnect_after=cut), sse(events))
+    _serve(t, sse(events, disconnect_after=cut), sse(events))
     out, tokens = _read(t)
-    n = t.count(path=STREAM_PATH)
+    n = len(_requests(t))
     bad = _all_six(t, out, tokens, n)
     if bad:
         return bad
-    sent = t.up.journal.filter("GET", STREAM_PATH)[1].headers.get("last-event-id")
+    sent = _requests(t)[1].headers.get("last-event-id")
     want = _id_of_token(events, 3)
     if sent != want:
         return t.fail(f"delivered all 6, but reconnected with Last-Event-ID {sent!r}, not {want!r}")
@@ -169,9 +186,9 @@ def _resume_after_disconnect(t: Trial) -> Verdict:
 def _no_duplicate_events(t: Trial) -> Verdict:
     events = stream_events_for(_dialect(t))
     cut = _events_before_token(events, 4)
-    t.up.get(STREAM_PATH).respond(sse(events, disconnect_after=cut), sse(events, resume=False))
+    _serve(t, sse(events, disconnect_after=cut), sse(events, resume=False))
     out, tokens = _read(t)
-    n = t.count(path=STREAM_PATH)
+    n = len(_requests(t))
     bad = _all_six(t, out, tokens, n)
     return bad or t.ok(f"6 events once each over {n} requests, the replayed ones skipped")
 
@@ -190,10 +207,8 @@ def _in_stream_error_typed(t: Trial) -> Verdict:
     if dialect == "openai":  # OpenAI's in-stream errors are data events with an error object
         body = {"error": {"message": "The server had an error.", "type": "server_error"}}
         error = SSEEvent(json.dumps(body))
-    t.up.get(STREAM_PATH).respond(
-        sse(events, error_after=_events_before_token(events, 3), error=error)
-    )
-    out = t.stream(STREAM_PATH, catalogue=CATALOGUE)
+    _serve(t, sse(events, error_after=_events_before_token(events, 3), error=error))
+    out = t.stream(_endpoint(t)[1], catalogue=CATALOGUE)
     if out.error is None:
         got = delivered_tokens(out.value)
         return t.fail(f"returned tokens {got} as if the stream had succeeded")
@@ -216,9 +231,9 @@ def _stall_bounded(t: Trial) -> Verdict:
     # An endless stall: the upstream waits on the virtual clock, and only an infinite wait
     # blocks for real (a finite one would be skipped in no real time).
     stalled = sse(events, stall=float("inf"), stall_after=_events_before_token(events, 3))
-    t.up.get(STREAM_PATH).respond(stalled, sse(events))
+    _serve(t, stalled, sse(events))
     out, tokens = _read(t)
-    n = t.count(path=STREAM_PATH)
+    n = len(_requests(t))
     if out.timed_out:
         return t.fail(f"still reading after {out.wall_seconds:.1f} s ({n} request(s))")
     if out.error is not None:
@@ -240,14 +255,13 @@ def _stall_bounded(t: Trial) -> Verdict:
 def _retry_field_honoured(t: Trial) -> Verdict:
     events = stream_events_for(_dialect(t))
     cut = _events_before_token(events, 4)
-    t.up.get(STREAM_PATH).respond(
-        sse(events, retry=2500, disconnect_after=cut), sse(events, retry=2500)
-    )
+    _serve(t, sse(events, retry=2500, disconnect_after=cut), sse(events, retry=2500))
     out, tokens = _read(t)
-    n = t.count(path=STREAM_PATH)
+    n = len(_requests(t))
     bad = _all_six(t, out, tokens, n)
     if bad:
         return bad
-    gap = t.up.journal.intervals(path=STREAM_PATH)[0]
+    first, second = _requests(t)[:2]
+    gap = second.monotonic - first.monotonic
     did = f"reconnected {gap:.2f} s after the break"
     return t.ok(did) if gap + 1e-6 >= 2.5 else t.fail(did)
