@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from apiharness.conformance import grade, load_catalogue
-from apiharness.conformance._llm import _duration
 from apiharness.conformance._streaming import delivered_tokens
 from apiharness.errors import ConformanceError
 
@@ -99,11 +98,3 @@ def test_stream_must_match_get_and_create_in_kind() -> None:
 )
 def test_delivered_tokens_reads_text_json_and_objects(value: object, tokens: object) -> None:
     assert delivered_tokens(value) == tokens
-
-
-@pytest.mark.parametrize(
-    ("seconds", "shown"), [(0.012, "12ms"), (6.0, "6s"), (20.0, "20s"), (360.0, "6m0s")]
-)
-def test_reset_durations_are_written_as_openai_writes_them(seconds: float, shown: str) -> None:
-    # OpenAI's rate-limit guide shows x-ratelimit-reset-tokens values such as 6m0s and 12ms.
-    assert _duration(seconds) == shown

@@ -15,11 +15,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from apiharness.conformance._catalogue import scenario
 from apiharness.conformance._resource import LLM_PATHS
 from apiharness.conformance._trial import Outcome, Trial, Verdict
 from apiharness.upstream import Behaviour, JournalEntry, SSEEvent, sse
+from apiharness.upstream.dialects import anthropic, openai
+
+DIALECTS = {"openai": openai, "anthropic": anthropic}
 
 __all__ = ["STREAM_PATH", "TOKENS", "delivered_tokens", "stream_events_for"]
 
@@ -34,67 +38,12 @@ WHATWG_SSE = "WHATWG HTML §9.2 (server-sent events)"
 STALL_LIMIT = 8.0
 
 
-def _openai_chunk(token: str) -> str:
-    choice = {"index": 0, "delta": {"content": token}, "finish_reason": None}
-    chunk = {
-        "id": "chatcmpl-harness",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "gpt-harness",
-        "choices": [choice],
-    }
-    return json.dumps(chunk)
-
-
-def _anthropic(kind: str, **fields: object) -> str:
-    return json.dumps({"type": kind, **fields})
-
-
 def stream_events_for(dialect: str | None) -> list[SSEEvent]:
     """The six-token stream in ``dialect``'s event format, every event with an id."""
-    if dialect == "openai":
-        events = [SSEEvent(_openai_chunk(tok), id=str(n)) for n, tok in enumerate(TOKENS, 1)]
-        return [*events, SSEEvent("[DONE]", id="done")]
-    if dialect == "anthropic":
-        message: dict[str, object] = {
-            "id": "msg_harness",
-            "type": "message",
-            "role": "assistant",
-            "model": "claude-harness",
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 1, "output_tokens": 0},
-        }
-        block = {"type": "text", "text": ""}
-        deltas = [
-            SSEEvent(
-                _anthropic(
-                    "content_block_delta", index=0, delta={"type": "text_delta", "text": tok}
-                ),
-                event="content_block_delta",
-                id=str(n),
-            )
-            for n, tok in enumerate(TOKENS, 1)
-        ]
-        stop = {"stop_reason": "end_turn", "stop_sequence": None}
-        return [
-            SSEEvent(_anthropic("message_start", message=message), event="message_start", id="0"),
-            SSEEvent(
-                _anthropic("content_block_start", index=0, content_block=block),
-                event="content_block_start",
-                id="0b",
-            ),
-            *deltas,
-            SSEEvent(_anthropic("content_block_stop", index=0), event="content_block_stop", id="7"),
-            SSEEvent(
-                _anthropic("message_delta", delta=stop, usage={"output_tokens": 6}),
-                event="message_delta",
-                id="8",
-            ),
-            SSEEvent(_anthropic("message_stop"), event="message_stop", id="9"),
-        ]
-    return [SSEEvent(json.dumps({"text": tok}), id=str(n)) for n, tok in enumerate(TOKENS, 1)]
+    if dialect is None:
+        return [SSEEvent(json.dumps({"text": tok}), id=str(n)) for n, tok in enumerate(TOKENS, 1)]
+    events = DIALECTS[dialect].events(TOKENS)
+    return [replace(event, id=str(n)) for n, event in enumerate(events)]
 
 
 def _id_of_token(events: Sequence[SSEEvent], n: int) -> str:
@@ -204,9 +153,9 @@ def _in_stream_error_typed(t: Trial) -> Verdict:
     dialect = _dialect(t)
     events = stream_events_for(dialect)
     error = None
-    if dialect == "openai":  # OpenAI's in-stream errors are data events with an error object
-        body = {"error": {"message": "The server had an error.", "type": "server_error"}}
-        error = SSEEvent(json.dumps(body))
+    if dialect is not None:  # the provider's own in-stream error event
+        speaks = DIALECTS[dialect]
+        error = speaks.stream_error_event(speaks.type_for(500), "The server had an error.")
     _serve(t, sse(events, error_after=_events_before_token(events, 3), error=error))
     out = t.stream(_endpoint(t)[1], catalogue=CATALOGUE)
     if out.error is None:

@@ -110,21 +110,8 @@ class AnthropicDialect(Dialect):
     def stream_error_event(self, type: str, message: str) -> SSEEvent:
         return _event("error", {"error": {"type": type, "message": message}})
 
-    @declared
-    def stream(
-        self,
-        texts: Sequence[str],
-        *,
-        model: str | None = None,
-        error_after: int | None = None,
-        error_type: str = "overloaded_error",
-        **faults: Any,
-    ) -> Behaviour:
-        """A streamed message: ``message_start``, ``content_block_start``, ``ping``, one
-        ``content_block_delta`` per text, ``content_block_stop``, ``message_delta``,
-        ``message_stop``. ``error_after=n`` sends an ``event: error`` (``error_type``, default
-        ``overloaded_error``) after ``n`` events; other options are
-        :func:`~apiharness.upstream.sse`'s faults, all counted in SSE events."""
+    def events(self, texts: Sequence[str], *, model: str | None = None) -> list[SSEEvent]:
+        """The events of a streamed message of ``texts`` (see :meth:`stream`)."""
         name = model or self.default_model
         events = [
             _event("message_start", {"message": self._message(name, [], None)}),
@@ -148,6 +135,24 @@ class AnthropicDialect(Dialect):
             ),
             _event("message_stop", {}),
         ]
+        return events
+
+    @declared
+    def stream(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        error_after: int | None = None,
+        error_type: str = "overloaded_error",
+        **faults: Any,
+    ) -> Behaviour:
+        """A streamed message: ``message_start``, ``content_block_start``, ``ping``, one
+        ``content_block_delta`` per text, ``content_block_stop``, ``message_delta``,
+        ``message_stop``. ``error_after=n`` sends an ``event: error`` (``error_type``, default
+        ``overloaded_error``) after ``n`` events; other options are
+        :func:`~apiharness.upstream.sse`'s faults, all counted in SSE events."""
+        events = self.events(texts, model=model)
         error = self.stream_error_event(
             error_type, self.default_messages.get(self.error_types_status(error_type), error_type)
         )

@@ -91,6 +91,11 @@ class Dialect:
     def stream(self, texts: Sequence[str], **options: Any) -> Behaviour:
         raise NotImplementedError
 
+    def events(self, texts: Sequence[str], *, model: str | None = None) -> list[Any]:
+        """The SSE events :meth:`stream` sends for ``texts``, without faults (to add ids or
+        serve them with :func:`~apiharness.upstream.sse` directly)."""
+        raise NotImplementedError
+
     def stream_error_event(self, type: str, message: str) -> Any:
         raise NotImplementedError
 

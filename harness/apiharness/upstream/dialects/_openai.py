@@ -121,6 +121,13 @@ class OpenAIDialect(Dialect):
     def stream_error_event(self, type: str, message: str) -> SSEEvent:
         return SSEEvent(_json(self.error_body(500, message, type, None)))
 
+    def events(self, texts: Sequence[str], *, model: str | None = None) -> list[SSEEvent]:
+        """The events of a streamed chat completion of ``texts`` (see :meth:`stream`)."""
+        name = model or self.default_model
+        events = [self._chunk(name, {"role": "assistant", "content": ""}, None)]
+        events += [self._chunk(name, {"content": text}, None) for text in texts]
+        return [*events, self._chunk(name, {}, "stop"), SSEEvent("[DONE]")]
+
     @declared
     def stream(
         self,
@@ -135,10 +142,7 @@ class OpenAIDialect(Dialect):
         chunk, then ``data: [DONE]``. ``error_after=n`` sends an ``{"error": ...}`` data event
         after ``n`` events; other options are :func:`~apiharness.upstream.sse`'s faults, all
         counted in SSE events (the role chunk is the first)."""
-        name = model or self.default_model
-        events = [self._chunk(name, {"role": "assistant", "content": ""}, None)]
-        events += [self._chunk(name, {"content": text}, None) for text in texts]
-        events += [self._chunk(name, {}, "stop"), SSEEvent("[DONE]")]
+        events = self.events(texts, model=model)
         error = self.stream_error_event(error_type, self.default_messages[500])
         made = sse(events, error_after=error_after, error=error, **faults)
         made._repr = f"openai.stream({list(texts)!r})"
