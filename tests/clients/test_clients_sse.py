@@ -20,6 +20,7 @@ from apiharness.clients import (
 )
 from apiharness.clock import VirtualClock
 from apiharness.errors import StreamError, StreamErrorEvent, StreamInterrupted
+from apiharness.upstream import SSEEvent, Upstream, sse
 
 SIX = [f"event {i}" for i in range(1, 7)]
 
@@ -201,3 +202,34 @@ def test_every_event_is_delivered_exactly_once_in_order(
         if cut < len(carries):
             state.interrupted(httpx.ReadError("cut"))
     assert delivered == [f"d{i}" for i in range(len(carries))]
+
+
+# -- against the harness's own streaming upstream, in process -------------------------------
+
+
+def _upstream_events(n: int) -> list[SSEEvent]:
+    return [SSEEvent(f"event {i}", id=str(i)) for i in range(1, n + 1)]
+
+
+def test_in_process_upstream_resume_and_retry(kind: str, clock: VirtualClock) -> None:
+    up = Upstream(base_url="https://stream.test")
+    events = _upstream_events(6)
+    up.get("/feed").respond(
+        sse(events, retry=1500, disconnect_after=2),
+        sse(events, reset_after=2),
+        sse(events, resume=False),  # this one replays from the start
+    )
+    state = SSEResume()
+    assert consume(kind, "https://stream.test/feed", state, transport=ResilientTransport(up)) == SIX
+    assert [e.resumed_after for e in up.journal] == [None, "2", None]
+    assert [e.headers.get("last-event-id") for e in up.journal] == [None, "2", "4"]
+    assert state.skipped == 4
+    assert up.journal.intervals(path="/feed") == [pytest.approx(1.5), pytest.approx(1.5)]
+
+
+def test_in_process_upstream_error_event_after_200(kind: str, clock: VirtualClock) -> None:
+    up = Upstream(base_url="https://stream.test")
+    up.get("/feed").respond(sse(_upstream_events(4), error_after=2))
+    with pytest.raises(StreamErrorEvent) as caught:
+        consume(kind, "https://stream.test/feed", SSEResume(), transport=up)
+    assert caught.value.event == "error"
