@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import socket
 import socketserver
-import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from _loopback_server import abort, read_request
 
 
 @dataclass
@@ -39,16 +40,10 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         conn: socket.socket = self.request
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            data += chunk
-        headers = {}
-        for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
-            name, _, value = line.decode().partition(":")
-            headers[name.strip().lower()] = value.strip()
+        request = read_request(conn)
+        if request is None:
+            return
+        headers = request[1]
         script = self.server.script
         with self.server.lock:
             number = len(script.requests)
@@ -81,7 +76,7 @@ class _Handler(socketserver.BaseRequestHandler):
         if script.stall:
             threading.Event().wait(script.stall)  # real time, whatever clock is patched
         if script.ending == "reset":
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            abort(conn)
 
 
 class _Server(socketserver.ThreadingTCPServer):

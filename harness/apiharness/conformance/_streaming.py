@@ -91,6 +91,22 @@ def _read(t: Trial) -> tuple[Outcome, list[int] | None]:
     return out, delivered_tokens(out.value) if out.error is None else None
 
 
+def _break_and_read(
+    t: Trial, *, retry: int | None = None, replay: bool = False
+) -> tuple[list[SSEEvent], Outcome, list[int] | None, int]:
+    """Serve the stream cut after its third token, then whole (from the start if ``replay``);
+    read it through the adapter. Returns the events, the outcome, its tokens and the requests."""
+    events = stream_events_for(_dialect(t))
+    cut = _events_before_token(events, 4)
+    _serve(
+        t,
+        sse(events, retry=retry, disconnect_after=cut),
+        sse(events, retry=retry, resume=not replay),
+    )
+    out, tokens = _read(t)
+    return events, out, tokens, len(_requests(t))
+
+
 def _all_six(t: Trial, out: Outcome, tokens: list[int] | None, n: int) -> Verdict | None:
     """None when the call returned all six tokens once, in order; else a failing verdict."""
     if out.timed_out:
@@ -110,11 +126,7 @@ def _all_six(t: Trial, out: Outcome, tokens: list[int] | None, n: int) -> Verdic
     catalogue=CATALOGUE,
 )
 def _resume_after_disconnect(t: Trial) -> Verdict:
-    events = stream_events_for(_dialect(t))
-    cut = _events_before_token(events, 4)
-    _serve(t, sse(events, disconnect_after=cut), sse(events))
-    out, tokens = _read(t)
-    n = len(_requests(t))
+    events, out, tokens, n = _break_and_read(t)
     bad = _all_six(t, out, tokens, n)
     if bad:
         return bad
@@ -133,11 +145,7 @@ def _resume_after_disconnect(t: Trial) -> Verdict:
     catalogue=CATALOGUE,
 )
 def _no_duplicate_events(t: Trial) -> Verdict:
-    events = stream_events_for(_dialect(t))
-    cut = _events_before_token(events, 4)
-    _serve(t, sse(events, disconnect_after=cut), sse(events, resume=False))
-    out, tokens = _read(t)
-    n = len(_requests(t))
+    _, out, tokens, n = _break_and_read(t, replay=True)
     bad = _all_six(t, out, tokens, n)
     return bad or t.ok(f"6 events once each over {n} requests, the replayed ones skipped")
 
@@ -202,11 +210,7 @@ def _stall_bounded(t: Trial) -> Verdict:
     catalogue=CATALOGUE,
 )
 def _retry_field_honoured(t: Trial) -> Verdict:
-    events = stream_events_for(_dialect(t))
-    cut = _events_before_token(events, 4)
-    _serve(t, sse(events, retry=2500, disconnect_after=cut), sse(events, retry=2500))
-    out, tokens = _read(t)
-    n = len(_requests(t))
+    _, out, tokens, n = _break_and_read(t, retry=2500)
     bad = _all_six(t, out, tokens, n)
     if bad:
         return bad
