@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 
 from apiharness import VirtualClock, use_clock
 from apiharness.errors import DeclarationError
-from apiharness.upstream import Behaviour, SSEEvent, Upstream, delay, ndjson, sse
+from apiharness.upstream import (
+    Behaviour,
+    SSEEvent,
+    Upstream,
+    chunked,
+    delay,
+    ndjson,
+    respond,
+    sse,
+)
 
 TIMEOUT = 0.5  # real seconds on the socket (generous: the machine is shared); virtual in-process
 
@@ -299,6 +308,8 @@ def bad_declarations() -> Iterator[tuple[str, object]]:
     yield "negative delay", lambda: ndjson([1], delays=-1)
     yield "not json", lambda: ndjson([object()])
     yield "a string", lambda: sse("abc")
+    yield "pieces short of the body", lambda: chunked(respond(200, text="ab"), [(0.0, b"a")])
+    yield "empty piece", lambda: chunked(respond(200, text="a"), [(0.0, b""), (0.0, b"a")])
     yield "unknown option", lambda: sse(["a"], disconect_after=1)  # type: ignore[call-arg]
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from mitmproxy.addonmanager import Loader
 
 from apiharness._io import atomic_write
 from apiharness.errors import ApiHarnessError, ConfigurationError, SecretLeakError
-from apiharness.recording._bodies import decode_message
+from apiharness.recording._bodies import decode_message, is_streamed
 from apiharness.recording._cassette import (
     Cassette,
     Headers,
@@ -44,7 +45,7 @@ from apiharness.recording._leaks import find_leaks, secrets_from_env
 from apiharness.recording._recorder import SECRETS_VARIABLE
 from apiharness.recording._redact import Redactor
 
-__all__ = ["RecordVCR", "declared_secrets", "interaction_from_flow"]
+__all__ = ["ChunkTap", "RecordVCR", "declared_secrets", "interaction_from_flow"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +53,49 @@ logger = logging.getLogger(__name__)
 _FRAMING = ("content-encoding", "transfer-encoding")
 
 
+_TAP = "apiharness_chunks"
+
+
+class ChunkTap:
+    """mitmproxy's ``flow.response.stream`` callable: forwards each piece at once (the client
+    sees the stream live) and notes its bytes and the seconds since the previous piece."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[float, bytes]] = []
+        self.last = time.monotonic()
+
+    def __call__(self, data: bytes) -> bytes:
+        if data:
+            now = time.monotonic()
+            self.pieces.append((round(now - self.last, 3), data))
+            self.last = now
+        return data
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(data for _, data in self.pieces)
+
+
 def interaction_from_flow(flow: http.HTTPFlow) -> Interaction | None:
-    """The flow as a cassette interaction, bodies decoded; None if it has no response."""
+    """The flow as a cassette interaction, bodies decoded; None if it has no response.
+
+    A streamed response (tapped by :class:`ChunkTap`) keeps its chunks and their timing when
+    its stored body is its bytes on the wire (no content coding to undo).
+    """
     if flow.response is None:
         return None
     request, response = flow.request, flow.response
     request_headers, request_body = _stored(
         tuple(request.headers.items(multi=True)), request.raw_content or b"", None
     )
+    tap = flow.metadata.get(_TAP)
+    raw = tap.body if isinstance(tap, ChunkTap) else response.raw_content or b""
     response_headers, response_body = _stored(
-        tuple(response.headers.items(multi=True)),
-        response.raw_content or b"",
-        (request.method, response.status_code),
+        tuple(response.headers.items(multi=True)), raw, (request.method, response.status_code)
     )
+    chunks: tuple[tuple[float, int], ...] = ()
+    if isinstance(tap, ChunkTap) and response_body == raw:
+        chunks = tuple((wait, len(data)) for wait, data in tap.pieces)
     return Interaction(
         RecordedRequest(
             method=request.method,
@@ -77,6 +108,7 @@ def interaction_from_flow(flow: http.HTTPFlow) -> Interaction | None:
             reason=response.reason,
             headers=response_headers,
             body=response_body,
+            chunks=chunks,
         ),
     )
 
@@ -170,6 +202,16 @@ class RecordVCR:
         addresses = server.listen_addrs() if server is not None else []
         port = addresses[0][1] if addresses else None
         atomic_write(ctx.options.vcr_ready_file, json.dumps({"port": port}))
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream event streams through (a buffered SSE would reach the client only at its
+        end), tapping their chunks for the cassette."""
+        if not ctx.options.vcr_cassette or flow.response is None:
+            return
+        if is_streamed(flow.response.headers.get("content-type", "")):
+            tap = ChunkTap()
+            flow.metadata[_TAP] = tap
+            flow.response.stream = tap
 
     def response(self, flow: http.HTTPFlow) -> None:
         if not ctx.options.vcr_cassette:

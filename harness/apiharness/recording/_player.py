@@ -21,7 +21,13 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from apiharness.errors import UnmatchedRequestError
-from apiharness.recording._cassette import Cassette, Headers, Interaction, RecordedRequest
+from apiharness.recording._cassette import (
+    Cassette,
+    Headers,
+    Interaction,
+    RecordedRequest,
+    split_chunks,
+)
 from apiharness.recording._redact import Redactor
 
 __all__ = ["CassetteIndex", "CassettePlayer", "match_key", "to_httpx_response"]
@@ -116,9 +122,23 @@ class CassetteIndex:
 
 
 def to_httpx_response(interaction: Interaction, request: httpx.Request) -> httpx.Response:
-    """The recorded response as an httpx response to ``request``."""
+    """The recorded response as an httpx response to ``request``.
+
+    A streamed recording (``chunks``) arrives in its recorded pieces, each after its recorded
+    wait on the active clock: under the ``clock`` fixture, in virtual time.
+    """
     recorded = interaction.response
     extensions = {"reason_phrase": recorded.reason.encode("ascii", "replace")}
+    if recorded.chunks:
+        from apiharness.upstream import TimedBody  # the upstream's, loaded when used
+
+        return httpx.Response(
+            recorded.status,
+            headers=list(recorded.headers),
+            stream=TimedBody(split_chunks(recorded.body, recorded.chunks), None),
+            request=request,
+            extensions=extensions if recorded.reason else None,
+        )
     return httpx.Response(
         recorded.status,
         headers=list(recorded.headers),

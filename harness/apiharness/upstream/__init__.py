@@ -20,7 +20,9 @@ Declare how an upstream API behaves, including how it fails, then point a client
 ``wrong_content_type``, ``rate_limit``, ``drop_after_processing``; streamed answers ``sse``
 (with :class:`SSEEvent`) and ``ndjson``, whose options are the mid-stream faults
 (``disconnect_after``, ``reset_after``, ``stall``, ``malformed_after``, ``error_after``,
-``delays``) and which resume after ``Last-Event-ID``. **Scripts** combine them:
+``delays``) and which resume after ``Last-Event-ID``; ``chunked`` sends any response in timed
+pieces (:class:`TimedBody` is the httpx byte stream such bodies are made of in-process).
+**Scripts** combine them:
 ``route.respond(a, b, c)`` (in order, the last repeats), ``b.times(n)``, ``sequence``,
 ``cycle``, ``chance(p, ...)`` (seeded), ``every(n, ...)``, and any callable
 ``(httpx.Request) -> behaviour``.
@@ -75,8 +77,8 @@ from apiharness.upstream._reading import Limits
 from apiharness.upstream._routes import Outcome, Route, RoutePolicy
 from apiharness.upstream._scripts import chance, cycle, every, rate_limit, sequence
 from apiharness.upstream._server import LoopbackServer
-from apiharness.upstream._streaming import SSEEvent, ndjson, sse
-from apiharness.upstream._upstream import Upstream
+from apiharness.upstream._streaming import SSEEvent, chunked, ndjson, sse
+from apiharness.upstream._upstream import TimedBody, Upstream
 
 __all__ = [
     "AuthorizationServer",
@@ -96,8 +98,10 @@ __all__ = [
     "Route",
     "RoutePolicy",
     "SSEEvent",
+    "TimedBody",
     "Upstream",
     "chance",
+    "chunked",
     "close",
     "cycle",
     "delay",

@@ -34,17 +34,19 @@ from apiharness.upstream._behaviours import (
     Fault,
     HeadersArg,
     Plan,
+    Respond,
     ResponseData,
     StreamBody,
     _args,
     _headers,
+    as_response,
     check_count,
     check_number,
     check_status,
     declared,
 )
 
-__all__ = ["SSEEvent", "ndjson", "sse"]
+__all__ = ["SSEEvent", "chunked", "ndjson", "sse"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # What a client that parses each event's data as JSON chokes on: it stops mid-string.
@@ -200,6 +202,42 @@ class _Stream(Behaviour):
             stream=_merge_stalls(pieces, end),
             resumed_after=resumed,
         )
+
+
+class _Chunked(Behaviour):
+    """A response whose body is sent in given pieces, each after its wait."""
+
+    __slots__ = ("response", "stream")
+
+    def __init__(self, response: ResponseData, pieces: tuple[tuple[float, bytes], ...]) -> None:
+        super().__init__(f"chunked({response.status}, {len(pieces)} pieces)")
+        self.response, self.stream = response, StreamBody(pieces)
+
+    def plan(self, ctx: Context) -> Plan:
+        return Plan(self, self.response, stream=self.stream)
+
+
+@declared
+def chunked(response: Respond, pieces: Sequence[tuple[float, bytes]]) -> Behaviour:
+    """Send ``response`` with its body in ``pieces`` — ``(seconds to wait first, bytes)``
+    each, which must make up the body — in chunked transfer coding. Cassettes of streamed
+    bodies replay through it, at their recorded pace.
+    ``chunked(respond(200, text="ab"), [(0.0, b"a"), (0.5, b"b")])``
+    """
+    base = as_response("chunked(response)", response, response)
+    given = tuple(pieces) if isinstance(pieces, Sequence) else None
+    if given is None or not all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[1], bytes) and p[1] for p in given
+    ):
+        raise DeclarationError(
+            f"chunked(pieces) takes (seconds, non-empty bytes) pairs, got {pieces!r:.80}"
+        )
+    timed = tuple((check_number("chunked(pieces) wait", w), data) for w, data in given)
+    if b"".join(data for _, data in timed) != base.response.body:
+        raise DeclarationError(
+            "chunked(pieces): the pieces must make up the response's body, in order"
+        )
+    return _Chunked(base.response, timed)
 
 
 def _merge_stalls(pieces: list[tuple[float, bytes]], end: Fault) -> StreamBody:

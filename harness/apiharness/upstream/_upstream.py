@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from apiharness.upstream._reading import Limits
     from apiharness.upstream._server import LoopbackServer
 
-__all__ = ["Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
+__all__ = ["TimedBody", "Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
 
 # A fault that the client's read timeout ends; not a behaviour of its own.
 _TIMEOUT = "timeout"
@@ -96,8 +96,9 @@ async def upstream_asleep(clock: Clock, seconds: float) -> None:
         await clock.asleep(seconds)
 
 
-class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A body that arrives in timed pieces and may end in a wire error (truncate, dribble)."""
+class TimedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body that arrives in timed pieces and may end in a wire error (truncate, dribble,
+    streams); the waits go through the active clock (shared with the cassette player)."""
 
     def __init__(self, pieces: list[tuple[float, bytes]], error: Exception | None) -> None:
         self.pieces, self.error = pieces, error
@@ -195,7 +196,7 @@ class _Received:
         return httpx.Response(
             self.head.status,
             headers=self.head.headers,
-            stream=_Body(self.pieces, self.error),
+            stream=TimedBody(self.pieces, self.error),
             request=self.request,
             extensions={"http_version": b"HTTP/1.1"},
         )
