@@ -235,3 +235,10 @@ def test_in_process_upstream_error_event_after_200(kind: str, clock: VirtualCloc
     with pytest.raises(StreamErrorEvent) as caught:
         consume(kind, "https://stream.test/feed", SSEResume(), transport=up)
     assert caught.value.event == "error"
+
+
+def test_repr_shows_the_state_not_the_bookkeeping() -> None:
+    state = SSEResume(last_event_id="7")
+    state.receive(ServerSentEvent(data="x", id="8"))
+    assert "last_event_id='8'" in repr(state)
+    assert "_delivered" not in repr(state)

@@ -13,13 +13,13 @@ from apiharness.errors import ConformanceError
 
 from .stream_clients import AsyncCarefulStream, CarefulStream, NaiveStream
 
-STREAMING = {
-    "resume-after-disconnect": "the stream is six events with ids",
-    "no-duplicate-events": "the upstream replays from the start after the break",
-    "in-stream-error-typed": "an error event after two events of a 200",
-    "stall-bounded": "no bytes after two events, for good",
-    "retry-field-honoured": "retry: 2500, then a break",
-}
+STREAMING = [
+    "resume-after-disconnect",
+    "no-duplicate-events",
+    "in-stream-error-typed",
+    "stall-bounded",
+    "retry-field-honoured",
+]
 
 # httpx-sse as its README shows it: a correct parser, and nothing more.
 NAIVE = {
@@ -37,7 +37,7 @@ def _verdicts(factory: Any, catalogue: str) -> dict[str, str]:
 
 
 def test_the_catalogues_hold_the_scenarios_the_issue_names() -> None:
-    assert list(load_catalogue("streaming")) == list(STREAMING)
+    assert list(load_catalogue("streaming")) == STREAMING
     assert list(load_catalogue("llm")) == [
         "retry-after-ms-honoured",
         "x-should-retry-false-honoured",

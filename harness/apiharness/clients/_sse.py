@@ -94,11 +94,12 @@ class SSEResume:
     reconnects: int = 0
     skipped: int = 0
     finished: bool = False
-    _failures: int = 0  # consecutive breaks that delivered nothing
-    _connection_id: str = ""  # httpx-sse's id buffer on this connection (starts empty)
-    _ordinal: int = 0  # events since the one that set ``last_event_id``
-    _delivered: set[tuple[str, int]] = field(default_factory=set)
-    _order: deque[tuple[str, int]] = field(default_factory=deque)
+    _failures: int = field(default=0, repr=False)  # consecutive breaks that delivered nothing
+    # httpx-sse's id buffer on this connection (it starts empty on each one).
+    _connection_id: str = field(default="", repr=False)
+    _ordinal: int = field(default=0, repr=False)  # events since the one that set the id
+    _delivered: set[tuple[str, int]] = field(default_factory=set, repr=False)
+    _order: deque[tuple[str, int]] = field(default_factory=deque, repr=False)
 
     def request_headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
