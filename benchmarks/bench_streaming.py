@@ -9,17 +9,14 @@ of wall time, the median of several streams.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 
-from benchmarks._common import Table, median_time
+from benchmarks._common import Table, median_time, serve_uvicorn
 
 BASELINE = "sse-starlette under uvicorn, loopback"
 
@@ -53,25 +50,6 @@ def _starlette_app(count: int) -> Any:
     return Starlette(routes=[Route("/events", endpoint)])
 
 
-@contextlib.contextmanager
-def _uvicorn(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", http="httptools")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.001)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join()
-
-
 def _drain(http: httpx.Client, url: str) -> int:
     with http.stream("GET", url) as response:
         return sum(len(chunk) for chunk in response.iter_bytes())
@@ -101,7 +79,7 @@ def events_per_second(smoke: bool) -> list[Table]:
             _rate(lambda: _drain(http, "/events"), count, repeat),
         )
     app = _starlette_app(count)
-    with _uvicorn(app) as base, httpx.Client(base_url=base) as http:
+    with serve_uvicorn(app, "httptools") as base, httpx.Client(base_url=base) as http:
         table.add(BASELINE, _rate(lambda: _drain(http, "/events"), count, repeat))
     # httpx's ASGI transport is async only: the in-process yardstick runs on an event loop.
     table.add(

@@ -30,7 +30,7 @@ import pytest
 from apiharness import VirtualClock
 from apiharness.upstream import Upstream, respond, status
 from benchmarks import _noop_server
-from benchmarks._common import Table, median_time
+from benchmarks._common import Table, median_time, serve_uvicorn
 
 BASE = "https://api.test"
 PAYLOAD = {"id": 1, "name": "widget"}
@@ -166,22 +166,8 @@ async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @contextlib.contextmanager
 def _serve_uvicorn(http: str) -> Iterator[str]:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    # The parser named, not "auto": with httptools installed, auto would pick it for both rows.
-    config = uvicorn.Config(_asgi_app, log_level="warning", lifespan="off", http=http)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.001)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/item"
-    finally:
-        server.should_exit = True
-        thread.join()
+    with serve_uvicorn(_asgi_app, http) as origin:
+        yield origin + "/item"
 
 
 @contextlib.contextmanager

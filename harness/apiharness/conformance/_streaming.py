@@ -42,7 +42,8 @@ def stream_events_for(dialect: str | None) -> list[SSEEvent]:
     """The six-token stream in ``dialect``'s event format, every event with an id."""
     if dialect is None:
         return [SSEEvent(json.dumps({"text": tok}), id=str(n)) for n, tok in enumerate(TOKENS, 1)]
-    events = DIALECTS[dialect].events(TOKENS)
+    speaks = DIALECTS[dialect]
+    events = speaks.stream_events(TOKENS, speaks.default_model)
     return [replace(event, id=str(n)) for n, event in enumerate(events)]
 
 

@@ -26,6 +26,7 @@ import json as _json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from apiharness.errors import DeclarationError
 from apiharness.upstream._behaviours import (
@@ -373,50 +374,83 @@ def sse(
     preamble = b""
     if retry is not None:
         preamble = SSEEvent(retry=check_count("sse(retry=...)", retry, minimum=0)).encode()
-    faults = _faults(
+    return _declare(
         "sse",
-        len(given),
-        delays=delays,
-        stall=stall,
-        stall_after=stall_after,
-        disconnect_after=disconnect_after,
-        reset_after=reset_after,
-        malformed_after=malformed_after,
-        error_after=error_after,
-    )
-    encoded = tuple(event.encode() for event in given)
-    response = _response(
-        check_status("sse(status=...)", status),
-        "text/event-stream; charset=utf-8",
-        headers,
-        {"Cache-Control": "no-cache"},
-    )
-    response = ResponseData(response.status, response.headers, preamble + b"".join(encoded))
-    shown = _args(
+        locals(),
         given,
-        status=None if status == 200 else status,
-        headers=headers,
-        retry=retry,
-        delays=delays or None,
-        stall=stall or None,
-        stall_after=stall_after or None,
-        disconnect_after=disconnect_after,
-        reset_after=reset_after,
-        malformed_after=malformed_after,
-        error_after=error_after,
-        error=error,
-        resume=None if resume else False,
-    )
-    return _Stream(
-        f"sse({shown})",
-        response,
-        encoded,
+        tuple(event.encode() for event in given),
         tuple(event.id for event in given),
+        content_type="text/event-stream; charset=utf-8",
+        extra={"Cache-Control": "no-cache"},
         preamble=preamble,
         malformed=SSEEvent(_MALFORMED).encode(),
         error=failure.encode(),
-        faults=faults,
         resume=bool(resume),
+    )
+
+
+# The options sse() and ndjson() share, with their defaults (left out of the repr).
+_DEFAULTS: dict[str, object] = {
+    "status": 200,
+    "headers": None,
+    "retry": None,
+    "delays": 0.0,
+    "stall": 0.0,
+    "stall_after": 0,
+    "disconnect_after": None,
+    "reset_after": None,
+    "malformed_after": None,
+    "error_after": None,
+    "error": None,
+    "resume": True,
+}
+_FAULT_OPTIONS = (
+    "delays",
+    "stall",
+    "stall_after",
+    "disconnect_after",
+    "reset_after",
+    "malformed_after",
+    "error_after",
+)
+
+
+def _declare(
+    name: str,
+    options: dict[str, Any],
+    shown: object,
+    entries: tuple[bytes, ...],
+    ids: tuple[str | None, ...],
+    *,
+    content_type: str,
+    extra: dict[str, str],
+    preamble: bytes,
+    malformed: bytes,
+    error: bytes,
+    resume: bool,
+) -> _Stream:
+    """The streamed behaviour ``name(...)`` declared with ``options`` (its arguments)."""
+    faults = _faults(name, len(entries), **{key: options[key] for key in _FAULT_OPTIONS})
+    head = _response(
+        check_status(f"{name}(status=...)", options["status"]),
+        content_type,
+        options["headers"],
+        extra,
+    )
+    response = ResponseData(head.status, head.headers, preamble + b"".join(entries))
+    given = {
+        key: value for key, value in options.items() if key in _DEFAULTS and value != _DEFAULTS[key]
+    }
+    return _Stream(
+        f"{name}({_args(shown, **given)})",
+        response,
+        entries,
+        ids,
+        preamble=preamble,
+        malformed=malformed,
+        error=error,
+        faults=faults,
+        resume=resume,
     )
 
 
@@ -454,42 +488,16 @@ def ndjson(
     """
     lines = tuple(_ndjson_line(item) for item in _entries("ndjson", items))
     failure = _ndjson_line(_json.loads(_SSE_ERROR) if error is None else error)
-    faults = _faults(
+    return _declare(
         "ndjson",
-        len(lines),
-        delays=delays,
-        stall=stall,
-        stall_after=stall_after,
-        disconnect_after=disconnect_after,
-        reset_after=reset_after,
-        malformed_after=malformed_after,
-        error_after=error_after,
-    )
-    response = _response(
-        check_status("ndjson(status=...)", status), "application/x-ndjson", headers, {}
-    )
-    response = ResponseData(response.status, response.headers, b"".join(lines))
-    shown = _args(
+        locals(),
         [_json.loads(line) for line in lines],
-        status=None if status == 200 else status,
-        headers=headers,
-        delays=delays or None,
-        stall=stall or None,
-        stall_after=stall_after or None,
-        disconnect_after=disconnect_after,
-        reset_after=reset_after,
-        malformed_after=malformed_after,
-        error_after=error_after,
-        error=error,
-    )
-    return _Stream(
-        f"ndjson({shown})",
-        response,
         lines,
         (None,) * len(lines),
+        content_type="application/x-ndjson",
+        extra={},
         preamble=b"",
         malformed=(_MALFORMED + "\n").encode(),
         error=failure,
-        faults=faults,
         resume=False,
     )

@@ -29,8 +29,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from apiharness.upstream._behaviours import Behaviour, declared
-from apiharness.upstream._streaming import SSEEvent, sse
+from apiharness.upstream._streaming import SSEEvent
 from apiharness.upstream.dialects._dialect import Dialect, Quota, rfc3339
 
 __all__ = ["AnthropicDialect"]
@@ -66,6 +65,7 @@ class AnthropicDialect(Dialect):
     request_id_header = "request-id"
     overloaded_status = 529
     default_model = "claude-sonnet-4-5"
+    stream_error_type = "overloaded_error"
 
     def _request_id(self) -> str:
         return "req_011apiharness"
@@ -110,55 +110,25 @@ class AnthropicDialect(Dialect):
     def stream_error_event(self, type: str, message: str) -> SSEEvent:
         return _event("error", {"error": {"type": type, "message": message}})
 
-    def events(self, texts: Sequence[str], *, model: str | None = None) -> list[SSEEvent]:
-        """The events of a streamed message of ``texts`` (see :meth:`stream`)."""
-        name = model or self.default_model
-        events = [
-            _event("message_start", {"message": self._message(name, [], None)}),
-            _event(
-                "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
-            ),
+    def stream_events(self, texts: Sequence[str], model: str) -> list[SSEEvent]:
+        """``message_start``, ``content_block_start``, ``ping``, a ``content_block_delta`` per
+        text, ``content_block_stop``, ``message_delta``, ``message_stop``."""
+        start = {"index": 0, "content_block": {"type": "text", "text": ""}}
+        finish = {
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": len(texts)},
+        }
+        return [
+            _event("message_start", {"message": self._message(model, [], None)}),
+            _event("content_block_start", start),
             _event("ping", {}),
-        ]
-        events += [
-            _event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": t}})
-            for t in texts
-        ]
-        events += [
-            _event("content_block_stop", {"index": 0}),
-            _event(
-                "message_delta",
-                {
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                    "usage": {"output_tokens": len(texts)},
-                },
+            *(
+                _event(
+                    "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": t}}
+                )
+                for t in texts
             ),
+            _event("content_block_stop", {"index": 0}),
+            _event("message_delta", finish),
             _event("message_stop", {}),
         ]
-        return events
-
-    @declared
-    def stream(
-        self,
-        texts: Sequence[str],
-        *,
-        model: str | None = None,
-        error_after: int | None = None,
-        error_type: str = "overloaded_error",
-        **faults: Any,
-    ) -> Behaviour:
-        """A streamed message: ``message_start``, ``content_block_start``, ``ping``, one
-        ``content_block_delta`` per text, ``content_block_stop``, ``message_delta``,
-        ``message_stop``. ``error_after=n`` sends an ``event: error`` (``error_type``, default
-        ``overloaded_error``) after ``n`` events; other options are
-        :func:`~apiharness.upstream.sse`'s faults, all counted in SSE events."""
-        events = self.events(texts, model=model)
-        error = self.stream_error_event(
-            error_type, self.default_messages.get(self.error_types_status(error_type), error_type)
-        )
-        made = sse(events, error_after=error_after, error=error, **faults)
-        made._repr = f"anthropic.stream({list(texts)!r})"
-        return made
-
-    def error_types_status(self, type: str) -> int:
-        return next((s for s, t in self.error_types.items() if t == type), 500)

@@ -32,6 +32,7 @@ from apiharness.upstream._behaviours import (
     then_map,
 )
 from apiharness.upstream._scripts import as_behaviour
+from apiharness.upstream._streaming import SSEEvent, sse
 
 __all__ = ["Dialect", "go_duration", "rfc3339"]
 
@@ -88,16 +89,13 @@ class Dialect:
     def reply_body(self, text: str, model: str) -> object:
         raise NotImplementedError
 
-    def stream(self, texts: Sequence[str], **options: Any) -> Behaviour:
+    def stream_events(self, texts: Sequence[str], model: str) -> list[SSEEvent]:
         raise NotImplementedError
 
-    def events(self, texts: Sequence[str], *, model: str | None = None) -> list[Any]:
-        """The SSE events :meth:`stream` sends for ``texts``, without faults (to add ids or
-        serve them with :func:`~apiharness.upstream.sse` directly)."""
+    def stream_error_event(self, type: str, message: str) -> SSEEvent:
         raise NotImplementedError
 
-    def stream_error_event(self, type: str, message: str) -> Any:
-        raise NotImplementedError
+    stream_error_type = "api_error"
 
     overloaded_status = 503
     rate_limit_code: str | None = None
@@ -208,6 +206,36 @@ class Dialect:
         made = respond(200, json=self.reply_body(text, model or self.default_model))
         made._repr = f"{self.name}.reply({text!r})"
         return made
+
+    @declared
+    def stream(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        error_after: int | None = None,
+        error_type: str | None = None,
+        **faults: Any,
+    ) -> Behaviour:
+        """A streamed answer carrying ``texts``, in the provider's events
+        (:meth:`stream_events`). ``error_after=n`` sends the provider's in-stream error (of
+        ``error_type``; OpenAI ``server_error``, Anthropic ``overloaded_error`` by default)
+        after ``n`` events, after the ``200``; the other options are
+        :func:`~apiharness.upstream.sse`'s faults, all counted in SSE events."""
+        kind = error_type or self.stream_error_type
+        message = self.default_messages.get(self.status_for(kind), kind)
+        made = sse(
+            self.stream_events(list(texts), model or self.default_model),
+            error_after=error_after,
+            error=self.stream_error_event(kind, message),
+            **faults,
+        )
+        made._repr = f"{self.name}.stream({list(texts)!r})"
+        return made
+
+    def status_for(self, type: str) -> int:
+        """The status this provider sends errors of ``type`` with (500 if none)."""
+        return next((s for s, t in self.error_types.items() if t == type), 500)
 
     @declared
     def token_budget(

@@ -30,8 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from apiharness.upstream._behaviours import Behaviour, declared
-from apiharness.upstream._streaming import SSEEvent, sse
+from apiharness.upstream._streaming import SSEEvent
 from apiharness.upstream.dialects._dialect import Dialect, Quota, go_duration
 
 __all__ = ["OpenAIDialect"]
@@ -67,6 +66,7 @@ class OpenAIDialect(Dialect):
     overloaded_status = 503
     rate_limit_code = "rate_limit_exceeded"
     default_model = "gpt-4o-mini"
+    stream_error_type = "server_error"
 
     def error_body(self, status: int, message: str, type: str, code: str | None) -> object:
         return {"error": {"message": message, "type": type, "param": None, "code": code}}
@@ -121,32 +121,11 @@ class OpenAIDialect(Dialect):
     def stream_error_event(self, type: str, message: str) -> SSEEvent:
         return SSEEvent(_json(self.error_body(500, message, type, None)))
 
-    def events(self, texts: Sequence[str], *, model: str | None = None) -> list[SSEEvent]:
-        """The events of a streamed chat completion of ``texts`` (see :meth:`stream`)."""
-        name = model or self.default_model
-        events = [self._chunk(name, {"role": "assistant", "content": ""}, None)]
-        events += [self._chunk(name, {"content": text}, None) for text in texts]
-        return [*events, self._chunk(name, {}, "stop"), SSEEvent("[DONE]")]
-
-    @declared
-    def stream(
-        self,
-        texts: Sequence[str],
-        *,
-        model: str | None = None,
-        error_after: int | None = None,
-        error_type: str = "server_error",
-        **faults: Any,
-    ) -> Behaviour:
-        """A streamed chat completion: a role chunk, one chunk per text, a ``finish_reason``
-        chunk, then ``data: [DONE]``. ``error_after=n`` sends an ``{"error": ...}`` data event
-        after ``n`` events; other options are :func:`~apiharness.upstream.sse`'s faults, all
-        counted in SSE events (the role chunk is the first)."""
-        events = self.events(texts, model=model)
-        error = self.stream_error_event(error_type, self.default_messages[500])
-        made = sse(events, error_after=error_after, error=error, **faults)
-        made._repr = f"openai.stream({list(texts)!r})"
-        return made
+    def stream_events(self, texts: Sequence[str], model: str) -> list[SSEEvent]:
+        """A role chunk, one chunk per text, a ``finish_reason`` chunk, then ``[DONE]``."""
+        events = [self._chunk(model, {"role": "assistant", "content": ""}, None)]
+        events += [self._chunk(model, {"content": text}, None) for text in texts]
+        return [*events, self._chunk(model, {}, "stop"), SSEEvent("[DONE]")]
 
 
 def _json(value: object) -> str:
