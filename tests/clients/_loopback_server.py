@@ -20,7 +20,11 @@ Step = tuple[int, dict[str, str]] | str | tuple[str, float]
 
 
 def read_request(conn: socket.socket) -> tuple[str, dict[str, str], bytes] | None:
-    """The request line, the headers (names lowercased) and the body; None if the peer left."""
+    """The request line, the headers (names lowercased) and the body; None if the peer left.
+
+    Sets TCP_NODELAY first: the answer goes out at once (see NOTES on Nagle).
+    """
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
@@ -48,7 +52,6 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         conn: socket.socket = self.request
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         request = read_request(conn)
         if request is None:
             return

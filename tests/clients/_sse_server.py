@@ -39,7 +39,6 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         conn: socket.socket = self.request
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         request = read_request(conn)
         if request is None:
             return
