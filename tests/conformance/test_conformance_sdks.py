@@ -21,6 +21,8 @@ generated from one template (Stainless), so their retry code is the same in shap
 
 from __future__ import annotations
 
+import asyncio
+
 import anthropic
 import httpx
 import openai
@@ -153,3 +155,21 @@ def test_anthropic_in_process_stream_error_is_typed_and_a_break_is_not() -> None
     with pytest.raises(httpx.RemoteProtocolError):
         list(client.messages.create(**body, stream=True))  # type: ignore[call-overload]
     assert len(up.journal) == 2
+
+
+def test_async_openai_in_process_stream_break_escapes_as_httpx_error() -> None:
+    # openai-python#2065: AsyncStream reads one response; a cut body is httpx's error.
+    up = Upstream(base_url="https://api.openai.test")
+    up.post("/v1/chat/completions").respond(openai_dialect.stream(["a", "b"], disconnect_after=2))
+
+    async def main() -> list[str]:
+        async with httpx.AsyncClient(transport=up) as http:
+            client = openai.AsyncOpenAI(base_url=f"{up.base_url}/v1", api_key=KEY, http_client=http)
+            chunks = await client.chat.completions.create(
+                model="gpt-harness", messages=[], stream=True
+            )
+            return [chunk.choices[0].delta.content or "" async for chunk in chunks]
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        asyncio.run(main())
+    assert len(up.journal) == 1  # and it did not try again
