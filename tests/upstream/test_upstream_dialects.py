@@ -235,3 +235,12 @@ def test_bad_dialect_arguments_are_declaration_errors() -> None:
         openai.token_budget(0)
     with pytest.raises(DeclarationError):
         anthropic.stream(["a"], disconect_after=1)
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 503])
+def test_openai_sdk_retries_the_statuses_it_retries_once_each(status: int) -> None:
+    up = Upstream()
+    up.post(CHAT).respond(openai.error(status, retry_after_ms=1), openai.reply("again"))
+    completion = openai_client(up, retries=1).chat.completions.create(**ASK)  # type: ignore[call-overload]
+    assert completion.choices[0].message.content == "again"
+    assert up.journal.count("POST", CHAT) == 2
