@@ -23,7 +23,10 @@ The tree::
     │   ├── RateLimitExceeded         the client-side limiter refused to wait that long
     │   ├── ResponseValidationError   a response did not match its schema or model
     │   │   └── SchemaViolationError  … an OpenAPI schema, with the JSON path of the violation
-    │   └── IdempotencyKeyReused      one idempotency key was used for two different requests
+    │   ├── IdempotencyKeyReused      one idempotency key was used for two different requests
+    │   └── StreamError               a Server-Sent Events stream could not be consumed
+    │       ├── StreamInterrupted     it kept breaking; reconnecting gave up
+    │       └── StreamErrorEvent      the upstream sent an error event inside a 200 stream
     ├── OAuthError                    OAuth 2 / PKCE flow errors
     │   ├── CallbackError             the redirect back failed validation (state, code, URI)
     │   ├── AuthorizationServerError  the server answered with an RFC 6749 error; carries .error
@@ -97,6 +100,9 @@ __all__ = [
     "ServerThreadError",
     "SpecError",
     "StoreUnavailable",
+    "StreamError",
+    "StreamErrorEvent",
+    "StreamInterrupted",
     "TokenUnavailable",
     "UnknownOperationError",
     "UnmatchedRequestError",
@@ -287,6 +293,37 @@ class IdempotencyKeyReused(ClientError):
     The IETF draft (draft-ietf-httpapi-idempotency-key-header, "Uniqueness of Idempotency Key")
     requires a fresh key per operation; reusing one for another payload is a bug in the caller.
     """
+
+
+class StreamError(ClientError):
+    """A Server-Sent Events stream could not be consumed (for example, it was not one)."""
+
+
+class StreamInterrupted(StreamError):
+    """The stream kept breaking and the consumer stopped reconnecting.
+
+    ``reconnects`` is how many reconnections were made, ``last_event_id`` the id the stream
+    had reached (resume from it with a new consumer).
+    """
+
+    def __init__(self, message: str, *, reconnects: int = 0, last_event_id: str = "") -> None:
+        super().__init__(message)
+        self.reconnects = reconnects
+        self.last_event_id = last_event_id
+
+
+class StreamErrorEvent(StreamError):
+    """The upstream sent an error event inside a successful (200) stream.
+
+    ``event``, ``data`` and ``id`` are the event's fields; ``data`` is the upstream's text and
+    is kept off the message.
+    """
+
+    def __init__(self, message: str, *, event: str = "", data: str = "", id: str = "") -> None:
+        super().__init__(message)
+        self.event = event
+        self.data = data
+        self.id = id
 
 
 class OAuthError(ApiHarnessError):

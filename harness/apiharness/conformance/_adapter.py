@@ -7,6 +7,9 @@ breaker, validation …):
 * ``get(path: str) -> object`` — one idempotent read;
 * ``create(path: str, body: dict) -> object`` — one POST;
 * ``errors: tuple[type[BaseException], ...]`` — the errors the client means to raise;
+* ``stream(path: str) -> list`` — optional: read the event stream at ``path`` to its end (with
+  whatever resuming the client does) and return each event's data, as text or decoded JSON, in
+  the order delivered; the ``streaming`` and ``llm`` catalogues need it;
 * ``close()`` — optional;
 * ``http2 = True`` — optional: the client speaks HTTP/2 (the transport catalogue then serves
   it over HTTP/2).
@@ -20,8 +23,9 @@ default settings needs no change. For mutual TLS the factory is called as
 chain, which ``httpx.Client(cert=PATH)`` and ``requests`` ``cert=PATH`` take) when it accepts
 a ``client_cert`` keyword; a factory without one cannot present a certificate.
 
-``get`` and ``create`` are both plain functions or both coroutine functions. Async adapters run
-on one private event loop per scenario, so clients bound to a loop (``httpx.AsyncClient``) work.
+``get``, ``create`` and ``stream`` are all plain functions or all coroutine functions. Async
+adapters run on one private event loop per scenario, so clients bound to a loop
+(``httpx.AsyncClient``) work.
 """
 
 from __future__ import annotations
@@ -98,12 +102,16 @@ def _check_adapter(
         raise ConformanceError(
             f"{factory_name}(...).errors must be a tuple of exception classes, got {errors!r}"
         )
+    methods = ("get", "create", "stream") if callable(getattr(adapter, "stream", None)) else ()
     kinds = {
-        name: inspect.iscoroutinefunction(getattr(adapter, name)) for name in ("get", "create")
+        name: inspect.iscoroutinefunction(getattr(adapter, name))
+        for name in methods or ("get", "create")
     }
     if len(set(kinds.values())) != 1:
+        each = "both" if len(kinds) == 2 else "all"
         raise ConformanceError(
-            f"{factory_name}(...).get and .create must be both sync or both async, got {kinds}"
+            f"{factory_name}(...).{' and .'.join(kinds)} must be {each} sync or {each} async, "
+            f"got {kinds}"
         )
     return kinds["get"], errors
 
@@ -131,6 +139,9 @@ class Driver:
             ) from None
         self.is_async, self.errors = _check_adapter(self.adapter, name)
         self.http2 = getattr(self.adapter, "http2", False) is True
+        self.name = name
+        #: Whether the adapter can read event streams (``stream(path)``).
+        self.streams = callable(getattr(self.adapter, "stream", None))
         if self.is_async:
             self._runner = asyncio.Runner()
 
@@ -145,6 +156,20 @@ class Driver:
 
     def create(self, path: str, body: Mapping[str, Any]) -> object:
         return self._call("create", path, dict(body))
+
+    def stream(self, path: str) -> list[object]:
+        """Each event's data the client delivered from the stream at ``path``."""
+        events: Any = self._call("stream", path)
+        return list(events)
+
+    def require_stream(self, catalogue: str) -> None:
+        """Refuse, before any call, an adapter a streaming catalogue cannot drive."""
+        if not self.streams:
+            raise ConformanceError(
+                f"the {catalogue!r} catalogue reads event streams, and the adapter returned by "
+                f"{self.name} has no stream(path); add stream(path) returning each event's data "
+                "(text or decoded JSON) in order, as a plain or a coroutine function like get"
+            )
 
     def close(self) -> None:
         try:

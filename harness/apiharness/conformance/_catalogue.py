@@ -130,6 +130,14 @@ CATALOGUE_MODULES: dict[str, tuple[str, str]] = {
         "TLS: certificate checks, a stalled handshake, client certificates; HTTP/2: refused "
         "streams, GOAWAY",
     ),
+    "streaming": (
+        "apiharness.conformance._streaming",
+        "Server-Sent Events: resume, duplicates, in-stream errors, stalls, retry: (needs stream)",
+    ),
+    "llm": (
+        "apiharness.conformance._llm",
+        "LLM provider APIs: retry-after-ms, x-should-retry, 529, token budgets",
+    ),
 }
 
 #: The loaded catalogues: name -> scenario id -> scenario, each in registration order.
@@ -663,8 +671,9 @@ def _breaker_recovers(t: Trial) -> Verdict:
 # -- rate limits -----------------------------------------------------------------------------
 
 
-class _RetryAfterLog:
-    """Route policy that records when each 429 asked the client to come back."""
+class RetryAfterLog:
+    """Route policy that records when each 429 asked the client to come back
+    (``retry-after-ms`` first, as the LLM SDKs read it, then ``Retry-After`` in seconds)."""
 
     def __init__(self) -> None:
         self.not_before: list[tuple[JournalEntry, float]] = []  # (the 429's entry, seconds)
@@ -674,10 +683,24 @@ class _RetryAfterLog:
 
     def after(self, request: httpx.Request, route: Route, outcome: RouteOutcome) -> None:
         response = outcome.response
-        if response is not None and response.status == 429:
-            wait = response.header("retry-after")
-            if wait is not None and wait.isdigit():
-                self.not_before.append((outcome.entry, float(wait)))
+        if response is None or response.status != 429 or outcome.entry is None:
+            return
+        millis, seconds = response.header("retry-after-ms"), response.header("retry-after")
+        if millis is not None and millis.isdigit():
+            self.not_before.append((outcome.entry, int(millis) / 1000))
+        elif seconds is not None and seconds.isdigit():
+            self.not_before.append((outcome.entry, float(seconds)))
+
+    def early(self, entries: list[JournalEntry]) -> list[str]:
+        """Each request among ``entries`` that came before the 429 preceding it allowed."""
+        following = {id(a): b for a, b in itertools.pairwise(entries)}
+        return [
+            f"a request {gap:.2f} s after a 429 asking for {wait:g} s"
+            for entry, wait in self.not_before
+            if id(entry) in following
+            for gap in [following[id(entry)].monotonic - entry.monotonic]
+            if gap + 1e-6 < wait
+        ]
 
 
 @scenario(
@@ -689,21 +712,13 @@ class _RetryAfterLog:
 def _rate_limit_window_respected(t: Trial) -> Verdict:
     # A 10 s window makes the first 429 ask for about 10 s: longer than any common first
     # backoff, so a client that ignores Retry-After cannot wait long enough by chance.
-    log = _RetryAfterLog()
+    log = RetryAfterLog()
     t.up.get(RESOURCE_PATH).respond(rate_limit(5, per=10.0, then=ok())).add_policy(log)
     failures = 0
     for _ in range(12):
         if t.get().error is not None:
             failures += 1
-    entries = t.up.journal.filter("GET", RESOURCE_PATH)
-    following = {id(a): b for a, b in itertools.pairwise(entries)}
-    early = [
-        f"a request {gap:.2f} s after a 429 with Retry-After: {wait:g}"
-        for entry, wait in log.not_before
-        if entry is not None and id(entry) in following
-        for gap in [following[id(entry)].monotonic - entry.monotonic]
-        if gap + 1e-6 < wait
-    ]
+    early = log.early(t.up.journal.filter("GET", RESOURCE_PATH))
     if early:
         return t.fail(early[0] + f" ({len(early)} early request(s) in all)")
     if failures:

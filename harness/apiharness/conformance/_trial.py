@@ -102,6 +102,11 @@ class Trial:
         payload = body if body is not None else NEW_RESOURCE
         return self._call(lambda: self.client.create(path, payload))
 
+    def stream(self, path: str, *, catalogue: str = "streaming") -> Outcome:
+        """Read the stream at ``path`` through the adapter; ``value`` is the list of data."""
+        self.client.require_stream(catalogue)
+        return self._call(lambda: self.client.stream(path))
+
     def _call(self, call: Callable[[], object]) -> Outcome:
         driver = self.client
         outcome = Outcome()

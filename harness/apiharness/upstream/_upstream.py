@@ -12,7 +12,9 @@ the same fault on a socket, mapped in one place (:func:`wire_error`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import os
 import threading
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
@@ -75,7 +77,11 @@ def wire_error(
 
 def upstream_sleep(clock: Clock, seconds: float) -> None:
     """A wait of the upstream's own. Under a VirtualClock it advances time without joining
-    ``clock.sleeps``, which stays the client's own schedule for tests to assert."""
+    ``clock.sleeps``, which stays the client's own schedule for tests to assert. An endless
+    wait (``inf``: a stream that stalls for good) blocks for real, so only a real timeout of
+    the client's ends it."""
+    if not math.isfinite(seconds):
+        threading.Event().wait()
     if isinstance(clock, VirtualClock):
         clock.advance(seconds)
     else:
@@ -84,6 +90,8 @@ def upstream_sleep(clock: Clock, seconds: float) -> None:
 
 async def upstream_asleep(clock: Clock, seconds: float) -> None:
     """The async form of :func:`upstream_sleep`; always a suspension point."""
+    if not math.isfinite(seconds):
+        await asyncio.Event().wait()  # until the connection's task is cancelled
     if isinstance(clock, VirtualClock):
         clock.advance(seconds)
         await _real_asyncio_sleep(0)
