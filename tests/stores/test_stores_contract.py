@@ -320,3 +320,78 @@ def test_async_managers_sharing_a_redis_store_refresh_once(redis_url: str) -> No
     assert auth.refreshes == 1
     assert auth.reuse_detected == 0
     assert len({t.access_token.get_secret_value() for t in tokens}) == 1
+
+
+def test_redis_result_store_coroutines_share_state_with_the_sync_calls(redis_url: str) -> None:
+    store = RedisResultStore(redis_url)
+    other = RedisResultStore(redis_url)  # another process's handle
+    result = StoredResult("fp", 201, (("content-type", "application/json"),), b'{"id": 3}')
+
+    async def scenario() -> None:
+        keys = await asyncio.gather(*(store.akey_for("charge-9", ttl=60) for _ in range(20)))
+        assert len(set(keys)) == 1  # one key per operation, however many ask at once
+        assert other.key_for("charge-9") == keys[0]
+        assert await store.alookup(keys[0]) is None
+        await store.asave(keys[0], result, ttl=60)
+        assert other.lookup(keys[0]) == result
+        other.save("k2", dataclasses.replace(result, status_code=200), ttl=60)
+        found = await store.alookup("k2")
+        assert found is not None
+        assert found.status_code == 200
+
+    asyncio.run(scenario())
+
+
+def test_async_idempotency_transport_awaits_redis_and_never_blocks_on_it(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[httpx.Request] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(201, json={"id": len(calls)})
+
+    store = RedisResultStore(redis_url)
+
+    def blocking(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a sync Redis call inside an async client blocks its event loop")
+
+    monkeypatch.setattr(store, "lookup", blocking)
+    monkeypatch.setattr(store, "save", blocking)
+
+    async def scenario() -> list[object]:
+        transport = IdempotencyTransport(httpx.MockTransport(upstream), store=store)
+        async with httpx.AsyncClient(transport=transport, base_url="https://api.test") as client:
+            headers = {"Idempotency-Key": '"op-77"'}
+            answers = [await client.post("/pay", json={"n": 1}, headers=headers) for _ in "ab"]
+        return [a.json() for a in answers]
+
+    assert asyncio.run(scenario()) == [{"id": 1}, {"id": 1}]  # the second one replayed
+    assert len(calls) == 1
+
+
+def test_redis_dedup_store_coroutines_claim_once(redis_url: str) -> None:
+    store = RedisDedupStore(redis_url, ttl=60)
+
+    async def scenario() -> list[bool]:
+        won = await asyncio.gather(*(store.aclaim("evt_async", now=0.0) for _ in range(20)))
+        await store.aforget("evt_async")
+        return [*won, await store.aclaim("evt_async", now=0.0)]
+
+    outcome = asyncio.run(scenario())
+    assert outcome[:-1].count(True) == 1
+    assert outcome[-1] is True  # forgotten, so claimable again
+    assert not store.claim("evt_async", now=0.0)  # the sync call sees the async claim
+
+
+def test_unreachable_redis_is_typed_for_the_coroutines_too() -> None:
+    url = "redis://:hunter2@127.0.0.1:1/0"
+
+    async def scenario() -> None:
+        with pytest.raises(StoreUnavailable) as caught:
+            await RedisResultStore(url).alookup("k")
+        assert "hunter2" not in str(caught.value)
+        with pytest.raises(StoreUnavailable):
+            await RedisDedupStore(url).aclaim("evt", now=0.0)
+
+    asyncio.run(scenario())

@@ -37,6 +37,7 @@ import httpx
 from apiharness._ttl import DAY, check_ttl
 from apiharness.errors import ConfigurationError, IdempotencyKeyReused
 from apiharness.stores import (
+    AsyncResultStore,
     MemoryResultStore,
     ResultStore,
     SQLiteResultStore,
@@ -59,6 +60,11 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 # Answers that say "not done, try again" are not results: storing them would replay a failure
 # forever. 408/425/429 and 5xx invite a retry; 409 is the draft's "still in flight".
 _NOT_FINAL = frozenset({408, 409, 425, 429})
+
+
+def _final(response: httpx.Response) -> bool:
+    """Whether a response ends its operation (so is kept): not a 5xx, nor a not-yet answer."""
+    return response.status_code < 500 and response.status_code not in _NOT_FINAL
 
 
 def _fingerprint(request: httpx.Request) -> str:
@@ -110,18 +116,41 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """Whether this request's body is hashed (so must be read): keyed, with a store."""
         return self.store is not None and request.method.upper() in self.methods
 
-    def _prepare(self, request: httpx.Request) -> tuple[str, StoredResult | None, str] | None:
-        """Key the request; returns (key, stored result, fingerprint), or None to pass it on."""
+    def _key(self, request: httpx.Request) -> str | None:
+        """Key the request; returns the key when a store is to be consulted, else None."""
         if request.method.upper() not in self.methods:
             return None
         key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
         if key is None:
             key = new_idempotency_key()
             request.headers[IDEMPOTENCY_KEY_HEADER] = key
-        if self.store is None:
+        return None if self.store is None else key
+
+    def _prepare(self, request: httpx.Request) -> tuple[str, StoredResult | None, str] | None:
+        """Key the request; returns (key, stored result, fingerprint), or None to pass it on."""
+        key = self._key(request)
+        if key is None:
             return None
+        assert self.store is not None
+        return self._checked(request, key, self.store.lookup(key))
+
+    async def _aprepare(
+        self, request: httpx.Request
+    ) -> tuple[str, StoredResult | None, str] | None:
+        """:meth:`_prepare`, awaiting a store that has coroutines (Redis) instead of blocking."""
+        key = self._key(request)
+        if key is None:
+            return None
+        store = self.store
+        if isinstance(store, AsyncResultStore):
+            return self._checked(request, key, await store.alookup(key))
+        assert store is not None
+        return self._checked(request, key, store.lookup(key))
+
+    def _checked(
+        self, request: httpx.Request, key: str, stored: StoredResult | None
+    ) -> tuple[str, StoredResult | None, str]:
         fingerprint = _fingerprint(request)
-        stored = self.store.lookup(key)
         if stored is not None and stored.fingerprint != fingerprint:
             raise IdempotencyKeyReused(
                 f"the idempotency key of this {request.method} {request.url.path} was already "
@@ -131,9 +160,16 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return key, stored, fingerprint
 
     def _keep(self, key: str, fingerprint: str, response: httpx.Response) -> None:
-        if response.status_code < 500 and response.status_code not in _NOT_FINAL:
+        if _final(response):
             assert self.store is not None
             self.store.save(key, StoredResult.of(fingerprint, response), ttl=self.ttl)
+
+    async def _akeep(self, key: str, fingerprint: str, response: httpx.Response) -> None:
+        store = self.store
+        if not isinstance(store, AsyncResultStore):
+            self._keep(key, fingerprint, response)
+        elif _final(response):
+            await store.asave(key, StoredResult.of(fingerprint, response), ttl=self.ttl)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not isinstance(self._inner, httpx.BaseTransport):
@@ -157,7 +193,7 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             raise ConfigurationError("this IdempotencyTransport wraps a sync transport")
         if self._fingerprints(request):
             await request.aread()
-        plan = self._prepare(request)
+        plan = await self._aprepare(request)
         if plan is None:
             return await self._inner.handle_async_request(request)
         key, stored, fingerprint = plan
@@ -166,7 +202,7 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if response.status_code < 500:
             await response.aread()
-            self._keep(key, fingerprint, response)
+            await self._akeep(key, fingerprint, response)
         return response
 
     def close(self) -> None:

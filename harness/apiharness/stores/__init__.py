@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from apiharness.stores._limiter import RateLimiter, RedisTokenBucket, TokenBucket, server_quota
     from apiharness.stores._redis import NAMESPACE
     from apiharness.stores._results import (
+        AsyncResultStore,
         MemoryResultStore,
         RedisResultStore,
         ResultStore,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NAMESPACE",
+    "AsyncResultStore",
     "DedupStore",
     "EncryptedFileTokenStore",
     "MemoryDedupStore",
@@ -84,6 +86,7 @@ __all__ = [
 # Loaded on first use (PEP 562): the reference clients import the limiter and the result stores
 # from here, and must not pay for the token stores' pydantic and cryptography.
 _HOMES = {
+    "AsyncResultStore": "apiharness.stores._results",
     "DedupStore": "apiharness.stores._dedup",
     "EncryptedFileTokenStore": "apiharness.stores._tokens",
     "MemoryDedupStore": "apiharness.stores._dedup",

@@ -152,9 +152,22 @@ class RedisDedupStore:
             )
         return bool(won)
 
+    async def aclaim(self, delivery_id: str, *, now: float) -> bool:
+        """:meth:`claim` as a coroutine (redis-py's asyncio client), for async receivers."""
+        with self._redis.errors():
+            won = await self._redis.asyncio_client().set(
+                redis_key("webhook", delivery_id), b"1", nx=True, px=milliseconds(self.ttl)
+            )
+        return bool(won)
+
     def forget(self, delivery_id: str) -> None:
         with self._redis.errors():
             self._redis.sync.delete(redis_key("webhook", delivery_id))
+
+    async def aforget(self, delivery_id: str) -> None:
+        """:meth:`forget` as a coroutine."""
+        with self._redis.errors():
+            await self._redis.asyncio_client().delete(redis_key("webhook", delivery_id))
 
     def close(self) -> None:
         """Close the connections."""

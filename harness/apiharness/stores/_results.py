@@ -12,9 +12,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -25,6 +26,7 @@ from apiharness.stores._redis import RedisConnection, as_bytes, redis_key
 
 __all__ = [
     "DEFAULT_TTL",
+    "AsyncResultStore",
     "MemoryResultStore",
     "RedisResultStore",
     "ResultStore",
@@ -226,6 +228,45 @@ class SQLiteResultStore:
         return f"SQLiteResultStore({str(self.path)!r})"
 
 
+@runtime_checkable
+class AsyncResultStore(ResultStore, Protocol):
+    """A :class:`ResultStore` whose network calls also exist as coroutines.
+
+    :class:`~apiharness.clients.IdempotencyTransport` awaits these in an async client, so a
+    store that talks to a server never blocks the event loop.
+    """
+
+    async def akey_for(self, operation: str, *, ttl: float = DEFAULT_TTL) -> str:
+        """:meth:`ResultStore.key_for` as a coroutine."""
+
+    async def alookup(self, key: str) -> StoredResult | None:
+        """:meth:`ResultStore.lookup` as a coroutine."""
+
+    async def asave(self, key: str, result: StoredResult, *, ttl: float = DEFAULT_TTL) -> None:
+        """:meth:`ResultStore.save` as a coroutine."""
+
+
+def _from_hash(found: Mapping[Any, Any]) -> StoredResult | None:
+    """A stored result from its Redis hash (None when the hash is absent)."""
+    if not found:
+        return None
+    return StoredResult(
+        as_bytes(found[b"fingerprint"]).decode(),
+        int(as_bytes(found[b"status"])),
+        _unpack_headers(as_bytes(found[b"headers"]).decode()),
+        as_bytes(found[b"content"]),
+    )
+
+
+def _to_hash(result: StoredResult) -> dict[str, str | int | bytes]:
+    return {
+        "fingerprint": result.fingerprint,
+        "status": result.status_code,
+        "headers": _pack_headers(result.headers),
+        "content": result.content,
+    }
+
+
 class RedisResultStore:
     """A :class:`ResultStore` in Redis, shared by every process and host that uses ``url``.
 
@@ -236,34 +277,48 @@ class RedisResultStore:
         apiharness:idem:op:<operation>    the operation's idempotency key (a string)
         apiharness:idem:result:<key>      the stored response (a hash)
 
-    A Redis that cannot be reached raises :class:`~apiharness.errors.StoreUnavailable`: the
-    transport then neither sends nor replays (fail closed), so no operation runs unkeyed.
+    Each operation is also a coroutine (:meth:`akey_for`, :meth:`alookup`, :meth:`asave`, on
+    redis-py's asyncio client), which an async :class:`~apiharness.clients.IdempotencyTransport`
+    awaits. A Redis that cannot be reached raises :class:`~apiharness.errors.StoreUnavailable`:
+    the transport then neither sends nor replays (fail closed), so no operation runs unkeyed.
     """
 
     def __init__(self, url: str) -> None:
         self._redis = RedisConnection(url, what="RedisResultStore")
 
+    @staticmethod
+    def _claim(operation: str, ttl: float) -> tuple[str, str, int]:
+        """The operation's key name, a fresh key for it, and the expiry in milliseconds."""
+        return (
+            redis_key("idem", "op", operation),
+            new_idempotency_key(),
+            milliseconds(check_ttl(ttl)),
+        )
+
     def key_for(self, operation: str, *, ttl: float = DEFAULT_TTL) -> str:
-        fresh = new_idempotency_key()
-        px = milliseconds(check_ttl(ttl))
+        name, fresh, px = self._claim(operation, ttl)
         with self._redis.errors():
             # NX with GET (Redis >= 7.0): set if absent and return what was there, atomically.
-            found = self._redis.sync.set(
-                redis_key("idem", "op", operation), fresh, nx=True, px=px, get=True
-            )
+            found = self._redis.sync.set(name, fresh, nx=True, px=px, get=True)
+        return fresh if found is None else as_bytes(found).decode()
+
+    async def akey_for(self, operation: str, *, ttl: float = DEFAULT_TTL) -> str:
+        """:meth:`key_for` as a coroutine."""
+        name, fresh, px = self._claim(operation, ttl)
+        with self._redis.errors():
+            found = await self._redis.asyncio_client().set(name, fresh, nx=True, px=px, get=True)
         return fresh if found is None else as_bytes(found).decode()
 
     def lookup(self, key: str) -> StoredResult | None:
         with self._redis.errors():
             found = self._redis.sync.hgetall(redis_key("idem", "result", key))
-        if not found:
-            return None
-        return StoredResult(
-            as_bytes(found[b"fingerprint"]).decode(),
-            int(found[b"status"]),
-            _unpack_headers(as_bytes(found[b"headers"]).decode()),
-            as_bytes(found[b"content"]),
-        )
+        return _from_hash(found)
+
+    async def alookup(self, key: str) -> StoredResult | None:
+        """:meth:`lookup` as a coroutine."""
+        with self._redis.errors():
+            found = await self._redis.asyncio_client().hgetall(redis_key("idem", "result", key))
+        return _from_hash(found)
 
     def save(self, key: str, result: StoredResult, *, ttl: float = DEFAULT_TTL) -> None:
         name, px = redis_key("idem", "result", key), milliseconds(check_ttl(ttl))
@@ -271,17 +326,19 @@ class RedisResultStore:
             # One MULTI/EXEC: a result is never visible without its expiry.
             pipe = self._redis.sync.pipeline(transaction=True)
             pipe.delete(name)
-            pipe.hset(
-                name,
-                mapping={
-                    "fingerprint": result.fingerprint,
-                    "status": result.status_code,
-                    "headers": _pack_headers(result.headers),
-                    "content": result.content,
-                },
-            )
+            pipe.hset(name, mapping=_to_hash(result))  # type: ignore[arg-type]
             pipe.pexpire(name, px)
             pipe.execute()
+
+    async def asave(self, key: str, result: StoredResult, *, ttl: float = DEFAULT_TTL) -> None:
+        """:meth:`save` as a coroutine."""
+        name, px = redis_key("idem", "result", key), milliseconds(check_ttl(ttl))
+        with self._redis.errors():
+            pipe = self._redis.asyncio_client().pipeline(transaction=True)
+            pipe.delete(name)
+            pipe.hset(name, mapping=_to_hash(result))  # type: ignore[arg-type]
+            pipe.pexpire(name, px)
+            await pipe.execute()
 
     def close(self) -> None:
         """Close the connections."""
