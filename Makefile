@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck docs pytest docs-examples pythons corpora corpora-clients \
-	corpora-specs corpora-specs-prism bench clean
+	corpora-specs corpora-specs-prism bench clean httpx2
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ docs-examples: $(STAMP)
 pythons: $(STAMP)
 	PYENV_VERSION="$$(pyenv version-name 2>/dev/null):$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[23]\.' | paste -sd: -)" \
 		$(BIN)/nox -s tests-3.12 tests-3.13
+
+## httpx2: the httpx2 parts of the suite with openai 3 and anthropic 2 (nox; a venv without
+## mitmproxy, whose h11 pin excludes httpx2)
+httpx2: $(STAMP)
+	$(BIN)/nox -s httpx2
 
 ## corpora: the slow real-world corpora: real retry libraries graded by the conformance suite,
 ## and public OpenAPI descriptions served by the mock and judged by Schemathesis

@@ -25,3 +25,25 @@ def tests(session: nox.Session) -> None:
     pytest = ("python", "-m", "pytest", "-n", "auto", "-q", "-p", "no:cacheprovider")
     # The examples-from-the-wheel tests build and install the wheel: `make docs-examples`.
     session.run(*pytest, "-m", "not wheel", *session.posargs)
+
+
+# The httpx2 stack and the SDKs built on it. httpx2's httpcore2 needs h11>=0.16 while mitmproxy
+# 11.0.2 (the newest release; the `record` extra) pins h11<=0.14, so they cannot share .venv:
+# this session installs the package without `record`. The tests that need httpx2 skip in .venv.
+HTTPX2_DEPS = [
+    "httpx2>=2.16,<3",
+    # openai 3 and anthropic 2 are the first releases on httpx2 (earlier ones use httpx).
+    "openai>=3.57,<4",
+    "anthropic>=2.14,<3",
+    "pytest-xdist>=3.5",
+]
+# What the httpx2 stack touches: the in-process upstream (and its equivalence with the socket),
+# the SDKs against it, the reference clients and the cassette player.
+HTTPX2_TESTS = ["tests/httpx2_stack", "tests/upstream/test_upstream_equivalence.py"]
+
+
+@nox.session(python="3.11")
+def httpx2(session: nox.Session) -> None:
+    """The httpx2 parts of the suite beside httpx, in a venv without mitmproxy."""
+    session.install(".[https]", *HTTPX2_DEPS)
+    session.run("python", "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", *HTTPX2_TESTS)

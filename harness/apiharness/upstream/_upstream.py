@@ -1,6 +1,7 @@
 """The mocked upstream: route declarations and in-process delivery.
 
-:class:`Upstream` is an ``httpx.BaseTransport`` and an ``httpx.AsyncBaseTransport`` at once.
+:class:`Upstream` is a sync and an async transport at once, of httpx and of httpx2 (whichever are
+installed; :mod:`apiharness._stacks`).
 Dispatch and settlement (route lookup, policies, the script, the journal) are its
 :class:`~apiharness.upstream._dispatch.Dispatcher`, shared with the loopback server; what a plan
 does on the wire is :func:`~apiharness.upstream._wire.wire_steps`, shared too. In-process
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from apiharness._stacks import TransportBase, stack_of, stream_type
 from apiharness.clock import Clock, VirtualClock, _real_asyncio_sleep, get_clock
 from apiharness.errors import (
     ConfigurationError,
@@ -45,29 +47,32 @@ __all__ = ["Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
 _TIMEOUT = "timeout"
 
 
-def wire_error(
-    fault: Fault | str, request: httpx.Request, detail: str = ""
-) -> httpx.TransportError:
-    """The httpx exception a real socket would produce for ``fault`` (the one mapping point).
+def wire_error(fault: Fault | str, request: httpx.Request, detail: str = "") -> Exception:
+    """The exception a real socket would produce for ``fault`` (the one mapping point), of the
+    request's own stack: ``httpx.ReadTimeout`` for an httpx request, ``httpx2.ReadTimeout`` for
+    an httpx2 one.
 
-    Checked against httpx's real transport over a loopback socket by
-    ``tests/upstream/test_equivalence.py``; the messages are httpcore's own wording.
+    Checked against each stack's real transport over a loopback socket by
+    ``tests/upstream/test_upstream_equivalence.py``; the messages are httpcore's own wording.
     """
+    stack = stack_of(request)
     if fault is Fault.HANG or fault == _TIMEOUT:
-        return httpx.ReadTimeout("timed out", request=request)
-    if fault is Fault.RESET:
-        return httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
-    if fault is Fault.GARBAGE:
-        return httpx.RemoteProtocolError("illegal status line: " + detail, request=request)
-    if fault is Fault.TRUNCATE:
-        return httpx.RemoteProtocolError(
+        error = stack.ReadTimeout("timed out", request=request)
+    elif fault is Fault.RESET:
+        error = stack.ReadError("[Errno 104] Connection reset by peer", request=request)
+    elif fault is Fault.GARBAGE:
+        error = stack.RemoteProtocolError("illegal status line: " + detail, request=request)
+    elif fault is Fault.TRUNCATE:
+        error = stack.RemoteProtocolError(
             f"peer closed connection without sending complete message body ({detail})",
             request=request,
         )
-    # CLOSE and DROP: the connection ends before a single byte of response.
-    return httpx.RemoteProtocolError(
-        "Server disconnected without sending a response.", request=request
-    )
+    else:  # CLOSE and DROP: the connection ends before a single byte of response.
+        error = stack.RemoteProtocolError(
+            "Server disconnected without sending a response.", request=request
+        )
+    assert isinstance(error, Exception)
+    return error
 
 
 def upstream_sleep(clock: Clock, seconds: float) -> None:
@@ -88,8 +93,9 @@ async def upstream_asleep(clock: Clock, seconds: float) -> None:
         await clock.asleep(seconds)
 
 
-class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A body that arrives in timed pieces and may end in a wire error (truncate, dribble)."""
+class _Body:
+    """A body that arrives in timed pieces and may end in a wire error (truncate, dribble);
+    made a byte stream of the request's stack by :func:`~apiharness._stacks.stream_type`."""
 
     def __init__(self, pieces: list[tuple[float, bytes]], error: Exception | None) -> None:
         self.pieces, self.error = pieces, error
@@ -176,20 +182,23 @@ class _Received:
         if self.head is None:
             assert self.error is not None
             raise self.error
-        return httpx.Response(
+        stack = stack_of(self.request)
+        response: httpx.Response = stack.Response(
             self.head.status,
             headers=self.head.headers,
-            stream=_Body(self.pieces, self.error),
+            stream=stream_type(stack, _Body)(self.pieces, self.error),
             request=self.request,
             extensions={"http_version": b"HTTP/1.1"},
         )
+        return response
 
 
-class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class Upstream(TransportBase):
     """A mocked upstream API: declare routes and behaviours, point a client at it.
 
     ``Upstream(base_url="https://api.test", seed=0)``; use it as the transport of an
-    ``httpx.Client`` or ``httpx.AsyncClient``, or serve it on a loopback socket with
+    ``httpx.Client`` or ``httpx.AsyncClient`` (or of an ``httpx2`` one: the upstream answers
+    each request with its own stack's objects and exceptions), or serve it on a loopback socket with
     :meth:`serve`::
 
         up = Upstream()
