@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck docs pytest docs-examples pythons corpora corpora-clients \
-	corpora-specs corpora-specs-prism bench clean httpx2
+	corpora-specs corpora-specs-prism bench clean httpx2 bench-httpx2
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ corpora-clients: $(STAMP)
 ## bench: side-by-side benchmarks against the tools users would pick instead
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+## bench-httpx2: the httpx2 benchmark beside httpx (nox, where httpx2 is installed)
+bench-httpx2: $(STAMP)
+	$(BIN)/nox -s bench_httpx2 -- $(BENCH_ARGS)
 
 ## corpora-specs: `apiharness mock` on 17 public descriptions, judged by Schemathesis (fails on any
 ## failure). CORPUS_ARGS adds options, e.g. CORPUS_ARGS="--only train-travel --logs /tmp/st".

@@ -39,7 +39,11 @@ HTTPX2_DEPS = [
 ]
 # What the httpx2 stack touches: the in-process upstream (and its equivalence with the socket),
 # the SDKs against it, the reference clients and the cassette player.
-HTTPX2_TESTS = ["tests/httpx2_stack", "tests/upstream/test_upstream_equivalence.py"]
+HTTPX2_TESTS = [
+    "tests/httpx2_stack",
+    "tests/upstream/test_upstream_equivalence.py",
+    "tests/recording/test_recording_player.py",
+]
 
 
 @nox.session(python="3.11")
@@ -47,3 +51,10 @@ def httpx2(session: nox.Session) -> None:
     """The httpx2 parts of the suite beside httpx, in a venv without mitmproxy."""
     session.install(".[https]", *HTTPX2_DEPS)
     session.run("python", "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", *HTTPX2_TESTS)
+
+
+@nox.session(python="3.11")
+def bench_httpx2(session: nox.Session) -> None:
+    """``python -m benchmarks httpx2``: httpx2 beside httpx, in one run (posargs: --smoke)."""
+    session.install(".[https]", *HTTPX2_DEPS)
+    session.run("python", "-m", "benchmarks", *session.posargs, "httpx2")

@@ -52,12 +52,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(params=["httpx", "httpx2"])
-def stack(request: pytest.FixtureRequest) -> ModuleType:
-    """The HTTP stack under test; httpx2 runs where it is installed (`nox -s httpx2`)."""
-    return pytest.importorskip(request.param)
-
-
 def faulty_upstream() -> Upstream:
     up = Upstream()
     for name, behaviour in FAULTS.items():

@@ -6,8 +6,9 @@ once by the parts vcrpy matches on by default (method, scheme, host, port, path,
 sorted multiset) and every lookup is one dictionary access. Interactions with the same key
 replay in recorded order, each once, as in vcrpy; ``allow_repeats`` keeps serving the last.
 
-:class:`CassettePlayer` is an httpx transport (sync and async in one class, like httpx's own
-``MockTransport``) so a cassette can stand in for an API without patching anything.
+:class:`CassettePlayer` is a transport (sync and async in one class, like httpx's own
+``MockTransport``) of httpx and of httpx2 alike (:mod:`apiharness._stacks`), so a cassette can
+stand in for an API without patching anything.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from apiharness._stacks import TransportBase, stack_of
 from apiharness.errors import UnmatchedRequestError
 from apiharness.recording._cassette import Cassette, Headers, Interaction, RecordedRequest
 from apiharness.recording._redact import Redactor
@@ -116,20 +118,22 @@ class CassetteIndex:
 
 
 def to_httpx_response(interaction: Interaction, request: httpx.Request) -> httpx.Response:
-    """The recorded response as an httpx response to ``request``."""
+    """The recorded response as a response to ``request``, of the request's stack (httpx or
+    httpx2)."""
     recorded = interaction.response
     extensions = {"reason_phrase": recorded.reason.encode("ascii", "replace")}
-    return httpx.Response(
+    response: httpx.Response = stack_of(request).Response(
         recorded.status,
         headers=list(recorded.headers),
         content=recorded.body,
         request=request,
         extensions=extensions if recorded.reason else None,
     )
+    return response
 
 
-class CassettePlayer(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """An httpx transport that answers from a cassette, sync and async.
+class CassettePlayer(TransportBase):
+    """A transport that answers from a cassette, sync and async, for httpx and httpx2 clients.
 
     ::
 
