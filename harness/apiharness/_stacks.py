@@ -19,12 +19,28 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
+from collections.abc import Generator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from apiharness.errors import ConfigurationError
 
-__all__ = ["STACKS", "TransportBase", "installed_stacks", "is_a", "stack_of", "stream_type"]
+__all__ = [
+    "STACKS",
+    "AuthBase",
+    "TransportBase",
+    "aclose_inner",
+    "as_stack",
+    "async_inner",
+    "close_inner",
+    "installed_stacks",
+    "is_a",
+    "is_transport",
+    "restack",
+    "stack_of",
+    "stream_type",
+    "sync_inner",
+]
 
 #: The import names of the stacks, in the order they are tried where no request decides.
 STACKS = ("httpx", "httpx2")
@@ -91,13 +107,112 @@ def _transport_bases() -> tuple[type, ...]:
     return tuple(bases) or (object,)
 
 
+def is_transport(obj: object) -> bool:
+    """Whether ``obj`` is a sync or async transport of either stack."""
+    return is_a(obj, "BaseTransport") or is_a(obj, "AsyncBaseTransport")
+
+
+def _inner(wrapper: object, inner: object, request: object, *, sync: bool) -> Any:
+    stack = stack_of(request)
+    base, other = ("BaseTransport", "AsyncBaseTransport")[:: 1 if sync else -1]
+    if isinstance(inner, getattr(stack, base)):
+        return inner
+    name, client = stack.__name__, "Client" if sync else "AsyncClient"
+    wrapped = f"{type(wrapper).__name__} wraps {type(inner).__name__}"
+    if isinstance(inner, getattr(stack, other)):
+        serves = "async" if sync else "sync"
+        raise ConfigurationError(
+            f"{wrapped}, which only serves {serves} clients; it was given a request of a "
+            f"{name}.{client}: wrap {name}.{'' if sync else 'Async'}HTTPTransport() for it"
+        )
+    raise ConfigurationError(
+        f"{wrapped}, which is not a transport of {name}, and was given a request of a "
+        f"{name}.{client}: an inner transport answers with its own stack's responses, which "
+        f"a {name} client rejects. Wrap {name}.{'' if sync else 'Async'}HTTPTransport() (or "
+        "a transport of apiharness's, which serve both stacks)"
+    )
+
+
+def sync_inner(wrapper: object, inner: object, request: httpx.Request) -> httpx.BaseTransport:
+    """``inner`` if it can send ``request`` for a sync client of the request's stack; else a
+    :class:`ConfigurationError` naming the transport to wrap instead. ``wrapper`` is the
+    transport that wraps ``inner`` (named in the message)."""
+    transport: httpx.BaseTransport = _inner(wrapper, inner, request, sync=True)
+    return transport
+
+
+def async_inner(wrapper: object, inner: object, request: httpx.Request) -> httpx.AsyncBaseTransport:
+    """The async form of :func:`sync_inner`."""
+    transport: httpx.AsyncBaseTransport = _inner(wrapper, inner, request, sync=False)
+    return transport
+
+
+def as_stack(request: httpx.Request, like: object) -> httpx.Request:
+    """``request`` as a request of ``like``'s stack (``like``: a client, request or module).
+
+    Flows that build their own requests (the OAuth token requests) build httpx ones; sent
+    through an httpx2 client they are rebuilt, the body read, headers and URL unchanged.
+    """
+    stack = like if isinstance(like, ModuleType) else stack_of(like)
+    if stack_of(request) is stack:
+        return request
+    rebuilt: httpx.Request = stack.Request(
+        request.method,
+        str(request.url),
+        headers=request.headers.multi_items(),
+        content=request.read(),
+        extensions=request.extensions,
+    )
+    return rebuilt
+
+
+_T = TypeVar("_T")
+_Flow = Generator["httpx.Request", "httpx.Response", _T]
+
+
+def restack(flow: _Flow[_T], like: object) -> _Flow[_T]:
+    """``flow`` (yields requests, receives responses) with each request in ``like``'s stack."""
+    stack = stack_of(like)
+    try:
+        request = next(flow)
+        while True:
+            request = flow.send((yield as_stack(request, stack)))
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+    finally:
+        flow.close()
+
+
+def close_inner(inner: object) -> None:
+    """Close a wrapped transport if it is a sync one (an async one is closed by aclose)."""
+    if is_a(inner, "BaseTransport"):
+        inner.close()  # type: ignore[attr-defined]
+
+
+async def aclose_inner(inner: object) -> None:
+    """Close a wrapped transport if it is an async one."""
+    if is_a(inner, "AsyncBaseTransport"):
+        await inner.aclose()  # type: ignore[attr-defined]
+
+
 if TYPE_CHECKING:
     import httpx
 
     class TransportBase(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """What type checkers see: an httpx transport, sync and async."""
 
+    class AuthBase(httpx.Auth):
+        """What type checkers see: an httpx auth flow."""
+
 else:
     #: The base of apiharness's transports: the sync and async transport classes of every
     #: installed stack, so one transport object plugs into an ``httpx`` and an ``httpx2`` client.
     TransportBase: Any = type("TransportBase", _transport_bases(), {"__module__": __name__})
+    #: The base of apiharness's auth flows: ``Auth`` of every installed stack (a client accepts
+    #: only an instance of its own stack's ``Auth``).
+    AuthBase: Any = type(
+        "AuthBase",
+        tuple(stack.Auth for stack in installed_stacks()) or (object,),
+        {"__module__": __name__},
+    )
