@@ -48,10 +48,10 @@ pythons: $(STAMP)
 	PYENV_VERSION="$$(pyenv version-name 2>/dev/null):$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[23]\.' | paste -sd: -)" \
 		$(BIN)/nox -s tests-3.12 tests-3.13
 
-## httpx2: the httpx2 parts of the suite with openai 3 and anthropic 2 (nox; a venv without
-## mitmproxy, whose h11 pin excludes httpx2)
+## httpx2: the httpx2 parts of the suite with openai 3 and anthropic 2, beside httpx and with
+## httpx2 alone (nox; venvs without mitmproxy, whose h11 pin excludes httpx2)
 httpx2: $(STAMP)
-	$(BIN)/nox -s httpx2
+	$(BIN)/nox -s httpx2 httpx2_only
 
 ## corpora: the slow real-world corpora: real retry libraries graded by the conformance suite,
 ## and public OpenAPI descriptions served by the mock and judged by Schemathesis

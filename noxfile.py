@@ -49,12 +49,21 @@ HTTPX2_TESTS = [
 @nox.session(python="3.11")
 def httpx2(session: nox.Session) -> None:
     """The httpx2 parts of the suite beside httpx, in a venv without mitmproxy."""
-    session.install(".[https]", *HTTPX2_DEPS)
+    session.install(".[httpx,httpx2,https]", *HTTPX2_DEPS)
+    session.run("python", "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", *HTTPX2_TESTS)
+
+
+@nox.session(python="3.11")
+def httpx2_only(session: nox.Session) -> None:
+    """The same tests where httpx2 is the only stack: httpx is not installed at all (the
+    suite's httpx-only run is `make pytest`: .venv has no httpx2)."""
+    session.install(".[httpx2,https]", *HTTPX2_DEPS)
+    session.run("python", "-c", "import importlib.util as u; assert not u.find_spec('httpx')")
     session.run("python", "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider", *HTTPX2_TESTS)
 
 
 @nox.session(python="3.11")
 def bench_httpx2(session: nox.Session) -> None:
     """``python -m benchmarks httpx2``: httpx2 beside httpx, in one run (posargs: --smoke)."""
-    session.install(".[https]", *HTTPX2_DEPS)
+    session.install(".[httpx,httpx2,https]", *HTTPX2_DEPS)
     session.run("python", "-m", "benchmarks", *session.posargs, "httpx2")

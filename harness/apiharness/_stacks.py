@@ -7,8 +7,8 @@ an ``httpx.Response`` handed to an ``httpx2.Client`` fails its ``isinstance`` ch
 response stream (an ``AssertionError`` inside httpx2). So every transport and auth flow here is
 written once against the shared surface and builds its objects from the *stack of the request it
 was given*: :func:`stack_of`. The decisions (routing, faults, retries, keys, tokens) never know
-which stack they serve; only the objects they hand back do. No stack is imported by this
-module; a project may have either one, or both.
+which stack they serve; only the objects they hand back do. A project may have either one, or
+both: :data:`httpx` is the one apiharness builds its own objects with (httpx where installed).
 
 ``httpx2.alias_httpx()`` makes ``import httpx`` return httpx2 itself; then both names are one
 module, :func:`stack_of` still answers with it, and :data:`TransportBase` does not list it twice.
@@ -33,6 +33,7 @@ __all__ = [
     "as_stack",
     "async_inner",
     "close_inner",
+    "httpx",
     "installed_stacks",
     "is_a",
     "is_transport",
@@ -196,6 +197,16 @@ async def aclose_inner(inner: object) -> None:
         await inner.aclose()  # type: ignore[attr-defined]
 
 
+def _home() -> ModuleType:
+    stacks = installed_stacks()
+    if not stacks:
+        raise ConfigurationError(
+            "apiharness needs an HTTP stack and found neither httpx nor httpx2: "
+            "pip install 'apiharness[httpx]' or 'apiharness[httpx2]'"
+        )
+    return stacks[0]
+
+
 if TYPE_CHECKING:
     import httpx
 
@@ -206,6 +217,11 @@ if TYPE_CHECKING:
         """What type checkers see: an httpx auth flow."""
 
 else:
+    #: The stack apiharness builds its own objects with where no request decides (URLs, the
+    #: loopback server's requests, the reference clients' defaults): httpx if installed, else
+    #: httpx2. The modules of the package import it from here, never ``httpx`` directly, so a
+    #: project with only httpx2 installed imports and uses apiharness on it.
+    httpx = _home()
     #: The base of apiharness's transports: the sync and async transport classes of every
     #: installed stack, so one transport object plugs into an ``httpx`` and an ``httpx2`` client.
     TransportBase: Any = type("TransportBase", _transport_bases(), {"__module__": __name__})

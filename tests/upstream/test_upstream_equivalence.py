@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from apiharness import VirtualClock, use_clock
@@ -50,6 +50,9 @@ EXPECTED = {
     "delay-past-timeout": "ReadTimeout",
     "dribble-past-timeout": "ReadTimeout",
 }
+
+if TYPE_CHECKING:  # annotations only: these tests also run where only httpx2 is installed
+    import httpx
 
 
 def faulty_upstream() -> Upstream:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
+from apiharness._stacks import httpx
 
 __all__ = [
     "BreakerRejected",

@@ -25,8 +25,7 @@ from __future__ import annotations
 import re
 import threading
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.clients._retry_after import parse_retry_after
 from apiharness.clock import Clock, get_clock
 from apiharness.errors import ConfigurationError, RateLimitExceeded

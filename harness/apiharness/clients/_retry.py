@@ -47,9 +47,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-import httpx
-
-from apiharness._stacks import installed_stacks
+from apiharness._stacks import httpx, installed_stacks
 from apiharness.clients._retry_after import parse_retry_after
 from apiharness.errors import (
     Attempt,

@@ -38,9 +38,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from apiharness._stacks import TransportBase, aclose_inner, async_inner, close_inner, sync_inner
+from apiharness._stacks import (
+    TransportBase,
+    aclose_inner,
+    async_inner,
+    close_inner,
+    httpx,
+    sync_inner,
+)
 from apiharness.clients._breaker import CircuitBreaker, Permit
 from apiharness.clients._events import (
     EventHook,

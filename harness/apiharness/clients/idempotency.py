@@ -36,14 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import httpx
-
 from apiharness._sqlite import connect_wal, write_transaction
 from apiharness._stacks import (
     TransportBase,
     aclose_inner,
     async_inner,
     close_inner,
+    httpx,
     is_transport,
     stack_of,
     sync_inner,

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.conformance._resource import (
     COLLECTION_PATH,
     RESOURCE,

@@ -21,11 +21,10 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import httpx
 from pydantic import SecretStr
 
 from apiharness._scrub import scrub
-from apiharness._stacks import as_stack
+from apiharness._stacks import as_stack, httpx
 from apiharness.clock import get_clock
 from apiharness.errors import AuthorizationServerError, CallbackError, ConfigurationError
 from apiharness.oauth._pkce import ChallengeMethod, code_challenge, new_code_verifier

@@ -21,10 +21,9 @@ import threading
 from collections.abc import AsyncGenerator, Generator
 from typing import Protocol
 
-import httpx
 from pydantic import SecretStr
 
-from apiharness._stacks import AuthBase, is_a, restack
+from apiharness._stacks import AuthBase, httpx, is_a, restack
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError, OAuthError, TokenUnavailable
 from apiharness.oauth._flow import Flow, run_async, run_sync

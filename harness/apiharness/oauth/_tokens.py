@@ -21,12 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
 from apiharness._io import atomic_write
 from apiharness._scrub import scrub
+from apiharness._stacks import httpx
 from apiharness.errors import AuthorizationServerError, ConfigurationError, TokenUnavailable
 
 __all__ = [

@@ -19,9 +19,7 @@ from collections import deque
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
-
-from apiharness._stacks import TransportBase, stack_of
+from apiharness._stacks import TransportBase, httpx, stack_of
 from apiharness.errors import UnmatchedRequestError
 from apiharness.recording._cassette import Cassette, Headers, Interaction, RecordedRequest
 from apiharness.recording._redact import Redactor

@@ -17,9 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import cast
 
-import httpx
-
-from apiharness._stacks import is_a
+from apiharness._stacks import httpx, is_a
 from apiharness.errors import DeclarationError
 from apiharness.upstream._behaviours import (
     Behaviour,

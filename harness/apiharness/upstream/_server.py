@@ -56,9 +56,8 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from apiharness._io import atomic_write
+from apiharness._stacks import httpx
 from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._dispatch import Exchange

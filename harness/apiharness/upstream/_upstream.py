@@ -19,9 +19,7 @@ import threading
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from apiharness._stacks import TransportBase, stack_of, stream_type
+from apiharness._stacks import TransportBase, httpx, stack_of, stream_type
 from apiharness.clock import Clock, VirtualClock, _real_asyncio_sleep, get_clock
 from apiharness.errors import (
     ConfigurationError,

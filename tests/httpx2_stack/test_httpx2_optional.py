@@ -1,0 +1,58 @@
+"""httpx and httpx2 are each optional: apiharness builds its own objects with the one installed
+(httpx where both are), refuses to import with advice when neither is, and supports
+``httpx2.alias_httpx()`` (``import httpx`` then *is* httpx2, and apiharness runs on it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from apiharness import _stacks
+
+
+def run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_home_stack_is_httpx_where_installed_else_httpx2() -> None:
+    expected = "httpx" if importlib.util.find_spec("httpx") else "httpx2"
+    assert _stacks.httpx.__name__ == expected
+    assert _stacks.installed_stacks()[0].__name__ == expected
+
+
+def test_without_either_stack_the_import_says_which_extras_to_install() -> None:
+    # None in sys.modules makes an import fail, as an uninstalled package would.
+    done = run(
+        "import sys; sys.modules['httpx'] = sys.modules['httpx2'] = None\n"
+        "import apiharness.upstream"
+    )
+    assert done.returncode != 0
+    assert "ConfigurationError" in done.stderr
+    assert "pip install 'apiharness[httpx]' or 'apiharness[httpx2]'" in done.stderr
+
+
+def test_alias_httpx_runs_the_harness_on_httpx2() -> None:
+    pytest.importorskip("httpx2")
+    done = run(
+        "import httpx2; httpx2.alias_httpx()\n"
+        "import httpx\n"
+        "from apiharness import VirtualClock, use_clock, _stacks\n"
+        "from apiharness.clients import ResilientTransport, RetryPolicy\n"
+        "from apiharness.upstream import Upstream, reset, respond\n"
+        "assert _stacks.httpx is httpx2 and _stacks.installed_stacks() == [httpx2]\n"
+        "up = Upstream()\n"
+        "up.get('/a').respond(reset(), respond(200, json=[1]))\n"
+        "transport = ResilientTransport(up, retry=RetryPolicy(max_attempts=2))\n"
+        "with use_clock(VirtualClock()):\n"
+        "    response = httpx.Client(transport=transport, base_url=up.base_url).get('/a')\n"
+        "assert type(response) is httpx2.Response, type(response)\n"
+        "assert [e.status for e in up.journal] == [None, 200]\n"
+        "with up.serve() as server:\n"
+        "    assert httpx.get(server.base_url + '/a').json() == [1]\n"
+    )
+    assert done.returncode == 0, done.stderr
