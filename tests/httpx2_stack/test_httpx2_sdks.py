@@ -82,33 +82,33 @@ def assert_rode_through(up: Upstream, clock: VirtualClock) -> None:
     assert entries[2].monotonic - entries[1].monotonic == pytest.approx(clock.sleeps[1])
 
 
-def test_openai_rides_through_429_and_reset_in_virtual_time(clock: VirtualClock) -> None:
-    up = Upstream(base_url="https://api.openai.test/v1")
-    flaky(up, "/chat/completions", COMPLETION)
-    with openai.OpenAI(
-        api_key="sk-test-not-real",
-        base_url=up.base_url,
-        http_client=httpx2.Client(transport=up),
-    ) as client:
-        completion = client.chat.completions.create(
-            model="gpt-test", messages=[{"role": "user", "content": "hi"}]
-        )
-    assert completion.choices[0].message.content == "hello"
-    assert_rode_through(up, clock)
+#: Each SDK: its base URL, the path it posts to and a success body.
+SDKS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "openai": ("https://api.openai.test/v1", "/chat/completions", COMPLETION),
+    "anthropic": ("https://api.anthropic.test", "/v1/messages", MESSAGE),
+}
 
 
-def test_anthropic_rides_through_429_and_reset_in_virtual_time(clock: VirtualClock) -> None:
-    up = Upstream(base_url="https://api.anthropic.test")
-    flaky(up, "/v1/messages", MESSAGE)
-    with anthropic.Anthropic(
-        api_key="sk-ant-test-not-real",
-        base_url=up.base_url,
-        http_client=httpx2.Client(transport=up),
-    ) as client:
-        message = client.messages.create(
-            model="claude-test", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
-        )
-    assert message.content[0].text == "hello"
+def ask(name: str, client: Any) -> str:
+    """One call of the SDK's main endpoint; the text of the answer."""
+    hi = [{"role": "user", "content": "hi"}]
+    if name == "openai":
+        completion = client.chat.completions.create(model="m", messages=hi)
+        return str(completion.choices[0].message.content)
+    return str(client.messages.create(model="m", max_tokens=16, messages=hi).content[0].text)
+
+
+@pytest.mark.parametrize("name", SDKS)
+def test_the_sdk_rides_through_429_and_reset_in_virtual_time(
+    name: str, clock: VirtualClock
+) -> None:
+    base_url, path, body = SDKS[name]
+    up = Upstream(base_url=base_url)
+    flaky(up, path, body)
+    sdk = openai.OpenAI if name == "openai" else anthropic.Anthropic
+    http_client = httpx2.Client(transport=up)
+    with sdk(api_key="sk-test-not-real", base_url=up.base_url, http_client=http_client) as client:
+        assert ask(name, client) == "hello"
     assert_rode_through(up, clock)
 
 
