@@ -56,9 +56,16 @@ def _stack_or_none(obj: object) -> ModuleType | None:
 
 
 def is_a(obj: object, name: str) -> bool:
-    """Whether ``obj`` is an instance of the class ``name`` (``"Response"``) of either stack."""
-    stack = _stack_or_none(obj)
-    return stack is not None and isinstance(obj, getattr(stack, name))
+    """Whether ``obj`` is an instance of the class ``name`` (``"Response"``) of either stack.
+
+    Read from the object's own class hierarchy, not from the stack module found by name: a
+    class of a user's that subclasses ``httpx.BaseTransport`` counts, whichever httpx module
+    object ``sys.modules`` holds now.
+    """
+    return any(
+        cls.__name__ == name and cls.__module__.partition(".")[0] in STACKS
+        for cls in type(obj).__mro__
+    )
 
 
 def stack_of(obj: object) -> ModuleType:
