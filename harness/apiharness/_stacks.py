@@ -47,32 +47,36 @@ __all__ = [
 STACKS = ("httpx", "httpx2")
 
 
+def _loaded_stacks() -> list[ModuleType]:
+    """The stack modules imported so far, each once (no import happens here)."""
+    found: list[ModuleType] = []
+    for name in STACKS:
+        module = sys.modules.get(name)
+        if module is not None and module not in found:
+            found.append(module)
+    return found
+
+
 def _stack_or_none(obj: object) -> ModuleType | None:
+    # By identity, not by ``__module__``: packages that re-export a stack's classes may rewrite
+    # it (openai 2 sets ``httpx.BaseTransport.__module__`` to "openai" on import).
     for cls in type(obj).__mro__:
-        name = cls.__module__.partition(".")[0]
-        if name in STACKS:
-            return sys.modules[name]
+        for stack in _loaded_stacks():
+            if getattr(stack, cls.__name__, None) is cls:
+                return stack
     return None
 
 
 def is_a(obj: object, name: str) -> bool:
-    """Whether ``obj`` is an instance of the class ``name`` (``"Response"``) of either stack.
-
-    Read from the object's own class hierarchy, not from the stack module found by name: a
-    class of a user's that subclasses ``httpx.BaseTransport`` counts, whichever httpx module
-    object ``sys.modules`` holds now.
-    """
-    return any(
-        cls.__name__ == name and cls.__module__.partition(".")[0] in STACKS
-        for cls in type(obj).__mro__
-    )
+    """Whether ``obj`` is an instance of the class ``name`` (``"Response"``) of either stack."""
+    return any(isinstance(obj, getattr(stack, name)) for stack in _loaded_stacks())
 
 
 def stack_of(obj: object) -> ModuleType:
     """The stack module (``httpx`` or ``httpx2``) whose class ``obj`` is an instance of.
 
-    Both stacks set ``__module__`` of their public classes to the package name, so the answer
-    is a lookup, not a chain of ``isinstance`` checks (that would import both).
+    Found by identity among the stacks already imported: an object of a stack implies that
+    stack was imported, so nothing is imported here.
     """
     stack = _stack_or_none(obj)
     if stack is not None:

@@ -56,3 +56,20 @@ def test_alias_httpx_runs_the_harness_on_httpx2() -> None:
         "    assert httpx.get(server.base_url + '/a').json() == [1]\n"
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_stack_classes_are_known_by_identity_not_by_their_module_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    httpx = pytest.importorskip("httpx")
+
+    class Mine(httpx.BaseTransport):
+        pass
+
+    # openai 2 sets __module__ = "openai" on the httpx classes it re-exports, on import; the
+    # full suite (which imports openai) once failed IdempotencyTransport(Mine()) on that.
+    monkeypatch.setattr(httpx.BaseTransport, "__module__", "openai")
+    monkeypatch.setattr(httpx.Request, "__module__", "openai")
+    assert _stacks.is_transport(Mine())
+    assert _stacks.stack_of(httpx.Request("GET", "https://api.test/")) is httpx
+    assert not _stacks.is_transport(object())

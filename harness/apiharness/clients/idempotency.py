@@ -288,7 +288,7 @@ class IdempotencyTransport(TransportBase):
         if not is_transport(transport):
             raise ConfigurationError(
                 "IdempotencyTransport wraps an httpx or httpx2 transport, e.g. "
-                "httpx.HTTPTransport()"
+                f"httpx.HTTPTransport(); got {type(transport).__qualname__}"
             )
         if isinstance(methods, str):
             raise ConfigurationError('methods= takes a collection of names, e.g. ("POST",)')
