@@ -8,13 +8,17 @@ CI only proves the benchmarks work; figures worth quoting come from a full run.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import socket
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Row", "Table", "median_time", "render"]
+__all__ = ["Row", "Table", "median_time", "render", "serve_uvicorn"]
 
 
 @dataclass
@@ -68,3 +72,24 @@ def render(table: Table) -> str:
         note = f"  {row.note}" if row.note else ""
         lines.append(f"   {row.name:<{width}}  {row.value:>12.3f}  {ratio:>7.2f}x{marker}{note}")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def serve_uvicorn(app: Any, http: str) -> Iterator[str]:
+    """``app`` under uvicorn with the ``http`` parser named (not "auto": with httptools
+    installed, auto picks it), in a thread, on a TCP_NODELAY loopback socket; yields the origin."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", http=http)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.001)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join()

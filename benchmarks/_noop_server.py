@@ -2,14 +2,15 @@
 
 It parses nothing (a request ends at the blank line; bodies are not supported), matches
 nothing, records nothing, and answers every request with the same bytes, one blocking thread
-per connection. Whatever it serves per second in the test's own process is the ceiling for any
-in-process Python server (the client and the server share one GIL); run as a separate process
-(``python -m benchmarks._noop_server``, which prints its port) it shows what the client alone
-can do.
+per connection (:class:`Protocol` does the same on an asyncio event loop). Whatever it serves
+per second in the test's own process is the ceiling for any in-process Python server (the
+client and the server share one GIL); run as a separate process (``python -m
+benchmarks._noop_server``, which prints its port) it shows what the client alone can do.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
 import threading
@@ -30,6 +31,22 @@ def _answer(conn: socket.socket) -> None:
             while (end := pending.find(b"\r\n\r\n")) >= 0:
                 pending = pending[end + 4 :]
                 conn.sendall(REPLY)
+
+
+class Protocol(asyncio.Protocol):
+    """The same no-op as an asyncio protocol: what an event loop alone costs per request (the
+    loopback server runs on one), to tell the loop's share from the server's own work."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport, self.pending = transport, b""
+
+    def data_received(self, data: bytes) -> None:
+        self.pending += data
+        while (end := self.pending.find(b"\r\n\r\n")) >= 0:
+            self.pending = self.pending[end + 4 :]
+            self.transport.write(REPLY)
 
 
 def serve_forever(listener: socket.socket) -> None:

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import gc
 import io
 import logging
 import socket
@@ -30,7 +32,7 @@ import pytest
 from apiharness import VirtualClock
 from apiharness.upstream import Upstream, respond, status
 from benchmarks import _noop_server
-from benchmarks._common import Table, median_time
+from benchmarks._common import Table, median_time, serve_uvicorn
 
 BASE = "https://api.test"
 PAYLOAD = {"id": 1, "name": "widget"}
@@ -80,11 +82,27 @@ IN_PROCESS: dict[str, Callable[[int], httpx.BaseTransport]] = {
 def _interleaved(runs: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
     """Median seconds of each run, taking turns round by round so that the machine's load
     (shared with other jobs) drifts over every contender alike."""
-    samples: dict[str, list[float]] = {name: [] for name in runs}
+    return _interleaved_with_cpu(runs, rounds)[0]
+
+
+def _interleaved_with_cpu(
+    runs: dict[str, Callable[[], None]], rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall seconds and median CPU seconds of the whole process (every thread) of each
+    run, taken in the same interleaved rounds."""
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, func in runs.items():
-            samples[name].append(median_time(func, repeat=1))
-    return {name: statistics.median(values) for name, values in samples.items()}
+            gc.collect()
+            started, used = time.perf_counter(), time.process_time()
+            func()
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - used)
+    return (
+        {name: statistics.median(values) for name, values in wall.items()},
+        {name: statistics.median(values) for name, values in cpu.items()},
+    )
 
 
 def in_process(smoke: bool) -> list[Table]:
@@ -166,22 +184,8 @@ async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @contextlib.contextmanager
 def _serve_uvicorn(http: str) -> Iterator[str]:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    # The parser named, not "auto": with httptools installed, auto would pick it for both rows.
-    config = uvicorn.Config(_asgi_app, log_level="warning", lifespan="off", http=http)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.001)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/item"
-    finally:
-        server.should_exit = True
-        thread.join()
+    with serve_uvicorn(_asgi_app, http) as origin:
+        yield origin + "/item"
 
 
 @contextlib.contextmanager
@@ -195,6 +199,29 @@ def _serve_noop_thread() -> Iterator[str]:
         with contextlib.suppress(OSError):
             listener.shutdown(socket.SHUT_RDWR)  # wakes accept() on Linux; the thread is a daemon
         listener.close()
+
+
+@contextlib.contextmanager
+def _serve_noop_asyncio() -> Iterator[str]:
+    listener = _noop_server.listen()
+    listener.setblocking(False)
+    loop = asyncio.SelectorEventLoop()  # the loopback server's kind of loop
+    started = threading.Event()
+
+    def serve() -> None:
+        loop.run_until_complete(loop.create_server(_noop_server.Protocol, sock=listener))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started.wait()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/item"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()  # closes the listener and the transports with it
 
 
 @contextlib.contextmanager
@@ -219,8 +246,12 @@ SERVERS: dict[str, Callable[[], contextlib.AbstractContextManager[str]]] = {
     # and records nothing. In the same process it is the ceiling for any Python server sharing
     # the client's GIL; in its own process it shows what the httpx client alone can reach.
     "ceiling: no-op server, same process": _serve_noop_thread,
+    # The same no-op on an asyncio event loop, as the loopback server is: the loop's own cost.
+    "ceiling: no-op asyncio server, same process": _serve_noop_asyncio,
     "ceiling: no-op server, own process": _serve_noop_process,
 }
+# The yardstick of issue 13: the loopback server at least 0.9x of its rate.
+_YARDSTICK = "ceiling: no-op server, same process"
 
 
 def loopback(smoke: bool) -> list[Table]:
@@ -244,9 +275,21 @@ def loopback(smoke: bool) -> list[Table]:
 
             run()  # warm up: connect, first requests
             runs[name] = run
-        for name, seconds in _interleaved(runs, rounds=2 if smoke else 5).items():
-            table.add(name, requests / seconds)
-    return [table]
+        wall, cpu = _interleaved_with_cpu(runs, rounds=2 if smoke else 5)
+    for name, seconds in wall.items():
+        table.add(name, requests / seconds)
+    # CPU time is disturbed less than wall time by other jobs on the machine. The server in its
+    # own process is left out: its CPU time is not this process's.
+    cpu_table = Table(
+        "loopback: CPU time of the whole process (client and server threads), same run",
+        "CPU µs per request",
+        baseline=_YARDSTICK,
+        target="LoopbackServer at most 1.11x the no-op's (0.9x of its rate)",
+    )
+    for name, seconds in cpu.items():
+        if name != "ceiling: no-op server, own process":
+            cpu_table.add(name, seconds / requests * 1e6)
+    return [table, cpu_table]
 
 
 # -- request parsing ------------------------------------------------------------------------------

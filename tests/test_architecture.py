@@ -236,9 +236,14 @@ NAMED_CYCLES: dict[tuple[str, ...], str] = {
         "one fault vocabulary in two modules: scripts are made of behaviours, and a "
         "behaviour's .times()/delay() wrap it in a script runner (lazily)"
     ),
-    ("apiharness.upstream._server", "apiharness.upstream._upstream"): (
-        "Upstream.serve() is the user's door to the loopback server, which carries out the "
-        "upstream's plans (lazily imported: in-process use never loads the server)"
+    (
+        "apiharness.upstream._http2",
+        "apiharness.upstream._server",
+        "apiharness.upstream._upstream",
+    ): (
+        "Upstream.serve() is the user's door to the loopback servers (HTTP/1.1, and HTTP/2 "
+        "built on it), which carry out the upstream's plans (lazily imported: in-process use "
+        "never loads a server)"
     ),
 }
 

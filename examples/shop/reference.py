@@ -9,6 +9,7 @@ it) and validation of the body against the published schema.
 from __future__ import annotations
 
 import json
+import ssl
 import uuid
 from typing import Any
 
@@ -39,15 +40,26 @@ def parse(response: httpx.Response) -> dict[str, Any]:
     return resource
 
 
+def tls(client_cert: str | None) -> ssl.SSLContext | bool:
+    """Default verification (``SSL_CERT_FILE`` honoured), presenting ``client_cert`` if given:
+    httpx 0.28 takes a client certificate inside the SSL context (its ``cert=`` is deprecated)."""
+    if client_cert is None:
+        return True
+    context = httpx.create_ssl_context(trust_env=True)
+    context.load_cert_chain(client_cert)
+    return context
+
+
 def new_key() -> dict[str, str]:
     return {"Idempotency-Key": f'"{uuid.uuid4()}"'}
 
 
 class ReferenceAdapter:
     errors = ERRORS
+    http2 = True  # ALPN offers h2 (and http/1.1); the transport catalogue grades it on HTTP/2
 
-    def __init__(self, base_url: str) -> None:
-        self.http = resilient_client(base_url, timeout=TIMEOUT)
+    def __init__(self, base_url: str, client_cert: str | None = None) -> None:
+        self.http = resilient_client(base_url, timeout=TIMEOUT, verify=tls(client_cert), http2=True)
 
     def get(self, path: str) -> dict[str, Any]:
         return parse(self.http.get(path))
@@ -61,9 +73,12 @@ class ReferenceAdapter:
 
 class AsyncReferenceAdapter:
     errors = ERRORS
+    http2 = True
 
-    def __init__(self, base_url: str) -> None:
-        self.http = async_resilient_client(base_url, timeout=TIMEOUT)
+    def __init__(self, base_url: str, client_cert: str | None = None) -> None:
+        self.http = async_resilient_client(
+            base_url, timeout=TIMEOUT, verify=tls(client_cert), http2=True
+        )
 
     async def get(self, path: str) -> dict[str, Any]:
         return parse(await self.http.get(path))
@@ -75,9 +90,10 @@ class AsyncReferenceAdapter:
         await self.http.aclose()
 
 
-def make_client(base_url: str) -> ReferenceAdapter:
-    return ReferenceAdapter(base_url)
+def make_client(base_url: str, *, client_cert: str | None = None) -> ReferenceAdapter:
+    """``client_cert``: a PEM file with key and chain, for servers that require one (mTLS)."""
+    return ReferenceAdapter(base_url, client_cert)
 
 
-def make_async_client(base_url: str) -> AsyncReferenceAdapter:
-    return AsyncReferenceAdapter(base_url)
+def make_async_client(base_url: str, *, client_cert: str | None = None) -> AsyncReferenceAdapter:
+    return AsyncReferenceAdapter(base_url, client_cert)

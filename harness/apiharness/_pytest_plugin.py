@@ -7,7 +7,7 @@ Loaded with ``pytest -p apiharness`` or through the ``pytest11`` entry point.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -18,7 +18,9 @@ from apiharness._teardown import FAILED_KEY
 from apiharness.clock import VirtualClock
 from apiharness.conformance import _pytest as _conformance
 from apiharness.conformance._pytest import apiharness_conformance, pytest_collection_modifyitems
+from apiharness.contract import _pact_pytest as _pact
 from apiharness.contract._fixtures import schemathesis_check
+from apiharness.contract._pact_pytest import apiharness_pact
 from apiharness.errors import ApiHarnessError, ConfigurationError
 from apiharness.recording._fixtures import MARKER as _RECORDING_MARKER
 from apiharness.recording._fixtures import add_options as _add_recording_options
@@ -26,11 +28,20 @@ from apiharness.recording._fixtures import (
     apiharness_cassette,
     apiharness_secrets,
     check_secrets_at_end,
+    declared_secrets,
     translate_vcr_advice,
 )
 from apiharness.recording._fixtures import record_mode as _check_record_mode
-from apiharness.upstream import AuthorizationServer, Upstream
+from apiharness.upstream import (
+    AuthorizationServer,
+    LoopbackServer,
+    TLSCertificates,
+    TLSFault,
+    Upstream,
+)
 from apiharness.upstream._fixtures import (
+    apiharness_tls_certificates,
+    apiharness_tls_server,
     apiharness_upstream,
     apiharness_upstream_server,
     check_marker_is_used,
@@ -45,8 +56,11 @@ __all__ = [
     "apiharness_clock",
     "apiharness_conformance",
     "apiharness_oauth_server",
+    "apiharness_pact",
     "apiharness_secrets",
     "apiharness_seed",
+    "apiharness_tls_certificates",
+    "apiharness_tls_server",
     "apiharness_upstream",
     "apiharness_upstream_server",
     "apiharness_webhook_sender",
@@ -59,6 +73,8 @@ __all__ = [
     "pytest_runtest_setup",
     "pytest_sessionfinish",
     "schemathesis_check",
+    "tls_certificates",
+    "tls_server",
     "upstream_fixture",
     "upstream_server",
     "upstream_session_server",
@@ -72,6 +88,7 @@ MARKERS = [
     "allow_unmatched=, check_expectations=, base_url= (see apiharness.upstream)",
     "apiharness_real_time: this test runs in real time; it must not use the `clock` fixture",
     _RECORDING_MARKER,
+    _pact.MARKER,
 ]
 
 
@@ -92,6 +109,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="0",
     )
     _add_recording_options(group, parser)
+    _pact.add_options(group, parser)
 
 
 @contextlib.contextmanager
@@ -109,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     with usage_errors():
         config.stash[SEED_KEY] = _read_seed(config)
         _conformance.configure(config)
+        _pact.configure(config, declared_secrets(config))
     _check_record_mode(config)  # a bad ini value is a usage error at start, not a failure per test
 
 
@@ -121,6 +140,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     message_only = False
+    if (
+        call.when == "call"
+        and call.excinfo is None
+        and item.config.getoption("--apiharness-pact-dir")
+    ):
+        _pact.export_test(item)  # before the report is made: it carries the interactions
     if call.excinfo is not None:
         translate_vcr_advice(item, call.excinfo.value)
         if not item.config.getoption("fulltrace", False):
@@ -267,6 +292,30 @@ def upstream_server(apiharness_upstream_server: Upstream) -> Upstream:
                 requests.get(upstream_server.base_url + "/x")
     """
     return apiharness_upstream_server
+
+
+@pytest.fixture(scope="session")
+def tls_certificates(apiharness_tls_certificates: TLSCertificates) -> TLSCertificates:
+    """The session's throwaway PKI (also ``apiharness_tls_certificates``), made by trustme in
+    the session's temp folder: ``ca_path`` to trust, ``client_cert_path`` for mutual TLS."""
+    return apiharness_tls_certificates
+
+
+@pytest.fixture
+def tls_server(
+    apiharness_tls_server: Callable[[TLSFault | str | None], LoopbackServer],
+) -> Callable[[TLSFault | str | None], LoopbackServer]:
+    """Serve the test's ``upstream`` over TLS, with a fault or without (also
+    ``apiharness_tls_server``); the servers stop when the test ends::
+
+        def test_rejects_expired(upstream, tls_server):
+            upstream.get("/x").respond(respond(200))
+            server = tls_server("expired")
+            with pytest.raises(httpx.ConnectError, match="certificate has expired"):
+                httpx.get(server.base_url + "/x", verify=server.ssl_context())
+            assert len(upstream.journal) == 0
+    """
+    return apiharness_tls_server
 
 
 @pytest.fixture

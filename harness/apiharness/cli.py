@@ -35,6 +35,7 @@ __all__ = ["cli", "main"]
 # Subcommands by name -> "module:attribute" of their click command, imported only when run
 # (or when --help lists them). Add one line per subcommand.
 LAZY_COMMANDS = {
+    "check-pact": "apiharness.contract._cli:check_pact_command",
     "fuzz": "apiharness.contract._cli:fuzz_command",
     "mock": "apiharness.contract._cli:mock_command",
     "record": "apiharness.recording._cli:record_command",
@@ -78,6 +79,17 @@ def cli() -> None:
 @click.option(
     "-s", "--scenario", "scenarios", multiple=True, help="Run only this scenario (repeatable)."
 )
+@click.option(
+    "-c",
+    "--catalogue",
+    default="default",
+    show_default=True,
+    metavar="NAME",
+    help="The catalogue to grade against (apiharness grade --list-catalogues names them).",
+)
+@click.option(
+    "--list-catalogues", is_flag=True, help="List the catalogues and their scenarios, then exit."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for random faults.")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show the journal of every failing scenario's attempts."
@@ -88,6 +100,8 @@ def grade(  # noqa: PLR0917 - click passes each option as an argument
     html_path: str | None,
     junit_path: str | None,
     scenarios: tuple[str, ...],
+    catalogue: str,
+    list_catalogues: bool,
     seed: int,
     verbose: bool,
 ) -> None:
@@ -99,11 +113,14 @@ def grade(  # noqa: PLR0917 - click passes each option as an argument
     """
     from apiharness.conformance import Scorecard, load_factory, run_scenario, select
 
+    if list_catalogues:
+        _print_catalogues()
+        return
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # so the user's project imports as it does in pytest
     card = Scorecard()
     with bad_input():
-        chosen = select(scenarios or None)
+        chosen = select(scenarios or None, catalogue=catalogue)
         make = load_factory(factory)
         with Progress(f"grading {factory}", total=len(chosen)) as progress:
             for scenario in chosen:
@@ -122,6 +139,18 @@ def grade(  # noqa: PLR0917 - click passes each option as an argument
             with writing(path):
                 write(path)
     sys.exit(EXIT_OK if card.ok else EXIT_FINDINGS)
+
+
+def _print_catalogues() -> None:
+    from apiharness.conformance import CATALOGUE_MODULES, load_catalogue
+
+    lines = []
+    for name, (_, description) in CATALOGUE_MODULES.items():
+        lines.append(f"{name}: {description}")
+        lines.extend(
+            f"  {scenario.id}: {scenario.statement}" for scenario in load_catalogue(name).values()
+        )
+    print_report("\n".join(lines))
 
 
 _SPEC_KEY = re.compile(rb"""^\s*["']?(openapi|swagger)["']?\s*:""", re.MULTILINE)

@@ -23,7 +23,10 @@ The tree::
     │   ├── RateLimitExceeded         the client-side limiter refused to wait that long
     │   ├── ResponseValidationError   a response did not match its schema or model
     │   │   └── SchemaViolationError  … an OpenAPI schema, with the JSON path of the violation
-    │   └── IdempotencyKeyReused      one idempotency key was used for two different requests
+    │   ├── IdempotencyKeyReused      one idempotency key was used for two different requests
+    │   └── StreamError               a Server-Sent Events stream could not be consumed
+    │       ├── StreamInterrupted     it kept breaking; reconnecting gave up
+    │       └── StreamErrorEvent      the upstream sent an error event inside a 200 stream
     ├── OAuthError                    OAuth 2 / PKCE flow errors
     │   ├── CallbackError             the redirect back failed validation (state, code, URI)
     │   ├── AuthorizationServerError  the server answered with an RFC 6749 error; carries .error
@@ -45,7 +48,9 @@ The tree::
     ├── CassetteError                 a cassette is corrupt, unknown or leaks a secret
     │   ├── CassetteDriftError        recorded traffic the OpenAPI description does not document
     │   └── SecretLeakError           a secret value occurs in a cassette (names, never values)
+    ├── PactError                     a pact file is invalid, unsupported, or cannot be written
     ├── RecordingError                the recording proxy could not start or stopped badly
+    ├── StoreUnavailable              a shared store (Redis) is unreachable or lost an operation
     └── ConformanceError              the conformance suite was misconfigured
         └── ClientFactoryError        the client factory raised: no scenario can run
 
@@ -82,6 +87,7 @@ __all__ = [
     "MalformedWebhookHeader",
     "MissingWebhookHeader",
     "OAuthError",
+    "PactError",
     "RateLimitExceeded",
     "RecordingError",
     "ResponseValidationError",
@@ -93,6 +99,10 @@ __all__ = [
     "SecretNotFound",
     "ServerThreadError",
     "SpecError",
+    "StoreUnavailable",
+    "StreamError",
+    "StreamErrorEvent",
+    "StreamInterrupted",
     "TokenUnavailable",
     "UnknownOperationError",
     "UnmatchedRequestError",
@@ -285,6 +295,37 @@ class IdempotencyKeyReused(ClientError):
     """
 
 
+class StreamError(ClientError):
+    """A Server-Sent Events stream could not be consumed (for example, it was not one)."""
+
+
+class StreamInterrupted(StreamError):
+    """The stream kept breaking and the consumer stopped reconnecting.
+
+    ``reconnects`` is how many reconnections were made, ``last_event_id`` the id the stream
+    had reached (resume from it with a new consumer).
+    """
+
+    def __init__(self, message: str, *, reconnects: int = 0, last_event_id: str = "") -> None:
+        super().__init__(message)
+        self.reconnects = reconnects
+        self.last_event_id = last_event_id
+
+
+class StreamErrorEvent(StreamError):
+    """The upstream sent an error event inside a successful (200) stream.
+
+    ``event``, ``data`` and ``id`` are the event's fields; ``data`` is the upstream's text and
+    is kept off the message.
+    """
+
+    def __init__(self, message: str, *, event: str = "", data: str = "", id: str = "") -> None:
+        super().__init__(message)
+        self.event = event
+        self.data = data
+        self.id = id
+
+
 class OAuthError(ApiHarnessError):
     """An OAuth 2 or PKCE flow failed."""
 
@@ -423,8 +464,21 @@ class SecretLeakError(CassetteError):
         self.leaks = list(leaks)
 
 
+class PactError(ApiHarnessError):
+    """A pact file is not valid Pact JSON, uses an unsupported feature, or cannot be written."""
+
+
 class RecordingError(ApiHarnessError):
     """The recording proxy could not be started or did not stop cleanly."""
+
+
+class StoreUnavailable(ApiHarnessError):
+    """A shared store (Redis) could not be reached, or the connection broke mid-operation.
+
+    The operation's outcome is unknown to the caller: idempotency keys and webhook claims fail
+    closed (nothing is replayed or claimed on a guess), and so does the rate limiter unless it
+    was built with ``on_unavailable="allow"``.
+    """
 
 
 class ConformanceError(ApiHarnessError):

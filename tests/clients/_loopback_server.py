@@ -19,30 +19,45 @@ from http import HTTPStatus
 Step = tuple[int, dict[str, str]] | str | tuple[str, float]
 
 
+def read_request(conn: socket.socket) -> tuple[str, dict[str, str], bytes] | None:
+    """The request line, the headers (names lowercased) and the body; None if the peer left.
+
+    Sets TCP_NODELAY first: the answer goes out at once (see NOTES on Nagle).
+    """
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    while len(body) < int(headers.get("content-length", "0")):
+        body += conn.recv(65536)
+    return lines[0], headers, body
+
+
+def abort(conn: socket.socket) -> None:
+    """Make the coming close() send RST instead of FIN (SO_LINGER with a zero timeout)."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
 class _Handler(socketserver.BaseRequestHandler):
     server: _Server
 
     def handle(self) -> None:
         conn: socket.socket = self.request
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
-        while len(body) < length:
-            body += conn.recv(65536)
-        step = self.server.next_step(head.split(b"\r\n")[0].decode())
+        request = read_request(conn)
+        if request is None:
+            return
+        step = self.server.next_step(request[0])
         if step == "reset":
-            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            abort(conn)
             return
         if step == "close":
             return

@@ -7,7 +7,9 @@ import types
 
 import pytest
 
-from apiharness.clients import _limiter, _retry, _retry_after
+from apiharness import _retry_after
+from apiharness.clients import _retry
+from apiharness.stores import _limiter
 
 
 @pytest.mark.parametrize("module", [_retry, _retry_after, _limiter], ids=lambda m: m.__name__)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import tempfile
 import threading
+import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -170,6 +172,25 @@ def test_load_from_url_follows_relative_refs(served_spec: str) -> None:
     assert spec.validate_response("getUser", 404, {"title": "x", "status": 404})
     with pytest.raises(InvalidSpecError, match="cannot fetch"):
         load_spec(f"{served_spec}/missing.yaml")
+
+
+def test_a_spec_urls_credentials_stay_out_of_its_errors(served_spec: str) -> None:
+    user, token = "ci-bot", "tok_9f8e7d6c5b4a39281706"
+    authority = served_spec.replace("http://", f"http://{user}:{token}@")
+    for url in (f"{authority}/missing.yaml?token={token}", f"{served_spec}/x.yaml?key={token}"):
+        with pytest.raises(InvalidSpecError) as caught:
+            load_spec(url)
+        shown = "".join(traceback.format_exception(caught.value))
+        assert "HTTP 404" in shown
+        assert token not in shown
+        assert "missing.yaml" in shown or "x.yaml" in shown  # still says which document
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    with pytest.raises(InvalidSpecError, match="ConnectError") as caught:
+        load_spec(f"http://127.0.0.1:{port}/spec.yaml?api_key={token}")
+    assert token not in "".join(traceback.format_exception(caught.value))
 
 
 @pytest.mark.parametrize(

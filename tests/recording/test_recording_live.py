@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,38 @@ def test_record_reverse_proxy_until_stopped(tmp_path: Path, stop: signal.Signals
     interactions = Cassette.load(cassette).interactions
     assert [i.request.uri for i in interactions] == [f"{upstream}/binary"]
     assert dict(interactions[0].request.headers)["Authorization"] == "Bearer REDACTED"
+
+
+def test_a_killed_recorder_leaves_no_proxy_behind_and_its_recording_is_written(
+    tmp_path: Path,
+) -> None:
+    cassette = tmp_path / "orphan.yaml"
+    with serve() as upstream:
+        command = [*apiharness_cli(), "record", "--cassette", str(cassette), "--upstream", upstream]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        try:
+            assert process.stdout is not None
+            match = re.search(r"at (http://127\.0\.0\.1:(\d+)) ", process.stdout.readline())
+            assert match
+            assert httpx.get(match.group(1) + "/binary", headers=AUTH).content == BINARY
+        finally:
+            process.kill()  # SIGKILL: no handler runs, mitmdump is not told
+            process.wait()
+        # mitmdump notices its parent is gone, writes the cassette and stops listening.
+        deadline = time.monotonic() + 30
+        while not cassette.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [i.request.uri for i in Cassette.load(cassette).interactions] == [
+            f"{upstream}/binary"
+        ]
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", int(match.group(2))), timeout=1).close()
+            except OSError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the orphaned mitmdump still listens 30 s after its recorder died")
 
 
 def test_a_recorder_that_cannot_start_says_why_and_leaves_nothing_running(tmp_path: Path) -> None:

@@ -11,12 +11,16 @@ from apiharness.clients import (
     Event,
     ResilientTransport,
     RetryPolicy,
+    ServerSentEvent,
+    SSEResume,
     TokenBucket,
+    astream_events,
     async_resilient_client,
     logging_hook,
     resilient_client,
+    stream_events,
 )
-from apiharness.errors import CircuitOpen, RetryExhausted
+from apiharness.errors import CircuitOpen, RetryExhausted, StreamErrorEvent, StreamInterrupted
 
 
 def compose_with_my_client() -> httpx.Client:
@@ -47,3 +51,24 @@ async def one_call_async() -> bool:
     async with async_resilient_client("https://api.example", breaker=breaker) as client:
         await client.get("/prices")
     return breaker.state is CircuitState.CLOSED
+
+
+def read_a_stream() -> list[str]:
+    resume = SSEResume(is_done=lambda event: event.data == "[DONE]", max_reconnects=3)
+    with httpx.Client(transport=ResilientTransport(httpx.HTTPTransport())) as client:
+        try:
+            events: list[ServerSentEvent] = list(
+                stream_events(client, "https://api.example/feed", resume=resume)
+            )
+        except StreamErrorEvent as exc:
+            return [exc.data]
+        except StreamInterrupted as exc:
+            return [exc.last_event_id]
+    return [event.data for event in events]
+
+
+async def read_a_stream_async() -> str:
+    async with httpx.AsyncClient() as client:
+        async for event in astream_events(client, "https://api.example/feed"):
+            return event.data
+    return ""

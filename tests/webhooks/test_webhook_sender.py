@@ -110,11 +110,15 @@ def test_unreachable_receiver_is_a_clear_error() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
+    token = "hook_tok_5a4b3c2d1e0f"
+    url = f"http://127.0.0.1:{port}/hooks?token={token}"
     with (
-        WebhookSender(f"http://127.0.0.1:{port}", scheme="slack", secret="x") as sender,
-        pytest.raises(WebhookError, match="could not reach"),
+        WebhookSender(url, scheme="slack", secret="x") as sender,
+        pytest.raises(WebhookError, match="could not reach") as caught,
     ):
         sender.deliver()
+    assert f"127.0.0.1:{port}/hooks" in str(caught.value)
+    assert token not in str(caught.value)  # a receiver URL's query may hold its credential
 
 
 def test_sender_refuses_an_unusable_secret_up_front() -> None:

@@ -1,6 +1,7 @@
 """Reference resilient clients: retry with backoff, jitter and Retry-After; circuit breaker;
 client-side rate limiter — composed as one httpx transport for sync and async clients; and
-idempotency keys (:mod:`apiharness.clients.idempotency`), the layer outside the retry loop.
+idempotency keys (:mod:`apiharness.clients.idempotency`), the layer outside the retry loop; and a
+Server-Sent Events consumer that resumes (:func:`stream_events`, :func:`astream_events`).
 
     import httpx
     from apiharness.clients import ResilientTransport, resilient_client
@@ -14,6 +15,7 @@ sleep and time read goes through :func:`apiharness.clock.get_clock` at the momen
 for what was taken from libraries and what was written by hand.
 """
 
+from apiharness._retry_after import parse_http_date, parse_retry_after
 from apiharness.clients._breaker import BreakerMetrics, CircuitBreaker, CircuitState, Permit
 from apiharness.clients._client import async_resilient_client, resilient_client
 from apiharness.clients._events import (
@@ -26,7 +28,6 @@ from apiharness.clients._events import (
     RetryScheduled,
     logging_hook,
 )
-from apiharness.clients._limiter import TokenBucket, server_quota
 from apiharness.clients._retry import (
     IDEMPOTENT_METHODS,
     RETRYABLE_ERRORS,
@@ -41,7 +42,14 @@ from apiharness.clients._retry import (
     RetryPolicy,
     RetryState,
 )
-from apiharness.clients._retry_after import parse_http_date, parse_retry_after
+from apiharness.clients._sse import (
+    DEFAULT_RECONNECTION_TIME,
+    ServerSentEvent,
+    SSEResume,
+    astream_events,
+    is_error_event,
+    stream_events,
+)
 from apiharness.clients._transport import DEFAULT_RETRY, ResilientTransport, default_is_failure
 from apiharness.clients.idempotency import (
     IdempotencyTransport,
@@ -51,8 +59,10 @@ from apiharness.clients.idempotency import (
     StoredResult,
     new_idempotency_key,
 )
+from apiharness.stores import TokenBucket, server_quota
 
 __all__ = [
+    "DEFAULT_RECONNECTION_TIME",
     "DEFAULT_RETRY",
     "IDEMPOTENT_METHODS",
     "RETRYABLE_ERRORS",
@@ -82,14 +92,19 @@ __all__ = [
     "RetryScheduled",
     "RetryState",
     "SQLiteResultStore",
+    "SSEResume",
+    "ServerSentEvent",
     "StoredResult",
     "TokenBucket",
+    "astream_events",
     "async_resilient_client",
     "default_is_failure",
+    "is_error_event",
     "logging_hook",
     "new_idempotency_key",
     "parse_http_date",
     "parse_retry_after",
     "resilient_client",
     "server_quota",
+    "stream_events",
 ]

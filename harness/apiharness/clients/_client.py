@@ -13,9 +13,9 @@ from typing import Any
 from apiharness._stacks import httpx
 from apiharness.clients._breaker import CircuitBreaker
 from apiharness.clients._events import EventHook
-from apiharness.clients._limiter import TokenBucket
 from apiharness.clients._retry import RetryPolicy
 from apiharness.clients._transport import DEFAULT_RETRY, ResilientTransport
+from apiharness.stores import RateLimiter, TokenBucket
 
 __all__ = ["async_resilient_client", "resilient_client"]
 
@@ -25,7 +25,7 @@ def _transport(
     *,
     retry: RetryPolicy | None,
     breaker: CircuitBreaker | bool,
-    rate: float | TokenBucket | None,
+    rate: float | RateLimiter | None,
     on_event: EventHook | None,
     seed: int | None,
 ) -> ResilientTransport:
@@ -42,12 +42,22 @@ def _transport(
     )
 
 
+#: ``httpx.Client`` options that configure its own transport: httpx ignores them when a
+#: transport is given, so they go to the default inner transport instead.
+_TRANSPORT_OPTIONS = ("verify", "cert", "http1", "http2", "limits")
+
+
+def _transport_options(client_options: dict[str, Any]) -> dict[str, Any]:
+    """Take the transport's options (``verify``, ``cert`` …) out of ``client_options``."""
+    return {k: client_options.pop(k) for k in _TRANSPORT_OPTIONS if k in client_options}
+
+
 def resilient_client(
     base_url: str | httpx.URL = "",
     *,
     retry: RetryPolicy | None = DEFAULT_RETRY,
     breaker: CircuitBreaker | bool = True,
-    rate: float | TokenBucket | None = None,
+    rate: float | RateLimiter | None = None,
     timeout: float | httpx.Timeout = 10.0,
     transport: httpx.BaseTransport | None = None,
     on_event: EventHook | None = None,
@@ -60,10 +70,13 @@ def resilient_client(
             prices = client.get("/prices").raise_for_status().json()
 
     ``breaker=False`` switches the breaker off, ``retry=None`` the retries; ``rate`` is requests
-    per second (or a :class:`TokenBucket`); ``transport`` is the transport that does the I/O
-    (default ``httpx.HTTPTransport()``); other keywords go to ``httpx.Client``.
+    per second (or a :class:`TokenBucket`, or a :class:`~apiharness.stores.RedisTokenBucket`
+    shared by processes); ``transport`` is the transport that does the I/O (default
+    ``httpx.HTTPTransport()``, which takes ``verify``, ``cert``, ``http1``, ``http2`` and
+    ``limits`` given here); other keywords go to ``httpx.Client``.
     """
-    inner = transport if transport is not None else httpx.HTTPTransport()
+    own = _transport_options(client_options)
+    inner = transport if transport is not None else httpx.HTTPTransport(**own)
     return httpx.Client(
         base_url=base_url,
         timeout=timeout,
@@ -79,7 +92,7 @@ def async_resilient_client(
     *,
     retry: RetryPolicy | None = DEFAULT_RETRY,
     breaker: CircuitBreaker | bool = True,
-    rate: float | TokenBucket | None = None,
+    rate: float | RateLimiter | None = None,
     timeout: float | httpx.Timeout = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
     on_event: EventHook | None = None,
@@ -91,7 +104,8 @@ def async_resilient_client(
     async with async_resilient_client("https://api.example") as client:
         response = await client.get("/prices")
     """
-    inner = transport if transport is not None else httpx.AsyncHTTPTransport()
+    own = _transport_options(client_options)
+    inner = transport if transport is not None else httpx.AsyncHTTPTransport(**own)
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout,

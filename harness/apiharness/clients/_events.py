@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from apiharness._stacks import httpx
+from apiharness._urls import shown_url
 
 __all__ = [
     "BreakerRejected",
@@ -92,9 +93,7 @@ def describe_target(request: httpx.Request) -> str:
 
     Leaves out userinfo, query and fragment, where credentials tend to travel.
     """
-    url = request.url
-    port = f":{url.port}" if url.port is not None else ""
-    return f"{request.method} {url.scheme}://{url.host}{port}{url.path}"
+    return f"{request.method} {shown_url(str(request.url))}"
 
 
 def logging_hook(logger: logging.Logger | None = None, level: int = logging.INFO) -> EventHook:

@@ -47,8 +47,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from apiharness._retry_after import parse_retry_after
 from apiharness._stacks import httpx, installed_stacks
-from apiharness.clients._retry_after import parse_retry_after
 from apiharness.errors import (
     Attempt,
     ConfigurationError,

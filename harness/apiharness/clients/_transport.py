@@ -55,10 +55,10 @@ from apiharness.clients._events import (
     describe_target,
     emit,
 )
-from apiharness.clients._limiter import TokenBucket
 from apiharness.clients._retry import _ACCEPT, Accept, Decision, GiveUp, RetryPolicy, RetryState
 from apiharness.clock import get_clock
 from apiharness.errors import CircuitOpen
+from apiharness.stores import RateLimiter
 
 __all__ = ["DEFAULT_RETRY", "ResilientTransport", "default_is_failure"]
 
@@ -120,7 +120,7 @@ class ResilientTransport(TransportBase):
         *,
         retry: RetryPolicy | None = DEFAULT_RETRY,
         breaker: CircuitBreaker | None = None,
-        limiter: TokenBucket | None = None,
+        limiter: RateLimiter | None = None,
         is_failure: Callable[[Outcome], bool] = default_is_failure,
         on_event: EventHook | None = None,
         seed: int | None = None,

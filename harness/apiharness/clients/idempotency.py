@@ -22,21 +22,16 @@ repeating the operation. :meth:`ResultStore.key_for` gives an operation a key th
 in every process and across restarts, so a crash between "sent" and "stored" still reaches the
 server with the original key and the server deduplicates. :class:`SQLiteResultStore` is the
 persistent default (standard library, WAL journal, safe for several processes);
-:class:`MemoryResultStore` lives as long as the process.
+:class:`MemoryResultStore` lives as long as the process; the stores live in
+:mod:`apiharness.stores` (re-exported here), with :class:`~apiharness.stores.RedisResultStore`
+for processes on many hosts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from apiharness._sqlite import connect_wal, write_transaction
 from apiharness._stacks import (
     TransportBase,
     aclose_inner,
@@ -44,11 +39,17 @@ from apiharness._stacks import (
     close_inner,
     httpx,
     is_transport,
-    stack_of,
     sync_inner,
 )
-from apiharness.clock import get_clock
+from apiharness._ttl import DAY, check_ttl
 from apiharness.errors import ConfigurationError, IdempotencyKeyReused
+from apiharness.stores import (
+    MemoryResultStore,
+    ResultStore,
+    SQLiteResultStore,
+    StoredResult,
+    new_idempotency_key,
+)
 
 __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
@@ -61,18 +62,10 @@ __all__ = [
 ]
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
-DEFAULT_TTL = 24 * 3600.0  # the draft's examples and Stripe both keep keys for 24 hours
 
 # Answers that say "not done, try again" are not results: storing them would replay a failure
 # forever. 408/425/429 and 5xx invite a retry; 409 is the draft's "still in flight".
 _NOT_FINAL = frozenset({408, 409, 425, 429})
-# Response headers that belong to one delivery, not to the operation's result.
-_HOP_HEADERS = frozenset({"set-cookie", "date", "connection", "transfer-encoding", "keep-alive"})
-
-
-def new_idempotency_key() -> str:
-    """A fresh ``Idempotency-Key`` value: a random UUID as a Structured Field String."""
-    return f'"{uuid.uuid4()}"'
 
 
 def _fingerprint(request: httpx.Request) -> str:
@@ -81,189 +74,6 @@ def _fingerprint(request: httpx.Request) -> str:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
-
-
-@dataclass(frozen=True, repr=False)
-class StoredResult:
-    """A completed operation's response, kept under its idempotency key."""
-
-    fingerprint: str
-    status_code: int
-    headers: tuple[tuple[str, str], ...]
-    content: bytes
-
-    @classmethod
-    def of(cls, fingerprint: str, response: httpx.Response) -> StoredResult:
-        headers = tuple(
-            (name, value)
-            for name, value in response.headers.multi_items()
-            if name.lower() not in _HOP_HEADERS
-            and name.lower() not in ("content-encoding", "content-length")
-        )
-        return cls(fingerprint, response.status_code, headers, response.content)
-
-    def to_response(self, request: httpx.Request) -> httpx.Response:
-        """The stored response as one of ``request``'s stack (httpx or httpx2)."""
-        response: httpx.Response = stack_of(request).Response(
-            self.status_code, headers=list(self.headers), content=self.content, request=request
-        )
-        response.extensions["apiharness_replayed"] = True
-        return response
-
-    def __repr__(self) -> str:  # bodies may hold personal data: size only
-        return f"StoredResult(status_code={self.status_code}, content=<{len(self.content)} bytes>)"
-
-
-@runtime_checkable
-class ResultStore(Protocol):
-    """Keys for named operations and results for keys, each expiring after ``ttl`` seconds."""
-
-    def key_for(self, operation: str, *, ttl: float = DEFAULT_TTL) -> str:
-        """The idempotency key of ``operation``: made on first use, the same until it expires."""
-
-    def lookup(self, key: str) -> StoredResult | None:
-        """The unexpired result stored under ``key``, if any."""
-
-    def save(self, key: str, result: StoredResult, *, ttl: float = DEFAULT_TTL) -> None:
-        """Keep ``result`` under ``key`` for ``ttl`` seconds."""
-
-
-def _check_ttl(ttl: float) -> float:
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
-        raise ConfigurationError(f"ttl={ttl!r} must be a positive number of seconds, e.g. 86400")
-    return float(ttl)
-
-
-class MemoryResultStore:
-    """A :class:`ResultStore` in this process's memory; expiry follows the active clock."""
-
-    def __init__(self) -> None:
-        self._keys: dict[str, tuple[str, float]] = {}
-        self._results: dict[str, tuple[StoredResult, float]] = {}
-        self._lock = threading.Lock()
-
-    def key_for(self, operation: str, *, ttl: float = DEFAULT_TTL) -> str:
-        ttl = _check_ttl(ttl)
-        now = get_clock().time()
-        with self._lock:
-            found = self._keys.get(operation)
-            if found is not None and found[1] > now:
-                return found[0]
-            key = new_idempotency_key()
-            self._keys[operation] = (key, now + ttl)
-            return key
-
-    def lookup(self, key: str) -> StoredResult | None:
-        now = get_clock().time()
-        with self._lock:
-            found = self._results.get(key)
-            if found is None or found[1] <= now:
-                self._results.pop(key, None)
-                return None
-            return found[0]
-
-    def save(self, key: str, result: StoredResult, *, ttl: float = DEFAULT_TTL) -> None:
-        expires = get_clock().time() + _check_ttl(ttl)
-        with self._lock:
-            self._results[key] = (result, expires)
-
-    def __repr__(self) -> str:
-        return f"MemoryResultStore(results={len(self._results)})"
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS operations (
-    operation TEXT PRIMARY KEY, key TEXT NOT NULL, expires_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS results (
-    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
-    headers TEXT NOT NULL, content BLOB NOT NULL, expires_at REAL NOT NULL);
-"""
-
-
-class SQLiteResultStore:
-    """A :class:`ResultStore` in an SQLite file, shared safely by threads and processes.
-
-    WAL journal mode lets readers proceed while one process writes; :meth:`key_for` runs in a
-    ``BEGIN IMMEDIATE`` transaction, so two processes asking for the same operation at once get
-    the same key. Expired rows are ignored, and deleted by :meth:`purge`::
-
-        store = SQLiteResultStore("idempotency.sqlite3")
-        key = store.key_for("charge-order-42")   # same key after a restart
-        client.post("/charges", json=..., headers={"Idempotency-Key": key})
-    """
-
-    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
-        self.path = Path(path)
-        self._timeout = timeout
-        self._local = threading.local()
-        self._connect()  # fail now, at construction, if the file cannot be opened
-
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:  # one connection per thread: sqlite3 connections are not shareable
-            conn = connect_wal(
-                self.path, schema=_SCHEMA, what="SQLiteResultStore", timeout=self._timeout
-            )
-            self._local.conn = conn
-        return conn
-
-    def key_for(self, operation: str, *, ttl: float = DEFAULT_TTL) -> str:
-        ttl = _check_ttl(ttl)
-        now = get_clock().time()
-        with write_transaction(self._connect()) as conn:
-            row = conn.execute(
-                "SELECT key FROM operations WHERE operation = ? AND expires_at > ?",
-                (operation, now),
-            ).fetchone()
-            if row is not None:
-                return str(row[0])
-            key = new_idempotency_key()
-            conn.execute(
-                "INSERT OR REPLACE INTO operations VALUES (?, ?, ?)", (operation, key, now + ttl)
-            )
-            return key
-
-    def lookup(self, key: str) -> StoredResult | None:
-        row = (
-            self._connect()
-            .execute(
-                "SELECT fingerprint, status, headers, content FROM results "
-                "WHERE key = ? AND expires_at > ?",
-                (key, get_clock().time()),
-            )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        lines = [line.split("\t", 1) for line in str(row[2]).split("\n") if line]
-        return StoredResult(
-            str(row[0]), int(row[1]), tuple((n, v) for n, v in lines), bytes(row[3])
-        )
-
-    def save(self, key: str, result: StoredResult, *, ttl: float = DEFAULT_TTL) -> None:
-        # Header names cannot hold a tab or newline and values cannot hold a newline (RFC 9110
-        # section 5), so one "name<TAB>value" per line round-trips exactly.
-        headers = "\n".join(f"{name}\t{value}" for name, value in result.headers)
-        self._connect().execute(
-            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                key,
-                result.fingerprint,
-                result.status_code,
-                headers,
-                result.content,
-                get_clock().time() + _check_ttl(ttl),
-            ),
-        )
-
-    def purge(self) -> int:
-        """Delete expired keys and results; returns how many rows went."""
-        conn, now = self._connect(), get_clock().time()
-        gone = conn.execute("DELETE FROM operations WHERE expires_at <= ?", (now,)).rowcount
-        return gone + conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,)).rowcount
-
-    def __repr__(self) -> str:
-        return f"SQLiteResultStore({str(self.path)!r})"
 
 
 class IdempotencyTransport(TransportBase):
@@ -283,7 +93,7 @@ class IdempotencyTransport(TransportBase):
         *,
         methods: Iterable[str] = ("POST", "PATCH"),
         store: ResultStore | None = None,
-        ttl: float = DEFAULT_TTL,
+        ttl: float = DAY,
     ) -> None:
         if not is_transport(transport):
             raise ConfigurationError(
@@ -297,7 +107,7 @@ class IdempotencyTransport(TransportBase):
             raise ConfigurationError("store= needs a ResultStore, e.g. SQLiteResultStore(path)")
         self._inner = transport
         self.store = store
-        self.ttl = _check_ttl(ttl)
+        self.ttl = check_ttl(ttl)
 
     def __repr__(self) -> str:
         return (

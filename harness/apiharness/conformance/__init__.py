@@ -32,19 +32,29 @@ or from the command line, which prints the scorecard::
 
     apiharness grade myproject.conformance:make_client --json report.json
 
+The default catalogue grades request/response behaviour; others (``apiharness grade
+--list-catalogues``) are chosen with ``--catalogue NAME`` (pytest: ``--apiharness-catalogue``).
+
 The adapter's methods may be coroutine functions (both of them). The canonical resource and its
 JSON schema, which a good client validates, are :data:`RESOURCE` and :data:`RESOURCE_SCHEMA`.
 Clients that sleep with ``time.sleep`` or ``asyncio.sleep`` run in virtual time.
 """
 
 from apiharness.conformance._adapter import ClientAdapter, ClientFactory, load_factory
-from apiharness.conformance._catalogue import CATALOGUE, Scenario
+from apiharness.conformance._catalogue import (
+    CATALOGUE,
+    CATALOGUE_MODULES,
+    Scenario,
+    find_scenario,
+    load_catalogue,
+)
 from apiharness.conformance._grader import grade, run_scenario, select
 from apiharness.conformance._resource import RESOURCE, RESOURCE_PATH, RESOURCE_SCHEMA
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
 
 __all__ = [
     "CATALOGUE",
+    "CATALOGUE_MODULES",
     "RESOURCE",
     "RESOURCE_PATH",
     "RESOURCE_SCHEMA",
@@ -53,7 +63,9 @@ __all__ = [
     "Scenario",
     "ScenarioResult",
     "Scorecard",
+    "find_scenario",
     "grade",
+    "load_catalogue",
     "load_factory",
     "run_scenario",
     "select",

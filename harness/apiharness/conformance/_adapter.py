@@ -7,10 +7,25 @@ breaker, validation …):
 * ``get(path: str) -> object`` — one idempotent read;
 * ``create(path: str, body: dict) -> object`` — one POST;
 * ``errors: tuple[type[BaseException], ...]`` — the errors the client means to raise;
-* ``close()`` — optional.
+* ``stream(path: str) -> list`` — optional: read the event stream at ``path`` to its end (with
+  whatever resuming the client does) and return each event's data, as text or decoded JSON, in
+  the order delivered; the ``streaming`` and ``llm`` catalogues need it;
+* ``close()`` — optional;
+* ``http2 = True`` — optional: the client speaks HTTP/2 (the transport catalogue then serves
+  it over HTTP/2).
 
-``get`` and ``create`` are both plain functions or both coroutine functions. Async adapters run
-on one private event loop per scenario, so clients bound to a loop (``httpx.AsyncClient``) work.
+The ``transport`` catalogue serves TLS. The client is told to trust the session's throwaway CA
+the way deployments tell it about a private CA: while a TLS scenario runs, ``SSL_CERT_FILE``
+(read by httpx with its default ``trust_env=True``, by ``ssl.create_default_context`` and by
+urllib3) and ``REQUESTS_CA_BUNDLE`` (read by requests) name the CA's PEM file, so a client with
+default settings needs no change. For mutual TLS the factory is called as
+``make_client(base_url, client_cert=PATH)`` (a PEM file with the key and the certificate
+chain, which ``httpx.Client(cert=PATH)`` and ``requests`` ``cert=PATH`` take) when it accepts
+a ``client_cert`` keyword; a factory without one cannot present a certificate.
+
+``get``, ``create`` and ``stream`` are all plain functions or all coroutine functions. Async
+adapters run on one private event loop per scenario, so clients bound to a loop
+(``httpx.AsyncClient``) work.
 """
 
 from __future__ import annotations
@@ -25,7 +40,7 @@ from apiharness._imports import import_object
 from apiharness._scrub import scrub
 from apiharness.errors import ClientFactoryError, ConformanceError
 
-__all__ = ["ClientAdapter", "ClientFactory", "Driver", "load_factory"]
+__all__ = ["ClientAdapter", "ClientFactory", "Driver", "accepts_client_cert", "load_factory"]
 
 
 @runtime_checkable
@@ -57,6 +72,19 @@ def load_factory(spec: str | ClientFactory) -> ClientFactory:
     return factory
 
 
+def accepts_client_cert(factory: ClientFactory) -> bool:
+    """Whether ``factory`` takes a ``client_cert`` keyword (by name, or through ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or a C callable: no signature to read
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == "client_cert" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
+
+
 def _check_adapter(
     adapter: object, factory_name: str
 ) -> tuple[bool, tuple[type[BaseException], ...]]:
@@ -74,12 +102,16 @@ def _check_adapter(
         raise ConformanceError(
             f"{factory_name}(...).errors must be a tuple of exception classes, got {errors!r}"
         )
+    methods = ("get", "create", "stream") if callable(getattr(adapter, "stream", None)) else ()
     kinds = {
-        name: inspect.iscoroutinefunction(getattr(adapter, name)) for name in ("get", "create")
+        name: inspect.iscoroutinefunction(getattr(adapter, name))
+        for name in methods or ("get", "create")
     }
     if len(set(kinds.values())) != 1:
+        each = "both" if len(kinds) == 2 else "all"
         raise ConformanceError(
-            f"{factory_name}(...).get and .create must be both sync or both async, got {kinds}"
+            f"{factory_name}(...).{' and .'.join(kinds)} must be {each} sync or {each} async, "
+            f"got {kinds}"
         )
     return kinds["get"], errors
 
@@ -87,11 +119,16 @@ def _check_adapter(
 class Driver:
     """Drives one adapter, sync or async, from the grader's worker thread."""
 
-    def __init__(self, factory: ClientFactory, base_url: str) -> None:
+    def __init__(
+        self, factory: ClientFactory, base_url: str, *, client_cert: str | None = None
+    ) -> None:
         self._runner: asyncio.Runner | None = None
         name = getattr(factory, "__qualname__", repr(factory))
+        #: Whether the factory was handed the client certificate (it takes ``client_cert``).
+        self.offered_cert = client_cert is not None and accepts_client_cert(factory)
+        extra = {"client_cert": client_cert} if self.offered_cert else {}
         try:
-            self.adapter: Any = factory(base_url)
+            self.adapter: Any = factory(base_url, **extra)
         except Exception as exc:
             # The client's own text: it may quote a credential, so the secrets the environment
             # holds are scrubbed, and the original is not chained (its message is unscrubbed).
@@ -101,6 +138,10 @@ class Driver:
                 f"scenario can run until it builds a client. Its traceback:\n{trace}"
             ) from None
         self.is_async, self.errors = _check_adapter(self.adapter, name)
+        self.http2 = getattr(self.adapter, "http2", False) is True
+        self.name = name
+        #: Whether the adapter can read event streams (``stream(path)``).
+        self.streams = callable(getattr(self.adapter, "stream", None))
         if self.is_async:
             self._runner = asyncio.Runner()
 
@@ -115,6 +156,20 @@ class Driver:
 
     def create(self, path: str, body: Mapping[str, Any]) -> object:
         return self._call("create", path, dict(body))
+
+    def stream(self, path: str) -> list[object]:
+        """Each event's data the client delivered from the stream at ``path``."""
+        events: Any = self._call("stream", path)
+        return list(events)
+
+    def require_stream(self, catalogue: str) -> None:
+        """Refuse, before any call, an adapter a streaming catalogue cannot drive."""
+        if not self.streams:
+            raise ConformanceError(
+                f"the {catalogue!r} catalogue reads event streams, and the adapter returned by "
+                f"{self.name} has no stream(path); add stream(path) returning each event's data "
+                "(text or decoded JSON) in order, as a plain or a coroutine function like get"
+            )
 
     def close(self) -> None:
         try:

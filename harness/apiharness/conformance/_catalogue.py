@@ -1,4 +1,10 @@
-"""The scenario catalogue: each failure an API client must survive, as an executable check.
+"""The scenario catalogues: each failure an API client must survive, as an executable check.
+
+Scenarios live in named catalogues. ``default`` (this module, :data:`CATALOGUE`) grades the
+request/response patterns every client needs; further catalogues (streaming, LLM providers, the
+transport layer) live in their own modules, listed in :data:`CATALOGUE_MODULES` and imported
+only when chosen (``apiharness grade --catalogue NAME``), so grading a plain client never loads
+their dependencies. Ids are unique across all catalogues.
 
 A scenario declares how the upstream misbehaves, drives the client through its adapter, and
 judges what the upstream's journal saw. Ids are stable: an id never changes meaning; new
@@ -13,11 +19,14 @@ below 1e-4 too: ``tests/conformance/test_conformance_chance.py`` computes both (
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import itertools
 import statistics
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from apiharness._stacks import httpx
 from apiharness.conformance._resource import (
@@ -26,11 +35,13 @@ from apiharness.conformance._resource import (
     RESOURCE_PATH,
 )
 from apiharness.conformance._trial import Outcome, Trial, Verdict
+from apiharness.errors import ConformanceError
 from apiharness.upstream import (
     Behaviour,
     IdempotencyPolicy,
     JournalEntry,
     Route,
+    Upstream,
     drop_after_processing,
     hang,
     malformed_json,
@@ -43,7 +54,16 @@ from apiharness.upstream import (
     Outcome as RouteOutcome,
 )
 
-__all__ = ["CATALOGUE", "RETIRED", "Scenario", "scenario"]
+__all__ = [
+    "CATALOGUE",
+    "CATALOGUE_MODULES",
+    "DEFAULT_CATALOGUE",
+    "RETIRED",
+    "Scenario",
+    "find_scenario",
+    "load_catalogue",
+    "scenario",
+]
 
 
 # Sources, named once.
@@ -93,9 +113,66 @@ class Scenario:
     wall_limit: float = 10.0
     #: Let virtual time flow with real time (for real blocking such as a hung socket).
     ticking: bool = False
+    #: The catalogue the scenario belongs to.
+    catalogue: str = "default"
+    #: How its upstream is served: keywords of :meth:`Upstream.serve` (``tls="expired"`` …).
+    serve: Mapping[str, Any] = field(default_factory=dict)
 
 
-CATALOGUE: dict[str, Scenario] = {}
+DEFAULT_CATALOGUE = "default"
+
+#: Every catalogue by name: its module (imported on first use) and a one-line description.
+CATALOGUE_MODULES: dict[str, tuple[str, str]] = {
+    DEFAULT_CATALOGUE: (__name__, "retries, backoff, timeouts, validation, idempotency"),
+    "transport": (
+        "apiharness.conformance._transport",
+        "TLS: certificate checks, a stalled handshake, client certificates; HTTP/2: refused "
+        "streams, GOAWAY",
+    ),
+    "streaming": (
+        "apiharness.conformance._streaming",
+        "Server-Sent Events: resume, duplicates, in-stream errors, stalls, retry: (needs stream)",
+    ),
+    "llm": (
+        "apiharness.conformance._llm",
+        "LLM provider APIs: retry-after-ms, x-should-retry, 529, token budgets",
+    ),
+}
+
+#: The loaded catalogues: name -> scenario id -> scenario, each in registration order.
+_LOADED: dict[str, dict[str, Scenario]] = {DEFAULT_CATALOGUE: {}}
+
+#: The default catalogue (id -> scenario), the one graded when no catalogue is named.
+CATALOGUE: dict[str, Scenario] = _LOADED[DEFAULT_CATALOGUE]
+
+
+def load_catalogue(name: str = DEFAULT_CATALOGUE) -> dict[str, Scenario]:
+    """The scenarios of the catalogue ``name`` (id -> scenario), importing its module once."""
+    if name not in CATALOGUE_MODULES:
+        raise ConformanceError(
+            f"unknown conformance catalogue {name!r}; known: {', '.join(CATALOGUE_MODULES)}"
+        )
+    if name not in _LOADED:
+        _LOADED[name] = {}
+        importlib.import_module(CATALOGUE_MODULES[name][0])  # its @scenario calls fill it
+    return _LOADED[name]
+
+
+def find_scenario(scenario_id: str) -> Scenario:
+    """The scenario with this id, in whichever catalogue declares it."""
+    if scenario_id in RETIRED:
+        raise ConformanceError(
+            f"conformance scenario {scenario_id!r} was retired: {RETIRED[scenario_id]}"
+        )
+    for name in CATALOGUE_MODULES:
+        found = load_catalogue(name).get(scenario_id)
+        if found is not None:
+            return found
+    raise ConformanceError(
+        f"unknown conformance scenario {scenario_id!r}; known in the default catalogue: "
+        f"{', '.join(CATALOGUE)} (other catalogues: "
+        f"{', '.join(n for n in CATALOGUE_MODULES if n != DEFAULT_CATALOGUE) or 'none'})"
+    )
 
 
 def scenario(
@@ -105,13 +182,25 @@ def scenario(
     *,
     wall_limit: float = 10.0,
     ticking: bool = False,
+    catalogue: str = DEFAULT_CATALOGUE,
+    serve: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[[Trial], Verdict]], Callable[[Trial], Verdict]]:
-    """Register a check in the catalogue under ``id``."""
+    """Register a check under ``id`` in the catalogue named ``catalogue``; ``serve`` gives
+    the keywords of :meth:`~apiharness.upstream.Upstream.serve` for its server variant
+    (``{"tls": "expired"}``), checked now."""
 
     def register(check: Callable[[Trial], Verdict]) -> Callable[[Trial], Verdict]:
-        if id in CATALOGUE or id in RETIRED:
+        if id in RETIRED or any(id in loaded for loaded in _LOADED.values()):
             raise ValueError(f"scenario id {id!r} is taken (ids are never reused)")
-        CATALOGUE[id] = Scenario(id, statement, source, check, wall_limit, ticking)
+        if catalogue not in CATALOGUE_MODULES:
+            raise ValueError(f"catalogue {catalogue!r} is not listed in CATALOGUE_MODULES")
+        options = dict(serve or {})
+        unknown = set(options) - set(inspect.signature(Upstream.serve).parameters)
+        if unknown:
+            raise ValueError(f"scenario {id!r}: Upstream.serve() takes no {sorted(unknown)}")
+        _LOADED.setdefault(catalogue, {})[id] = Scenario(
+            id, statement, source, check, wall_limit, ticking, catalogue, options
+        )
         return check
 
     return register
@@ -124,7 +213,7 @@ def ok() -> Behaviour:
 def _must_succeed(t: Trial, out: Outcome, path: str, attempts: int | None = None) -> Verdict:
     """Common verdict: the call returned, after exactly ``attempts`` attempts if given."""
     n = t.count(path=path)
-    if out.error is not None:
+    if out.error is not None or out.timed_out:  # a client still blocked has not returned
         return t.fail(f"{out.describe()} after {n} attempt(s)")
     if attempts is not None and n != attempts:
         return t.fail(f"returned after {n} attempt(s), not {attempts}")
@@ -482,11 +571,16 @@ def _lost_response_recovers(t: Trial) -> Verdict:
 )
 def _hang_bounded(t: Trial) -> Verdict:
     t.up.get(RESOURCE_PATH).respond(hang())
+    return ends_in_time(t, "a hung upstream", "still blocked")
+
+
+def ends_in_time(t: Trial, what: str, blocked: str) -> Verdict:
+    """A GET against ``what`` must end, within the scenario's wall limit, in a declared error."""
     out = t.get()
     n = t.count(path=RESOURCE_PATH)
     if out.timed_out:
-        return t.fail(f"still blocked after {out.wall_seconds:.1f} s ({n} attempt(s) so far)")
-    bad = _must_fail_typed(t, out, "a hung upstream")
+        return t.fail(f"{blocked} after {out.wall_seconds:.1f} s ({n} attempt(s) so far)")
+    bad = _must_fail_typed(t, out, what)
     if bad:
         return bad
     return t.ok(f"raised {type(out.error).__name__} after {out.wall_seconds:.1f} s, {n} attempt(s)")
@@ -576,8 +670,9 @@ def _breaker_recovers(t: Trial) -> Verdict:
 # -- rate limits -----------------------------------------------------------------------------
 
 
-class _RetryAfterLog:
-    """Route policy that records when each 429 asked the client to come back."""
+class RetryAfterLog:
+    """Route policy that records when each 429 asked the client to come back
+    (``retry-after-ms`` first, as the LLM SDKs read it, then ``Retry-After`` in seconds)."""
 
     def __init__(self) -> None:
         self.not_before: list[tuple[JournalEntry, float]] = []  # (the 429's entry, seconds)
@@ -587,10 +682,24 @@ class _RetryAfterLog:
 
     def after(self, request: httpx.Request, route: Route, outcome: RouteOutcome) -> None:
         response = outcome.response
-        if response is not None and response.status == 429:
-            wait = response.header("retry-after")
-            if wait is not None and wait.isdigit():
-                self.not_before.append((outcome.entry, float(wait)))
+        if response is None or response.status != 429 or outcome.entry is None:
+            return
+        millis, seconds = response.header("retry-after-ms"), response.header("retry-after")
+        if millis is not None and millis.isdigit():
+            self.not_before.append((outcome.entry, int(millis) / 1000))
+        elif seconds is not None and seconds.isdigit():
+            self.not_before.append((outcome.entry, float(seconds)))
+
+    def early(self, entries: list[JournalEntry]) -> list[str]:
+        """Each request among ``entries`` that came before the 429 preceding it allowed."""
+        following = {id(a): b for a, b in itertools.pairwise(entries)}
+        return [
+            f"a request {gap:.2f} s after a 429 asking for {wait:g} s"
+            for entry, wait in self.not_before
+            if id(entry) in following
+            for gap in [following[id(entry)].monotonic - entry.monotonic]
+            if gap + 1e-6 < wait
+        ]
 
 
 @scenario(
@@ -602,21 +711,13 @@ class _RetryAfterLog:
 def _rate_limit_window_respected(t: Trial) -> Verdict:
     # A 10 s window makes the first 429 ask for about 10 s: longer than any common first
     # backoff, so a client that ignores Retry-After cannot wait long enough by chance.
-    log = _RetryAfterLog()
+    log = RetryAfterLog()
     t.up.get(RESOURCE_PATH).respond(rate_limit(5, per=10.0, then=ok())).add_policy(log)
     failures = 0
     for _ in range(12):
         if t.get().error is not None:
             failures += 1
-    entries = t.up.journal.filter("GET", RESOURCE_PATH)
-    following = {id(a): b for a, b in itertools.pairwise(entries)}
-    early = [
-        f"a request {gap:.2f} s after a 429 with Retry-After: {wait:g}"
-        for entry, wait in log.not_before
-        if entry is not None and id(entry) in following
-        for gap in [following[id(entry)].monotonic - entry.monotonic]
-        if gap + 1e-6 < wait
-    ]
+    early = log.early(t.up.journal.filter("GET", RESOURCE_PATH))
     if early:
         return t.fail(early[0] + f" ({len(early)} early request(s) in all)")
     if failures:

@@ -9,31 +9,40 @@ from collections.abc import Iterable
 from apiharness._scrub import scrub
 from apiharness.clock import VirtualClock
 from apiharness.conformance._adapter import ClientFactory, load_factory
-from apiharness.conformance._catalogue import CATALOGUE, RETIRED, Scenario
+from apiharness.conformance._catalogue import (
+    DEFAULT_CATALOGUE,
+    Scenario,
+    find_scenario,
+    load_catalogue,
+)
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
 from apiharness.conformance._timeline import attempts_from
-from apiharness.conformance._trial import Trial, Verdict, ticking
+from apiharness.conformance._trial import Trial, Verdict, ticking, trusting
 from apiharness.errors import ConformanceError
 from apiharness.upstream import Upstream
 
 __all__ = ["grade", "run_scenario", "select"]
 
 
-def select(ids: Iterable[str] | None = None) -> list[Scenario]:
-    """The scenarios named by ``ids`` (all, in catalogue order, when None)."""
+def select(
+    ids: Iterable[str] | None = None, *, catalogue: str = DEFAULT_CATALOGUE
+) -> list[Scenario]:
+    """The scenarios named by ``ids`` (when None: all of the catalogue, in its order).
+
+    Named ids must belong to the chosen catalogue; an id from another one says which.
+    """
+    scenarios = load_catalogue(catalogue)
     if ids is None:
-        return list(CATALOGUE.values())
+        return list(scenarios.values())
     chosen = []
     for scenario_id in ids:
-        if scenario_id in RETIRED:
+        found = find_scenario(scenario_id)
+        if found.catalogue != catalogue:
             raise ConformanceError(
-                f"conformance scenario {scenario_id!r} was retired: {RETIRED[scenario_id]}"
+                f"conformance scenario {scenario_id!r} is in the {found.catalogue!r} catalogue, "
+                f"not {catalogue!r}; choose that catalogue to run it"
             )
-        if scenario_id not in CATALOGUE:
-            raise ConformanceError(
-                f"unknown conformance scenario {scenario_id!r}; known: {', '.join(CATALOGUE)}"
-            )
-        chosen.append(CATALOGUE[scenario_id])
+        chosen.append(found)
     return chosen
 
 
@@ -51,11 +60,11 @@ def run_scenario(
     started = time.perf_counter()
     clock = VirtualClock()
     upstream = Upstream(seed=seed)
-    with clock.patch(), upstream.serve() as server:
+    with clock.patch(), upstream.serve(**scenario.serve) as server:
         trial = Trial(upstream, clock, server, make, scenario.wall_limit)
         try:
             flowing = ticking(clock) if scenario.ticking else contextlib.nullcontext()
-            with flowing:
+            with flowing, trusting(server.ca_path if server.https else None):
                 verdict = scenario.check(trial)
         except ConformanceError:
             raise
@@ -87,16 +96,18 @@ def grade(
     factory: ClientFactory | str,
     *,
     scenarios: Iterable[str] | None = None,
+    catalogue: str = DEFAULT_CATALOGUE,
     client: str = "",
     seed: int = 0,
 ) -> Scorecard:
-    """Run the catalogue (or the named scenarios) against a client; return the scorecard.
+    """Run a catalogue (or the named scenarios of it) against a client; return the scorecard.
 
     >>> card = grade("shop.reference:make_client")  # doctest: +SKIP
     >>> print(card.render())  # doctest: +SKIP
     """
     name = client or _name(factory)
-    return Scorecard([run_scenario(s, factory, client=name, seed=seed) for s in select(scenarios)])
+    chosen = select(scenarios, catalogue=catalogue)
+    return Scorecard([run_scenario(s, factory, client=name, seed=seed) for s in chosen])
 
 
 def _name(factory: ClientFactory | str) -> str:

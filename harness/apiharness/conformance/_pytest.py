@@ -23,7 +23,13 @@ import pytest
 
 from apiharness._seed import seed_for
 from apiharness.conformance._adapter import ClientFactory, load_factory
-from apiharness.conformance._catalogue import CATALOGUE, Scenario
+from apiharness.conformance._catalogue import (
+    CATALOGUE_MODULES,
+    DEFAULT_CATALOGUE,
+    Scenario,
+    find_scenario,
+    load_catalogue,
+)
 from apiharness.conformance._grader import run_scenario, select
 from apiharness.conformance._scorecard import ScenarioResult, Scorecard
 from apiharness.errors import ClientFactoryError, ConformanceError
@@ -41,6 +47,14 @@ def add_options(group: pytest.OptionGroup) -> None:
         metavar="MODULE:FACTORY",
         help="Grade the client built by this factory against the conformance catalogue: "
         "one test item per scenario.",
+    )
+    group.addoption(
+        "--apiharness-catalogue",
+        action="store",
+        default=DEFAULT_CATALOGUE,
+        choices=list(CATALOGUE_MODULES),
+        help="With --apiharness-conformance: the catalogue to grade against "
+        f"(default: {DEFAULT_CATALOGUE}).",
     )
     group.addoption(
         "--apiharness-report",
@@ -111,12 +125,13 @@ class ConformanceItem(pytest.Item):
 
 
 class ConformanceSuite(pytest.Collector):
-    def __init__(self, *, factory: str, **kwargs: Any) -> None:
+    def __init__(self, *, factory: str, catalogue: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.factory = factory
+        self.catalogue = catalogue
 
     def collect(self) -> Iterator[ConformanceItem]:
-        for scenario in select():
+        for scenario in select(catalogue=self.catalogue):
             yield ConformanceItem.from_parent(
                 self, name=scenario.id, scenario=scenario, factory=self.factory
             )
@@ -132,13 +147,18 @@ class ConformanceChecker:
         """Run ``scenario`` against the client ``factory`` builds; fail the test if it fails."""
         name = factory if isinstance(factory, str) else getattr(factory, "__qualname__", "")
         try:
-            _run(self._node, select([scenario])[0], factory, name)
+            _run(self._node, find_scenario(scenario), factory, name)
         except ConformanceFailure as failure:
             message = str(failure)
         else:
             return
         # Outside the except block: the report is the explanation, not a chain of two.
         pytest.fail(message, pytrace=False)
+
+
+def _order() -> list[str]:
+    """Every scenario id of every catalogue, in catalogue order: how scorecards are sorted."""
+    return [scenario_id for name in CATALOGUE_MODULES for scenario_id in load_catalogue(name)]
 
 
 class _Reporter:
@@ -160,7 +180,7 @@ class _Reporter:
             return
         terminalreporter.write_sep("=", "apiharness conformance scorecard")
         verbose = self.config.get_verbosity() > 0  # -v: the journal of each failing scenario
-        text = self.card.sorted(list(CATALOGUE)).render(verbose=verbose)
+        text = self.card.sorted(_order()).render(verbose=verbose)
         for line in text.splitlines():
             marked = {"green": True} if line.startswith("  PASS") else {}
             marked = {"red": True} if line.startswith("  FAIL") else marked
@@ -169,7 +189,7 @@ class _Reporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return
-        card = self.card.sorted(list(CATALOGUE))
+        card = self.card.sorted(_order())
         for option, write in (
             ("--apiharness-report", card.write_json),
             ("--apiharness-html", card.write_html),
@@ -209,7 +229,11 @@ def pytest_collection_modifyitems(
     spec = config.getoption("--apiharness-conformance")
     if spec:
         suite = ConformanceSuite.from_parent(
-            session, name="apiharness-conformance", nodeid="apiharness-conformance", factory=spec
+            session,
+            name="apiharness-conformance",
+            nodeid="apiharness-conformance",
+            factory=spec,
+            catalogue=config.getoption("--apiharness-catalogue"),
         )
         # Through the public collection hooks, so counts, --collect-only and xdist see them.
         report = suite.ihook.pytest_make_collect_report(collector=suite)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COLLECTION_PATH", "NEW_RESOURCE", "RESOURCE", "RESOURCE_PATH", "RESOURCE_SCHEMA"]
+__all__ = [
+    "COLLECTION_PATH",
+    "LLM_PATHS",
+    "NEW_RESOURCE",
+    "RESOURCE",
+    "RESOURCE_PATH",
+    "RESOURCE_SCHEMA",
+]
 
 #: The canonical resource the suite serves. Clients should validate it against the schema.
 RESOURCE: dict[str, Any] = {"id": "res_1", "name": "widget", "amount": 1200, "currency": "eur"}
@@ -26,3 +33,7 @@ RESOURCE_SCHEMA: dict[str, Any] = {
 RESOURCE_PATH = "/resources/res_1"
 COLLECTION_PATH = "/resources"
 NEW_RESOURCE: dict[str, Any] = {"name": "gadget", "amount": 500, "currency": "eur"}
+
+#: The completion endpoint of each LLM provider dialect (the ``llm`` and ``streaming``
+#: catalogues serve the adapter's ``dialect`` there).
+LLM_PATHS: dict[str, str] = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}

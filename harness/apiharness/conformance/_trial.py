@@ -15,6 +15,7 @@ expectation.
 from __future__ import annotations
 
 import contextlib
+import os
 import sysconfig
 import threading
 import time
@@ -74,6 +75,8 @@ class Trial:
     factory: ClientFactory
     wall_limit: float
     drivers: list[Driver] = field(default_factory=list)
+    #: A client certificate (PEM path) to hand the factories made from now on (mutual TLS).
+    client_cert: str | None = None
     #: The first call that raised outside the declared errors, described (see the module doc).
     crash: str | None = None
     _driver: Driver | None = None
@@ -83,7 +86,7 @@ class Trial:
     @property
     def client(self) -> Driver:
         if self._driver is None:
-            self._driver = Driver(self.factory, self.server.base_url)
+            self._driver = Driver(self.factory, self.server.base_url, client_cert=self.client_cert)
             self.drivers.append(self._driver)
         return self._driver
 
@@ -98,6 +101,11 @@ class Trial:
     def create(self, path: str = COLLECTION_PATH, body: dict[str, Any] | None = None) -> Outcome:
         payload = body if body is not None else NEW_RESOURCE
         return self._call(lambda: self.client.create(path, payload))
+
+    def stream(self, path: str, *, catalogue: str = "streaming") -> Outcome:
+        """Read the stream at ``path`` through the adapter; ``value`` is the list of data."""
+        self.client.require_stream(catalogue)
+        return self._call(lambda: self.client.stream(path))
 
     def _call(self, call: Callable[[], object]) -> Outcome:
         driver = self.client
@@ -199,6 +207,28 @@ def describe_crash(error: BaseException, journal: Journal) -> str:
         where = f" at {path}:{frame.lineno} in {frame.name}"
     text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     return f"{text[:300]}{where}"
+
+
+#: The variables that tell clients which CAs to trust: httpx, ssl and urllib3; requests.
+TRUST_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+
+
+@contextlib.contextmanager
+def trusting(ca_path: str | None) -> Iterator[None]:
+    """While the block runs, point the trust variables at ``ca_path`` (None: leave them)."""
+    if ca_path is None:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in TRUST_VARIABLES}
+    os.environ.update(dict.fromkeys(TRUST_VARIABLES, ca_path))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 The parts, one module each: ``_loader`` reads documents and their ``$ref``s, ``_spec`` walks
 operations and validates bodies, ``_generate``/``_mutate`` make response bodies (public through
 :mod:`apiharness.strategies`), ``_models`` builds pydantic models, ``_drift`` checks VCR.py
-cassettes, ``_schemathesis`` runs Schemathesis against servers, ``_cli`` holds the commands::
+cassettes, ``_schemathesis`` runs Schemathesis against servers, ``_pact``/``_pact_matching``/
+``_pact_export`` read, match, serve and write Pact files, ``_cli`` holds the commands::
 
     from apiharness.contract import example_spec, load_spec
 
@@ -27,11 +28,20 @@ if TYPE_CHECKING:
         DriftReport,
         assert_no_drift,
         check_cassettes,
+        check_pacts,
     )
     from apiharness.contract._examples import EXAMPLE_SPECS, example_spec
     from apiharness.contract._fuzz import FuzzReport, FuzzTarget, fuzz_client
     from apiharness.contract._mock import SpecMock
     from apiharness.contract._models import Models, build_models, validate_model
+    from apiharness.contract._pact import (
+        PactFile,
+        PactInteraction,
+        PactRoutes,
+        load_pact,
+        serve_pact,
+    )
+    from apiharness.contract._pact_export import PactWriter, pact_interactions
     from apiharness.contract._schemathesis import (
         SchemathesisReport,
         assert_schemathesis,
@@ -47,6 +57,7 @@ _HOMES = {
     "DriftReport": "_drift",
     "assert_no_drift": "_drift",
     "check_cassettes": "_drift",
+    "check_pacts": "_drift",
     "EXAMPLE_SPECS": "_examples",
     "example_spec": "_examples",
     "FuzzReport": "_fuzz",
@@ -61,6 +72,13 @@ _HOMES = {
     "build_models": "_models",
     "load_spec": "_spec",
     "validate_model": "_models",
+    "PactFile": "_pact",
+    "PactInteraction": "_pact",
+    "PactRoutes": "_pact",
+    "load_pact": "_pact",
+    "serve_pact": "_pact",
+    "PactWriter": "_pact_export",
+    "pact_interactions": "_pact_export",
     "SchemathesisReport": "_schemathesis",
     "assert_schemathesis": "_schemathesis",
     "problem_json_errors": "_schemathesis",
@@ -78,6 +96,10 @@ __all__ = [
     "MediaSpec",
     "Models",
     "Operation",
+    "PactFile",
+    "PactInteraction",
+    "PactRoutes",
+    "PactWriter",
     "ResponseSpec",
     "SchemathesisReport",
     "Spec",
@@ -86,12 +108,16 @@ __all__ = [
     "assert_schemathesis",
     "build_models",
     "check_cassettes",
+    "check_pacts",
     "example_spec",
     "fuzz_client",
+    "load_pact",
     "load_spec",
+    "pact_interactions",
     "problem_json_errors",
     "retry_after_is_valid",
     "run_schemathesis",
+    "serve_pact",
     "validate_model",
 ]
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from apiharness.contract._fuzz import FuzzReport
     from apiharness.contract._spec import Spec
 
-__all__ = ["drift_check", "fuzz_command", "mock_command"]
+__all__ = ["check_pact_command", "drift_check", "fuzz_command", "mock_command"]
 
 
 def _load(spec: str) -> Spec:
@@ -46,6 +46,26 @@ def drift_check(spec: str, cassettes: tuple[Path, ...]) -> DriftReport:
     return report
 
 
+@click.command("check-pact")
+@click.argument("spec")
+@click.argument("pacts", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def check_pact_command(spec: str, pacts: tuple[str, ...]) -> None:
+    """Check pact files against an OpenAPI description (a bi-directional contract check).
+
+    Every HTTP interaction must use a documented operation and status code, with a response
+    body valid for the documented schema. Exits 0 when all agree, 1 on drift, 2 on bad input.
+
+        apiharness check-pact openapi.yaml pacts/shop-payments.json
+    """
+    from apiharness.contract._drift import check_pacts
+
+    with bad_input():
+        report = check_pacts(_load(spec), *pacts)
+    click.echo(report.format())
+    if not report.ok:
+        raise SystemExit(1)
+
+
 def _base_path(spec: Spec) -> str:
     from urllib.parse import urlsplit
 
@@ -57,32 +77,57 @@ def _base_path(spec: Spec) -> str:
 
 
 @click.command("mock")
-@click.argument("spec")
+@click.argument("spec", required=False)
+@click.option(
+    "--pact",
+    "pact",
+    metavar="FILE",
+    help="Serve a pact file's HTTP interactions (with their matching rules) instead of a spec.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port; 0 picks a free one.")
 @click.option("--seed", default=0, type=int, show_default=True, help="Seed of generated bodies.")
 @click.option("--no-validate", is_flag=True, help="Do not check requests against the description.")
-def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) -> None:
-    """Serve an OpenAPI description as a mock API (like `prism mock`).
+def mock_command(
+    *, spec: str | None, pact: str | None, host: str, port: int, seed: int, no_validate: bool
+) -> None:
+    """Serve an OpenAPI description, or a pact file, as a mock API (like `prism mock`).
 
     Answers every operation with the spec's examples or bodies generated from its response
     schemas (seeded), checks requests (problem+json 400/422), prints the base URL, and runs
-    until Ctrl-C or SIGTERM. Malformed requests are answered 400 (431, 413, 408 past the
-    server's limits) and never stop the mock. Exits 2 on bad input (a spec that cannot be
-    served, a port in use).
+    until Ctrl-C or SIGTERM. With --pact, answers each request with the first interaction it
+    satisfies, and 404 with the reasons otherwise. Malformed requests are answered 400 (431,
+    413, 408 past the server's limits) and never stop the mock. Exits 2 on bad input (a spec
+    or pact that cannot be served, a port in use).
 
         apiharness mock openapi.yaml --port 4010
+        apiharness mock --pact pacts/shop-inventory.json
     """
     import signal
     import threading
 
-    from apiharness.errors import ServerThreadError
+    from apiharness.errors import ConfigurationError, ServerThreadError
     from apiharness.upstream import Upstream
 
-    loaded = _load(spec)
-    upstream = Upstream(base_url="http://apiharness.mock" + _base_path(loaded), seed=seed)
+    if (spec is None) == (pact is None):
+        with bad_input():
+            raise ConfigurationError(
+                "give an OpenAPI description (apiharness mock SPEC) or a pact file "
+                "(apiharness mock --pact FILE), one of the two"
+            )
+    if pact is not None:
+        upstream = Upstream(base_url="http://apiharness.mock", seed=seed)
+        with bad_input():
+            served = upstream.from_pact(pact)
+        shown = f"{len(served.pact)} interactions of the pact {pact}"
+    else:
+        assert spec is not None
+        loaded = _load(spec)
+        upstream = Upstream(base_url="http://apiharness.mock" + _base_path(loaded), seed=seed)
+        shown = f"{len(loaded.operations)} operations of {loaded.title!r}"
     with bad_input():
-        upstream.from_spec(loaded, validate_requests=not no_validate)
+        if pact is None:
+            upstream.from_spec(loaded, validate_requests=not no_validate)
         server = upstream.serve(host=host, port=port).start()
     stop = threading.Event()
     previous = {
@@ -91,9 +136,7 @@ def mock_command(spec: str, host: str, port: int, seed: int, no_validate: bool) 
     # The URL alone on stdout (flushed), so scripts can read it; the rest goes to stderr.
     click.echo(server.base_url)
     sys.stdout.flush()
-    click.echo(
-        f"serving {len(loaded.operations)} operations of {loaded.title!r}; Ctrl-C stops", err=True
-    )
+    click.echo(f"serving {shown}; Ctrl-C stops", err=True)
     try:
         while not stop.wait(0.5):
             try:

@@ -23,11 +23,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from apiharness.contract._loader import SpecSource
 from apiharness.contract._spec import Spec, is_json_media, load_spec
-from apiharness.errors import CassetteDriftError, CassetteError, SchemaViolationError
+from apiharness.errors import CassetteDriftError, CassetteError, PactError, SchemaViolationError
 from apiharness.recording import Cassette, Interaction, cassette_files, header_values
 
-__all__ = ["DriftIssue", "DriftKind", "DriftReport", "assert_no_drift", "check_cassettes"]
+__all__ = [
+    "DriftIssue",
+    "DriftKind",
+    "DriftReport",
+    "assert_no_drift",
+    "check_cassettes",
+    "check_pacts",
+]
 
 
 class DriftKind(enum.StrEnum):
@@ -37,6 +45,7 @@ class DriftKind(enum.StrEnum):
     UNDOCUMENTED_STATUS = "undocumented status"
     INVALID_BODY = "invalid body"
     UNREADABLE = "unreadable cassette"
+    UNREADABLE_PACT = "unreadable pact"
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ class DriftIssue:
     detail: str
 
     def __str__(self) -> str:
-        if self.kind is DriftKind.UNREADABLE:
+        if self.kind in (DriftKind.UNREADABLE, DriftKind.UNREADABLE_PACT):
             return f"{self.kind.value}: {self.detail}"
         status = f" -> {self.status}" if self.status is not None else ""
         where = f"{self.cassette}#{self.index}" if self.index >= 0 else self.cassette
@@ -66,6 +75,7 @@ class DriftReport:
     cassettes: int = 0
     interactions: int = 0
     issues: list[DriftIssue] = field(default_factory=list)
+    kind: str = "cassette"  # what was checked: cassettes, or pacts (check_pacts)
 
     @property
     def ok(self) -> bool:
@@ -78,7 +88,8 @@ class DriftReport:
 
     def format(self) -> str:
         """A report for people: a summary line, then one line per issue."""
-        head = f"checked {self.interactions} interaction(s) in {self.cassettes} cassette(s): " + (
+        files = f"{self.cassettes} {self.kind}(s)"
+        head = f"checked {self.interactions} interaction(s) in {files}: " + (
             "no drift" if self.ok else f"{len(self.issues)} issue(s)"
         )
         return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
@@ -103,23 +114,58 @@ def check_cassettes(spec: Spec | str | Mapping[str, Any], *sources: str | Path) 
         assert report.ok, report.format()
     """
     loaded = load_spec(spec)
-    prefixes = _base_paths(loaded)
     report = DriftReport()
     for cassette in cassette_files(sources):
-        report.cassettes += 1
         try:
             interactions = Cassette.load(cassette).interactions
         except CassetteError as exc:
-            report.issues.append(
-                DriftIssue(str(cassette), -1, DriftKind.UNREADABLE, "", "", None, str(exc))
-            )
+            _unreadable(report, cassette, exc)
             continue
-        for index, interaction in enumerate(interactions):
-            report.interactions += 1
-            issue = _check_one(loaded, prefixes, str(cassette), index, interaction)
-            if issue is not None:
-                report.issues.append(issue)
+        _check_all(loaded, report, str(cassette), interactions)
     return report
+
+
+def check_pacts(spec: Spec | SpecSource, *pacts: str | Path) -> DriftReport:
+    """The bi-directional check: does each HTTP interaction of the pact files use a documented
+    operation and status code, with a response body valid for its schema?
+
+    A consumer's pact (``--apiharness-pact-dir``, or pact-python's) checked against the
+    provider's OpenAPI description, without running the provider::
+
+        report = check_pacts("openapi.yaml", "pacts/shop-payments.json")
+        assert report.ok, report.format()
+    """
+    from apiharness.contract._pact import load_pact
+
+    loaded = load_spec(spec)
+    report = DriftReport(kind="pact")
+    for source in pacts:
+        try:
+            pact = load_pact(source)
+        except PactError as exc:
+            _unreadable(report, source, exc, DriftKind.UNREADABLE_PACT)
+            continue
+        _check_all(loaded, report, str(source), [i.recorded() for i in pact])
+    return report
+
+
+def _unreadable(
+    report: DriftReport, source: str | Path, exc: Exception, kind: DriftKind = DriftKind.UNREADABLE
+) -> None:
+    report.cassettes += 1
+    report.issues.append(DriftIssue(str(source), -1, kind, "", "", None, str(exc)))
+
+
+def _check_all(
+    spec: Spec, report: DriftReport, source: str, interactions: list[Interaction]
+) -> None:
+    prefixes = _base_paths(spec)
+    report.cassettes += 1
+    for index, interaction in enumerate(interactions):
+        report.interactions += 1
+        issue = _check_one(spec, prefixes, source, index, interaction)
+        if issue is not None:
+            report.issues.append(issue)
 
 
 def _check_one(  # noqa: PLR0911 - one return per finding

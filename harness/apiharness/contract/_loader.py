@@ -33,6 +33,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from apiharness._trees import tree_problem
+from apiharness._urls import shown_url
 from apiharness.errors import InvalidSpecError
 
 __all__ = [
@@ -109,14 +110,21 @@ def _read_text(uri: str) -> str:
 
         try:
             response = httpx.get(uri, follow_redirects=True, timeout=30)
-            response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise InvalidSpecError(f"cannot fetch it ({exc}); check the URL", source=uri) from exc
+            # httpx's message quotes the whole URL, query and userinfo included: not repeated.
+            raise InvalidSpecError(
+                f"cannot fetch it ({type(exc).__name__}); check the URL", source=_shown(uri)
+            ) from None
+        if response.is_error:
+            raise InvalidSpecError(
+                f"cannot fetch it (HTTP {response.status_code}); check the URL",
+                source=_shown(uri),
+            )
         return response.text
     if scheme != "file":
         raise InvalidSpecError(
             f"cannot load a $ref with scheme {scheme!r}; use a relative file path or http(s) URL",
-            source=uri,
+            source=_shown(uri),
         )
     # The URI is percent-encoded (a folder named @scope is %40scope in it): decode it back.
     path = Path(url2pathname(urlsplit(uri).path))
@@ -124,7 +132,7 @@ def _read_text(uri: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidSpecError(
-            f"cannot read it ({exc.strerror}); check the path", source=uri
+            f"cannot read it ({exc.strerror}); check the path", source=_shown(uri)
         ) from exc
 
 
@@ -143,7 +151,7 @@ def _parse(text: str, uri: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise InvalidSpecError(f"not valid YAML or JSON{where}", source=uri) from None
+        raise InvalidSpecError(f"not valid YAML or JSON{where}", source=_shown(uri)) from None
     if "&" in text:  # without an anchor there is no alias: the tree is as big as the text
         _check_tree(document, uri, len(text))
     return document
@@ -274,7 +282,8 @@ def load_documents(source: SpecSource, *, base_uri: str | None = None) -> Loaded
 
 
 def _shown(uri: str) -> str:
-    return "" if uri == _DICT_URI else uri
+    """The source as errors name it: nothing for a dict, a URL without its credentials."""
+    return "" if uri == _DICT_URI else shown_url(uri)
 
 
 def _load_referenced(target: str, ref: str, current: str, where: tuple[str | int, ...]) -> Any:

@@ -10,15 +10,22 @@ error, and the flight is cleared either way, so one failed refresh never wedges 
 Why refreshes must not race: with rotating refresh tokens (RFC 9700 section 4.14) the second
 of two concurrent refreshes presents a token the server just rotated out, which looks like
 theft and revokes the whole family, logging the user out.
+
+Across processes: when the store is a :class:`~apiharness.stores.SharedTokenStore` (e.g.
+:class:`~apiharness.stores.RedisTokenStore`), the leader of each process takes the store's
+refresh lock, reads the store again under it and adopts a token another process already
+refreshed; only if there is none does it refresh, saving the result before it releases the lock.
+So one refresh happens across all processes, and the others wait for its result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hmac
 import threading
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from typing import Protocol
 
 from pydantic import SecretStr
@@ -28,6 +35,7 @@ from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError, OAuthError, TokenUnavailable
 from apiharness.oauth._flow import Flow, run_async, run_sync
 from apiharness.oauth._tokens import MemoryTokenStore, Token, TokenStore
+from apiharness.stores import SharedTokenStore
 
 __all__ = ["Refresher", "TokenAuth", "TokenManager"]
 
@@ -49,7 +57,8 @@ def _same(a: Token, b: Token) -> bool:
 class _Flight:
     """One refresh in progress; its future carries the new token or the error."""
 
-    def __init__(self, refresh_token: SecretStr) -> None:
+    def __init__(self, stale: Token, refresh_token: SecretStr) -> None:
+        self.stale = stale
         self.refresh_token = refresh_token
         self.future: concurrent.futures.Future[Token] = concurrent.futures.Future()
 
@@ -143,15 +152,18 @@ class TokenManager:
                 raise TokenUnavailable(
                     "the access token expired and there is no refresh token; authorize again"
                 )
-            flight = _Flight(token.refresh_token)
+            flight = _Flight(token, token.refresh_token)
             self._flight = flight
             self.refresh_count += 1
             return None, flight, True
 
-    def _lead(self, flight: _Flight) -> Flow[Token]:
-        """Perform the refresh as the leader and publish its outcome to every follower."""
+    def _lead(self, flight: _Flight, *, locked: bool = False) -> Flow[Token]:
+        """Perform the refresh as the leader and publish its outcome to every follower.
+
+        ``locked``: the caller already holds the shared store's refresh lock (asyncio).
+        """
         try:
-            token = yield from self._refresher.refresh_flow(flight.refresh_token, scope=self._scope)
+            token = yield from self._refresh_shared(flight, locked=locked)
         except OAuthError as exc:
             self._land(flight, exc)
             raise
@@ -168,6 +180,39 @@ class TokenManager:
         self._land(flight, token)
         return token
 
+    def _refresh_shared(self, flight: _Flight, *, locked: bool) -> Flow[Token]:
+        """The refresh, under the shared store's lock when there is one."""
+        store = self._store
+        shared = isinstance(store, SharedTokenStore)
+        lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if isinstance(store, SharedTokenStore) and not locked:
+            lock = store.refresh_lock()
+        with lock:
+            current = store.load() if shared else None
+            if (
+                current is not None
+                and not _same(current, flight.stale)
+                and not current.expires_within(self._leeway, now=get_clock().time())
+            ):
+                return current  # another process refreshed while this one waited for the lock
+            token = yield from self._refresher.refresh_flow(flight.refresh_token, scope=self._scope)
+            if shared:
+                store.save(token)  # before the lock is released: the waiters read it next
+            return token
+
+    @contextlib.asynccontextmanager
+    async def _alock(self, flight: _Flight) -> AsyncIterator[None]:
+        """The shared store's refresh lock for an asyncio leader (a no-op for other stores)."""
+        async with contextlib.AsyncExitStack() as stack:
+            if isinstance(self._store, SharedTokenStore):
+                try:
+                    await stack.enter_async_context(self._store.arefresh_lock())
+                except BaseException:
+                    # Followers of this process must not wait for a refresh that never starts.
+                    self._land(flight, TokenUnavailable("the refresh lock could not be taken"))
+                    raise
+            yield
+
     def _land(self, flight: _Flight, outcome: Token | BaseException) -> None:
         """Publish the outcome. If the store fails to save a new token, the token is still
         used (the old refresh token is dead once rotated) and the store's error reaches the
@@ -176,9 +221,12 @@ class TokenManager:
             with self._lock:
                 if self._flight is flight:
                     self._flight = None
+                # A shared store got the token under its refresh lock; saving it again after
+                # the lock could overwrite a newer refresh by another process.
                 if isinstance(outcome, Token):
                     self._token = outcome
-                    self._store.save(outcome)
+                    if not isinstance(self._store, SharedTokenStore):
+                        self._store.save(outcome)
         finally:
             if isinstance(outcome, Token):
                 flight.future.set_result(outcome)
@@ -217,7 +265,8 @@ class TokenManager:
         if leader:
             if client is None:
                 return flight  # the caller drives the leader's flow itself
-            return await run_async(self._lead(flight), client)
+            async with self._alock(flight):
+                return await run_async(self._lead(flight, locked=True), client)
         return await asyncio.wrap_future(flight.future)
 
     async def aget_token(self, client: httpx.AsyncClient) -> Token:
@@ -274,17 +323,18 @@ class TokenAuth(AuthBase):
             outcome = await self._manager._atoken(None, force=force, stale=token)
             if isinstance(outcome, _Flight):
                 # Leading: the refresh requests travel through this auth flow's client.
-                flow = restack(self._manager._lead(outcome), request)
-                try:
-                    step = next(flow)
-                    while True:
-                        reply = yield step
-                        await reply.aread()
-                        step = flow.send(reply)
-                except StopIteration as done:
-                    outcome = done.value
-                finally:
-                    flow.close()
+                async with self._manager._alock(outcome):
+                    flow = restack(self._manager._lead(outcome, locked=True), request)
+                    try:
+                        step = next(flow)
+                        while True:
+                            reply = yield step
+                            await reply.aread()
+                            step = flow.send(reply)
+                    except StopIteration as done:
+                        outcome = done.value
+                    finally:
+                        flow.close()
             assert isinstance(outcome, Token)
             token = outcome
             request.headers["Authorization"] = token.authorization

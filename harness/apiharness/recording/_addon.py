@@ -20,9 +20,11 @@ Usage outside apiharness: ``mitmdump -s plugins/record_vcr.py --set vcr_cassette
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from mitmproxy.addonmanager import Loader
 
 from apiharness._io import atomic_write
 from apiharness.errors import ApiHarnessError, ConfigurationError, SecretLeakError
-from apiharness.recording._bodies import decode_message
+from apiharness.recording._bodies import decode_message, is_streamed
 from apiharness.recording._cassette import (
     Cassette,
     Headers,
@@ -44,7 +46,7 @@ from apiharness.recording._leaks import find_leaks, secrets_from_env
 from apiharness.recording._recorder import SECRETS_VARIABLE
 from apiharness.recording._redact import Redactor
 
-__all__ = ["RecordVCR", "declared_secrets", "interaction_from_flow"]
+__all__ = ["ChunkTap", "RecordVCR", "declared_secrets", "interaction_from_flow"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +54,49 @@ logger = logging.getLogger(__name__)
 _FRAMING = ("content-encoding", "transfer-encoding")
 
 
+_TAP = "apiharness_chunks"
+
+
+class ChunkTap:
+    """mitmproxy's ``flow.response.stream`` callable: forwards each piece at once (the client
+    sees the stream live) and notes its bytes and the seconds since the previous piece."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[float, bytes]] = []
+        self.last = time.monotonic()
+
+    def __call__(self, data: bytes) -> bytes:
+        if data:
+            now = time.monotonic()
+            self.pieces.append((round(now - self.last, 3), data))
+            self.last = now
+        return data
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(data for _, data in self.pieces)
+
+
 def interaction_from_flow(flow: http.HTTPFlow) -> Interaction | None:
-    """The flow as a cassette interaction, bodies decoded; None if it has no response."""
+    """The flow as a cassette interaction, bodies decoded; None if it has no response.
+
+    A streamed response (tapped by :class:`ChunkTap`) keeps its chunks and their timing when
+    its stored body is its bytes on the wire (no content coding to undo).
+    """
     if flow.response is None:
         return None
     request, response = flow.request, flow.response
     request_headers, request_body = _stored(
         tuple(request.headers.items(multi=True)), request.raw_content or b"", None
     )
+    tap = flow.metadata.get(_TAP)
+    raw = tap.body if isinstance(tap, ChunkTap) else response.raw_content or b""
     response_headers, response_body = _stored(
-        tuple(response.headers.items(multi=True)),
-        response.raw_content or b"",
-        (request.method, response.status_code),
+        tuple(response.headers.items(multi=True)), raw, (request.method, response.status_code)
     )
+    chunks: tuple[tuple[float, int], ...] = ()
+    if isinstance(tap, ChunkTap) and response_body == raw:
+        chunks = tuple((wait, len(data)) for wait, data in tap.pieces)
     return Interaction(
         RecordedRequest(
             method=request.method,
@@ -77,6 +109,7 @@ def interaction_from_flow(flow: http.HTTPFlow) -> Interaction | None:
             reason=response.reason,
             headers=response_headers,
             body=response_body,
+            chunks=chunks,
         ),
     )
 
@@ -105,7 +138,8 @@ class RecordVCR:
     ``vcr_append`` (keep the cassette's interactions and add the new ones), ``vcr_redact``
     (default true), ``vcr_redact_headers`` / ``vcr_redact_params`` / ``vcr_redact_fields``
     (extra names to redact), ``vcr_ready_file`` (where to write ``{"port": N}`` once listening),
-    ``vcr_progress_file`` (where to write ``{"recorded": N}`` as flows are recorded).
+    ``vcr_progress_file`` (where to write ``{"recorded": N}`` as flows are recorded),
+    ``vcr_parent_pid`` (shut down, writing the cassette, once that process is gone).
     """
 
     def __init__(self) -> None:
@@ -113,6 +147,7 @@ class RecordVCR:
         self.redactor = Redactor()
         self.redacting = True
         self.existing = Cassette()
+        self._watch: asyncio.Task[None] | None = None
 
     def load(self, loader: Loader) -> None:
         loader.add_option("vcr_cassette", str, "", "Write recorded flows to this VCR.py cassette.")
@@ -135,6 +170,12 @@ class RecordVCR:
         )
         loader.add_option(
             "vcr_progress_file", str, "", 'Write {"recorded": N} here after each recorded flow.'
+        )
+        loader.add_option(
+            "vcr_parent_pid",
+            int,
+            0,
+            "Shut down (writing the cassette) when this parent process is gone; 0: never.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -164,12 +205,26 @@ class RecordVCR:
                     raise exceptions.OptionsError(f"vcr_append: {exc}") from None
 
     def running(self) -> None:
+        if ctx.options.vcr_parent_pid:
+            self._watch = asyncio.get_running_loop().create_task(
+                _follow_parent(ctx.options.vcr_parent_pid)
+            )
         if not ctx.options.vcr_ready_file:
             return
         server = ctx.master.addons.get("proxyserver")
         addresses = server.listen_addrs() if server is not None else []
         port = addresses[0][1] if addresses else None
         atomic_write(ctx.options.vcr_ready_file, json.dumps({"port": port}))
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Stream event streams through (a buffered SSE would reach the client only at its
+        end), tapping their chunks for the cassette."""
+        if not ctx.options.vcr_cassette or flow.response is None:
+            return
+        if is_streamed(flow.response.headers.get("content-type", "")):
+            tap = ChunkTap()
+            flow.metadata[_TAP] = tap
+            flow.response.stream = tap
 
     def response(self, flow: http.HTTPFlow) -> None:
         if not ctx.options.vcr_cassette:
@@ -223,6 +278,24 @@ class RecordVCR:
             return
         cassette.save(ctx.options.vcr_cassette)
         logger.info("wrote %d interactions to %s", len(cassette), ctx.options.vcr_cassette)
+
+
+#: Seconds between two looks at whether the parent process still exists.
+PARENT_POLL = 0.25
+
+
+async def _follow_parent(parent: int) -> None:
+    """Shut mitmdump down, as SIGTERM does, once ``parent`` is no longer its parent.
+
+    A recorder killed with SIGKILL cannot stop its mitmdump; without this the proxy would
+    outlive it, holding its port, and the recording would never be written. A dead parent's
+    children are re-parented (to init or a subreaper), so the parent pid changes.
+    """
+    # Polled: nothing announces a parent's death portably (pidfd is Linux-only).
+    while os.getppid() == parent:  # noqa: ASYNC110
+        await asyncio.sleep(PARENT_POLL)
+    logger.warning("the recorder (pid %d) is gone; writing the cassette and stopping", parent)
+    ctx.master.shutdown()
 
 
 def declared_secrets() -> dict[str, str]:

@@ -44,6 +44,7 @@ __all__ = [
     "content_codings",
     "decode_body",
     "decode_message",
+    "is_streamed",
     "json_secret_spans",
     "multipart_parts",
 ]
@@ -182,6 +183,16 @@ def charset(content_type: str, default: str = "utf-8") -> str:
     except LookupError:
         return default
     return name
+
+
+# Bodies that arrive as a stream of JSON values: Server-Sent Events (WHATWG HTML §9.2), whose
+# data lines each hold one, and NDJSON/JSON Lines, one per line.
+_STREAMED = frozenset({"text/event-stream", "application/x-ndjson", "application/jsonl"})
+
+
+def is_streamed(content_type: str) -> bool:
+    """Whether ``content_type`` names an event stream or newline-delimited JSON."""
+    return content_type.split(";", maxsplit=1)[0].strip().lower() in _STREAMED
 
 
 def body_kind(body: bytes, content_type: str) -> str:

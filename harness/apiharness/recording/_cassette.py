@@ -27,6 +27,7 @@ from apiharness._yaml import load_yaml
 from apiharness.errors import CassetteError, ConfigurationError
 
 __all__ = [
+    "CHUNKS_KEY",
     "FORMAT_VERSION",
     "Cassette",
     "Headers",
@@ -36,10 +37,18 @@ __all__ = [
     "SafeDumper",
     "cassette_files",
     "header_values",
+    "refit_chunks",
     "replace_header",
+    "split_chunks",
 ]
 
 FORMAT_VERSION = 1
+
+# An extension of the response entry, which plain vcrpy never reads (it takes status, headers
+# and body.string): a streamed body's chunks as [seconds since the previous one, bytes].
+CHUNKS_KEY = "apiharness_chunks"
+
+Chunks = tuple[tuple[float, int], ...]
 
 # libyaml's emitter where PyYAML was built with it; the pure-Python one otherwise.
 SafeDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -73,12 +82,17 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class RecordedResponse:
-    """A response as a cassette stores it: decoded body, no ``Content-Encoding``."""
+    """A response as a cassette stores it: decoded body, no ``Content-Encoding``.
+
+    ``chunks`` is how a streamed body arrived: each piece's wait (seconds since the previous
+    piece, the first since the head) and size in bytes; empty for a body read whole.
+    """
 
     status: int
     reason: str = ""
     headers: Headers = ()
     body: bytes = b""
+    chunks: Chunks = ()
 
 
 @dataclass(frozen=True)
@@ -258,6 +272,7 @@ def _interaction(entry: object) -> Interaction:
     body = response.get("body")
     if not isinstance(body, Mapping) or "string" not in body:
         raise _EntryError("response.body must be a mapping with a 'string' key")
+    response_body = _body(body["string"], "response.body.string", allow_none=False) or b""
     return Interaction(
         RecordedRequest(
             method=method,
@@ -269,9 +284,85 @@ def _interaction(entry: object) -> Interaction:
             status=code,
             reason=message if isinstance(message, str) else "",
             headers=_headers(response.get("headers"), "response.headers"),
-            body=_body(body["string"], "response.body.string", allow_none=False) or b"",
+            body=response_body,
+            chunks=_chunks(response.get(CHUNKS_KEY), len(response_body)),
         ),
     )
+
+
+def _chunks(raw: object, length: int) -> Chunks:
+    if raw is None:
+        return ()
+    shape = (
+        f"response.{CHUNKS_KEY} must be a list of [seconds, bytes] pairs whose bytes add up to "
+        f"the body's {length}; fix it, or delete the key to replay the body in one piece"
+    )
+    if not isinstance(raw, list):
+        raise _EntryError(shape)
+    pieces: list[tuple[float, int]] = []
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise _EntryError(shape)
+        wait, size = item
+        if (
+            isinstance(wait, bool)
+            or not isinstance(wait, int | float)
+            or not 0 <= wait < float("inf")
+            or isinstance(size, bool)
+            or not isinstance(size, int)
+            or size < 1
+        ):
+            raise _EntryError(shape)
+        pieces.append((float(wait), size))
+    if sum(size for _, size in pieces) != length:
+        raise _EntryError(shape)
+    return tuple(pieces)
+
+
+def split_chunks(body: bytes, chunks: Chunks) -> list[tuple[float, bytes]]:
+    """The body cut where it arrived in pieces: (wait before, bytes) each."""
+    out, at = [], 0
+    for wait, size in chunks:
+        out.append((wait, body[at : at + size]))
+        at += size
+    return out
+
+
+def refit_chunks(old: bytes, new: bytes, chunks: Chunks) -> Chunks:
+    """``chunks`` of ``old`` moved onto ``new``, the same body with parts replaced (redacted).
+
+    Each boundary keeps its place in the text around it; a boundary inside a replaced part
+    moves to the replacement's end, so no piece holds part of a secret and part of the rest.
+    """
+    if not chunks or old == new:
+        return chunks
+    import difflib
+
+    opcodes = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+
+    def moved(offset: int) -> int:
+        for tag, i1, i2, j1, j2 in opcodes:
+            if i1 <= offset < i2 or (offset == i2 and tag != "equal"):
+                return j1 + (offset - i1) if tag == "equal" else j2
+        return len(new)
+
+    bounds, at = [], 0
+    for _, size in chunks:
+        at += size
+        bounds.append(moved(at))
+    bounds[-1] = len(new)
+    fitted: list[tuple[float, int]] = []
+    start, carried = 0, 0.0
+    for (wait, _), end in zip(chunks, bounds, strict=True):
+        if end <= start:  # the piece vanished into a replacement: its wait moves on
+            carried += wait
+            continue
+        fitted.append((wait + carried, end - start))
+        start, carried = end, 0.0
+    if carried and fitted:  # the last pieces vanished: the one holding their text comes later
+        wait, size = fitted[-1]
+        fitted[-1] = (wait + carried, size)
+    return tuple(fitted)
 
 
 def _headers(raw: object, where: str) -> Headers:
@@ -327,5 +418,10 @@ def _interaction_dict(interaction: Interaction) -> dict[str, Any]:
             "body": {"string": _text_or_bytes(response.body)},
             "headers": _headers_dict(response.headers),
             "status": {"code": response.status, "message": response.reason},
+            **(
+                {CHUNKS_KEY: [[wait, size] for wait, size in response.chunks]}
+                if response.chunks
+                else {}
+            ),
         },
     }

@@ -21,7 +21,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from apiharness._stacks import TransportBase, httpx, stack_of
 from apiharness.errors import UnmatchedRequestError
-from apiharness.recording._cassette import Cassette, Headers, Interaction, RecordedRequest
+from apiharness.recording._cassette import (
+    Cassette,
+    Headers,
+    Interaction,
+    RecordedRequest,
+    split_chunks,
+)
 from apiharness.recording._redact import Redactor
 
 __all__ = ["CassetteIndex", "CassettePlayer", "match_key", "to_httpx_response"]
@@ -117,10 +123,26 @@ class CassetteIndex:
 
 def to_httpx_response(interaction: Interaction, request: httpx.Request) -> httpx.Response:
     """The recorded response as a response to ``request``, of the request's stack (httpx or
-    httpx2)."""
+    httpx2).
+
+    A streamed recording (``chunks``) arrives in its recorded pieces, each after its recorded
+    wait on the active clock: under the ``clock`` fixture, in virtual time.
+    """
     recorded = interaction.response
     extensions = {"reason_phrase": recorded.reason.encode("ascii", "replace")}
-    response: httpx.Response = stack_of(request).Response(
+    stack = stack_of(request)
+    if recorded.chunks:
+        from apiharness.upstream import TimedBody  # the upstream's, loaded when used
+
+        streamed: httpx.Response = stack.Response(
+            recorded.status,
+            headers=list(recorded.headers),
+            stream=TimedBody.of(stack, split_chunks(recorded.body, recorded.chunks), None),
+            request=request,
+            extensions=extensions if recorded.reason else None,
+        )
+        return streamed
+    response: httpx.Response = stack.Response(
         recorded.status,
         headers=list(recorded.headers),
         content=recorded.body,

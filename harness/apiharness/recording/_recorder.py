@@ -177,6 +177,7 @@ class Recorder:
             "vcr_ready_file": str(ready),
             "vcr_error_file": str(ready.with_name("error.txt")),
             "vcr_progress_file": str(ready.parent / _PROGRESS),
+            "vcr_parent_pid": str(os.getpid()),  # mitmdump stops if we die without stopping it
             "flow_detail": "0",
         }
         if self.upstream_ca is not None:

@@ -68,6 +68,7 @@ from apiharness.recording._bodies import (
     body_kind,
     charset,
     decode_message,
+    is_streamed,
     json_secret_spans,
     multipart_parts,
 )
@@ -77,6 +78,7 @@ from apiharness.recording._cassette import (
     RecordedRequest,
     RecordedResponse,
     header_values,
+    refit_chunks,
     replace_header,
 )
 from apiharness.recording._leaks import MIN_DECLARED_SECRET_LENGTH
@@ -409,7 +411,8 @@ class Redactor:
         new_body = self._first_body(body or b"", _content_type(headers), found, where)
         if new_body != body:
             headers = _fix_length(headers, new_body)
-        return replace(response, headers=headers, body=new_body)
+        chunks = refit_chunks(response.body, new_body, response.chunks)
+        return replace(response, headers=headers, body=new_body, chunks=chunks)
 
     def _first_headers(self, headers: Headers, found: dict[str, str], where: str) -> Headers:
         return tuple(
@@ -516,6 +519,9 @@ class Redactor:
     ) -> bytes:
         if not body or not (self.query_params or self.body_fields):
             return body
+        if is_streamed(content_type) and not nested:
+            events = content_type.lower().startswith("text/event-stream")
+            return self._first_stream(body, events, found, where)
         kind = body_kind(body, content_type)
         if kind == "json":
             return self._first_json(body, found, where)
@@ -524,6 +530,20 @@ class Redactor:
         if kind == "multipart" and not nested:
             return self._first_multipart(body, content_type, found, where)
         return body
+
+    def _first_stream(self, body: bytes, events: bool, found: dict[str, str], where: str) -> bytes:
+        """An event stream's ``data:`` lines, or NDJSON's lines, redacted as JSON bodies."""
+        lines = body.split(b"\n")
+        for n, line in enumerate(lines):
+            if events:
+                if not line.startswith(b"data:"):
+                    continue
+                value = line[5:]
+                prefix = b"data:" + (b" " if value.startswith(b" ") else b"")
+                lines[n] = prefix + self._first_json(value[len(prefix) - 5 :], found, where)
+            elif line.strip():
+                lines[n] = self._first_json(line, found, where)
+        return b"\n".join(lines)
 
     def _first_json(self, body: bytes, found: dict[str, str], where: str) -> bytes:
         try:
@@ -626,7 +646,8 @@ class Redactor:
         if body != response.body:
             headers = _fix_length(headers, body)
         reason = needles.replace_text(response.reason, self.placeholder)
-        return replace(response, reason=reason, headers=headers, body=body)
+        chunks = refit_chunks(response.body, body, response.chunks)
+        return replace(response, reason=reason, headers=headers, body=body, chunks=chunks)
 
     # -- plain vcrpy ----------------------------------------------------------------------------
 

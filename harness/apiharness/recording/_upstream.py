@@ -26,12 +26,12 @@ from urllib.parse import urlsplit
 
 from apiharness._stacks import httpx
 from apiharness.errors import ConfigurationError
-from apiharness.recording._cassette import Cassette, Interaction
+from apiharness.recording._cassette import Cassette, Interaction, split_chunks
 from apiharness.recording._player import CassetteIndex
 from apiharness.recording._redact import Redactor
 
 if TYPE_CHECKING:
-    from apiharness.upstream import Respond, Route, Upstream
+    from apiharness.upstream import Behaviour, Respond, Route, Upstream
 
 __all__ = ["CassetteRoutes", "serve_cassette"]
 
@@ -48,6 +48,18 @@ def as_respond(interaction: Interaction) -> Respond:
     # Pairs, in order: a field recorded twice (Set-Cookie) is served twice.
     headers = [(name, value) for name, value in recorded.headers if name.lower() not in _FRAMING]
     return respond(recorded.status, content=recorded.body, headers=headers)
+
+
+def as_replay(interaction: Interaction) -> Behaviour:
+    """A recorded response as a behaviour: streamed in its recorded chunks and timing, if it
+    was recorded in pieces; else :func:`as_respond`."""
+    whole = as_respond(interaction)
+    chunks = interaction.response.chunks
+    if not chunks:
+        return whole
+    from apiharness.upstream import chunked
+
+    return chunked(whole, split_chunks(interaction.response.body, chunks))
 
 
 class CassetteRoutes:
@@ -67,11 +79,11 @@ class CassetteRoutes:
         path = urlsplit(uri).path or "/"
         return path[len(self._prefix) :] or "/" if path.startswith(self._prefix) else path
 
-    def responder(self, method: str, path: str) -> Callable[[httpx.Request], Respond]:
+    def responder(self, method: str, path: str) -> Callable[[httpx.Request], Behaviour]:
         """The behaviour replaying ``method path`` (any query): put it in a route's script."""
         label = f"{method.upper()} {path}"
 
-        def replay(request: httpx.Request) -> Respond:
+        def replay(request: httpx.Request) -> Behaviour:
             from apiharness.upstream import respond
 
             headers = tuple(request.headers.multi_items())
@@ -84,7 +96,7 @@ class CassetteRoutes:
                     f"{self.cassette.path or ''} ({label})",
                     headers={"X-Apiharness": "not-recorded"},
                 )
-            return as_respond(interaction)
+            return as_replay(interaction)
 
         replay.__name__ = replay.__qualname__ = f"recorded({label!r})"
         return replay

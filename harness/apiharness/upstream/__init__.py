@@ -17,7 +17,13 @@ Declare how an upstream API behaves, including how it fails, then point a client
 
 **Behaviours** are values, validated when declared: ``respond``, ``status``, ``delay``,
 ``hang``, ``reset``, ``close``, ``garbage``, ``truncate``, ``dribble``, ``malformed_json``,
-``wrong_content_type``, ``rate_limit``, ``drop_after_processing``. **Scripts** combine them:
+``wrong_content_type``, ``rate_limit``, ``drop_after_processing``; over HTTP/2
+(``up.serve(http2=True)``) also ``reset_stream`` and ``goaway``; streamed answers ``sse``
+(with :class:`SSEEvent`) and ``ndjson``, whose options are the mid-stream faults
+(``disconnect_after``, ``reset_after``, ``stall``, ``malformed_after``, ``error_after``,
+``delays``) and which resume after ``Last-Event-ID``; ``chunked`` sends any response in timed
+pieces (:class:`TimedBody` is the byte stream such bodies are made of in-process).
+**Scripts** combine them:
 ``route.respond(a, b, c)`` (in order, the last repeats), ``b.times(n)``, ``sequence``,
 ``cycle``, ``chance(p, ...)`` (seeded), ``every(n, ...)``, and any callable
 ``(httpx.Request) -> behaviour``.
@@ -66,18 +72,24 @@ from apiharness.upstream._behaviours import (
     truncate,
     wrong_content_type,
 )
+from apiharness.upstream._http2 import Http2Server, Http2Settings
 from apiharness.upstream._idempotency import IdempotencyPolicy
 from apiharness.upstream._journal import Journal, JournalEntry, RejectedRequest
 from apiharness.upstream._reading import Limits
 from apiharness.upstream._routes import Outcome, Route, RoutePolicy
 from apiharness.upstream._scripts import chance, cycle, every, rate_limit, sequence
 from apiharness.upstream._server import LoopbackServer
-from apiharness.upstream._upstream import Upstream
+from apiharness.upstream._stream_faults import goaway, reset_stream
+from apiharness.upstream._streaming import SSEEvent, chunked, ndjson, sse
+from apiharness.upstream._tls import TLSCertificates, TLSFault
+from apiharness.upstream._upstream import TimedBody, Upstream
 
 __all__ = [
     "AuthorizationServer",
     "Behaviour",
     "Fault",
+    "Http2Server",
+    "Http2Settings",
     "IdempotencyPolicy",
     "Journal",
     "JournalEntry",
@@ -91,8 +103,13 @@ __all__ = [
     "ResponseData",
     "Route",
     "RoutePolicy",
+    "SSEEvent",
+    "TLSCertificates",
+    "TLSFault",
+    "TimedBody",
     "Upstream",
     "chance",
+    "chunked",
     "close",
     "cycle",
     "delay",
@@ -100,12 +117,16 @@ __all__ = [
     "drop_after_processing",
     "every",
     "garbage",
+    "goaway",
     "hang",
     "malformed_json",
+    "ndjson",
     "rate_limit",
     "reset",
+    "reset_stream",
     "respond",
     "sequence",
+    "sse",
     "status",
     "truncate",
     "wrong_content_type",

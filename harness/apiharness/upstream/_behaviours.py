@@ -36,6 +36,8 @@ __all__ = [
     "Respond",
     "ResponseData",
     "Runner",
+    "StreamBody",
+    "StreamFault",
     "close",
     "declared",
     "delay",
@@ -186,6 +188,16 @@ class Fault(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamFault:
+    """An HTTP/2 stream-level fault (RFC 9113): ``RST_STREAM`` or ``GOAWAY`` with ``error``,
+    an error code name of RFC 9113 section 7. Only the HTTP/2 server reads it; the plan's
+    :class:`Fault` says what HTTP/1.1 and the in-process transport do instead."""
+
+    frame: str  # "RST_STREAM" or "GOAWAY"
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseData:
     """A response the upstream produced: status, headers (without Content-Length) and body."""
 
@@ -208,6 +220,17 @@ class ResponseData:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamBody:
+    """A body sent in chunked transfer coding, piece by piece: ``pieces`` are the seconds to
+    wait before each chunk and the chunk; ``end`` is how the stream ends: ``Fault.NONE`` (the
+    last chunk, complete), ``Fault.CLOSE`` (FIN mid-body) or ``Fault.RESET`` (RST mid-body).
+    The response's ``body`` holds what a complete stream would carry, for the journal."""
+
+    pieces: tuple[tuple[float, bytes], ...]
+    end: Fault = Fault.NONE
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """One request's fate: produce ``response`` (None: nothing is produced), wait ``delay``
     seconds first, then deliver it, committing ``fault`` on the way."""
@@ -220,15 +243,35 @@ class Plan:
     truncate_after: int = 0
     chunks: int = 1
     over: float = 0.0
+    # A streamed body (SSE, NDJSON): chunked, timed, possibly cut; None for a framed body.
+    stream: StreamBody | None = None
+    # The Last-Event-ID a streamed answer resumed after (journaled), if any.
+    resumed_after: str | None = None
     # User code (a callable behaviour) still to run: it returns the real plan. The upstream
     # runs it after releasing the route's lock, and the loopback server off its event loop,
     # so a callable that waits blocks neither the route nor other connections.
     pending: Callable[[], Plan] | None = None
+    # What the HTTP/2 server does instead of ``fault`` (reset the stream, send GOAWAY).
+    stream_fault: StreamFault | None = None
 
     @property
     def processed(self) -> bool:
         """Whether the upstream performed the operation (produced a response)."""
         return self.response is not None
+
+    @property
+    def faulty(self) -> bool:
+        """Whether the fault vocabulary shaped this answer: a wire fault, a wait, a slow body,
+        or an error answer (``status()``, ``rate_limit``, ``malformed_json`` ...). Contracts
+        (Pact export) take only answers that are not."""
+        return (
+            self.response is None
+            or self.fault is not Fault.NONE
+            or self.stream_fault is not None
+            or self.delay > 0
+            or self.chunks > 1
+            or self.behaviour.injected
+        )
 
 
 def then_map(plan: Plan, change: Callable[[Plan], Plan]) -> Plan:
@@ -259,6 +302,8 @@ class Behaviour:
     """Base of every behaviour. Stateless behaviours are their own runner."""
 
     __slots__ = ("_repr",)
+    #: Made by the fault vocabulary to misbehave (an error answer), not to stand for the API.
+    injected: bool = False
 
     def __init__(self, description: str) -> None:
         self._repr = description
@@ -294,14 +339,20 @@ def _args(*args: object, **kwargs: object) -> str:
 class Respond(Behaviour):
     """Answer with a fixed response."""
 
-    __slots__ = ("response",)
+    __slots__ = ("_plan", "injected", "response")
 
-    def __init__(self, response: ResponseData, description: str) -> None:
+    def __init__(self, response: ResponseData, description: str, *, injected: bool = False) -> None:
         super().__init__(description)
         self.response = response
+        self.injected = injected
+        self._plan: Plan | None = None
 
     def plan(self, ctx: Context) -> Plan:
-        return Plan(self, self.response)
+        # Plans are immutable: one serves every request (building one costs microseconds).
+        planned = self._plan
+        if planned is None or planned.response is not self.response:
+            planned = self._plan = Plan(self, self.response)
+        return planned
 
 
 _MISSING: Any = object()
@@ -417,6 +468,7 @@ def status(
     """
     made = respond(check_status("status(code)", code), headers=headers, retry_after=retry_after)
     made._repr = f"status({_args(code, retry_after=retry_after, headers=headers)})"
+    made.injected = True
     return made
 
 
@@ -440,6 +492,7 @@ def malformed_json(status: int = 200) -> Respond:
         made.response.status, (("Content-Type", "application/json"),), body
     )
     made._repr = f"malformed_json({status})"
+    made.injected = True
     return made
 
 
@@ -461,7 +514,8 @@ def wrong_content_type(
             f"wrong_content_type(content_type=...) takes a str, got {content_type!r}"
         )
     relabelled = base.response.with_headers({"Content-Type": content_type})
-    return Respond(relabelled, f"wrong_content_type({_args(response, content_type=content_type)})")
+    shown = f"wrong_content_type({_args(response, content_type=content_type)})"
+    return Respond(relabelled, shown, injected=True)
 
 
 # -- timing and wire faults ---------------------------------------------------------------------

@@ -98,6 +98,12 @@ class Dispatcher:
         with self._lock:
             return list(self._unmatched)
 
+    def note_unmatched(self, diagnostic: str) -> None:
+        """Count a request as unmatched although a route answered it: a route that serves
+        recorded or contracted exchanges (a pact) found none for it. ``verify()`` fails on it."""
+        with self._lock:
+            self._unmatched.append(diagnostic)
+
     def clear(self) -> None:
         with self._lock:
             self._unmatched.clear()
@@ -167,16 +173,15 @@ def _entry(
         plan.response.status if plan.response and plan.fault is not Fault.DROP else None
     )
     return JournalEntry(
-        method=request.method,
-        url=str(request.url),
+        request=request,
         path=arrival.path,
-        headers=request.headers,
-        body=request.content,
         time=arrival.time,
         monotonic=arrival.monotonic,
         behaviour=plan.behaviour,
         route=route,
         status=delivered_status,
         processed=plan.processed,
-        request=request,
+        resumed_after=plan.resumed_after,
+        response=plan.response,
+        faulty=plan.faulty,
     )

@@ -20,16 +20,19 @@ The marker declares the upstream without code::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
 from apiharness._teardown import check_at_teardown
 from apiharness.errors import DeclarationError
 from apiharness.upstream._server import LoopbackServer
+from apiharness.upstream._tls import TLSCertificates, TLSFault
 from apiharness.upstream._upstream import Upstream
 
 __all__ = [
+    "apiharness_tls_certificates",
+    "apiharness_tls_server",
     "apiharness_upstream",
     "apiharness_upstream_server",
     "apply_marker",
@@ -146,3 +149,40 @@ def apiharness_upstream_server(
         check_at_teardown(request, server.check, up.verify)
     finally:
         up.reset()
+
+
+@pytest.fixture(scope="session")
+def apiharness_tls_certificates(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> TLSCertificates:
+    """The session's throwaway PKI (one per xdist worker), in the session's temp folder; also
+    ``tls_certificates``."""
+    return TLSCertificates(tmp_path_factory.mktemp("apiharness-tls"))
+
+
+@pytest.fixture
+def apiharness_tls_server(
+    request: pytest.FixtureRequest,
+    apiharness_upstream: Upstream,
+    apiharness_tls_certificates: TLSCertificates,
+) -> Iterator[Callable[[TLSFault | str | None], LoopbackServer]]:
+    """Serve this test's ``upstream`` over TLS, good or faulty; also ``tls_server``.
+
+    The implementation behind the short name; reachable under this one even when a
+    fixture of your own takes the short name.
+    """
+    servers: list[LoopbackServer] = []
+
+    def serve(tls: TLSFault | str | None = None) -> LoopbackServer:
+        server = apiharness_upstream.serve(
+            https=True, tls=tls, certificates=apiharness_tls_certificates
+        )
+        servers.append(server.start())
+        return server
+
+    yield serve
+    try:
+        check_at_teardown(request, *(server.check for server in servers))
+    finally:
+        for server in servers:
+            server.stop()

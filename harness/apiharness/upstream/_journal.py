@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from apiharness._stacks import httpx
-from apiharness.upstream._behaviours import Behaviour
+from apiharness.upstream._behaviours import Behaviour, ResponseData
 
 if TYPE_CHECKING:
     from apiharness.upstream._routes import Route
@@ -32,13 +32,18 @@ class JournalEntry:
     ``status`` is None when no response reached the wire (hang, reset, close, garbage, a
     dropped response). ``processed`` says whether the upstream performed the operation (it
     produced a response), even if the connection then dropped: count side effects with it.
+    ``stream_id`` is the HTTP/2 stream that carried the request (None over HTTP/1.1).
+    ``response`` is what the upstream produced (None: nothing); ``faulty`` says the fault
+    vocabulary shaped it (see :attr:`Plan.faulty`), so it stands for no real API's answer.
+    ``resumed_after`` is the ``Last-Event-ID`` a streamed answer (:func:`sse`) continued after,
+    or None when it started from its first event.
+
+    ``method``, ``url``, ``headers`` and ``body`` are read from ``request`` when asked for (the
+    loopback server builds a request's headers only when something reads them).
     """
 
-    method: str
-    url: str
+    request: httpx.Request = field(repr=False)
     path: str
-    headers: httpx.Headers
-    body: bytes
     time: float
     monotonic: float
     behaviour: Behaviour | None
@@ -46,7 +51,27 @@ class JournalEntry:
     status: int | None
     processed: bool
     delivered: bool = False
-    request: httpx.Request | None = field(default=None, repr=False)
+    # The HTTP/2 stream that carried the request (None over HTTP/1.1 and in-process).
+    stream_id: int | None = None
+    resumed_after: str | None = None
+    response: ResponseData | None = field(default=None, repr=False)
+    faulty: bool = False
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def url(self) -> str:
+        return str(self.request.url)
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.request.headers
+
+    @property
+    def body(self) -> bytes:
+        return self.request.content
 
     def json(self) -> Any:
         """The request body parsed as JSON."""

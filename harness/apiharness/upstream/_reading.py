@@ -27,7 +27,7 @@ import httptools
 from apiharness._stacks import httpx
 from apiharness.errors import ConfigurationError
 
-__all__ = ["Limits", "ParsedRequest", "Refusal", "RequestReader"]
+__all__ = ["Limits", "ParsedRequest", "Refusal", "RequestReader", "WireRequest"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NOTED_LENGTHS = frozenset(len(name) for name in (b"host", b"content-length", b"expect"))
@@ -80,6 +80,40 @@ class ParsedRequest:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     keep_alive: bool
+
+
+class WireRequest(httpx.Request):
+    """The ``httpx.Request`` of a request read off the wire, its headers built on first use.
+
+    Routing needs only the method and the URL, and most requests are answered without
+    anything reading their headers until a test asks the journal: building ``httpx.Headers``
+    (which normalises every field) for each request was the loopback server's largest cost
+    per request after the socket itself. So ``headers`` is made from the raw fields when first
+    read, and is then an ordinary ``httpx.Headers``: the same object on every read, mutable,
+    assignable. ``httpx.Request.__init__`` is not called because it would build the headers
+    now; the attributes it sets are set here (``test_upstream_wire_request.py`` checks that the
+    two agree, attribute by attribute, with the installed httpx).
+    """
+
+    def __init__(self, parsed: ParsedRequest) -> None:
+        self.method = parsed.method
+        self.url = parsed.url
+        self.extensions = {}
+        self._raw_headers: list[tuple[bytes, bytes]] | None = parsed.headers
+        self.stream = httpx.ByteStream(parsed.body)
+        self._content = parsed.body  # what read() would set, without its checks
+
+    @property
+    def headers(self) -> httpx.Headers:
+        if self._raw_headers is not None:
+            self._headers = httpx.Headers(self._raw_headers)
+            self._raw_headers = None
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: httpx.Headers) -> None:
+        self._headers = value
+        self._raw_headers = None
 
 
 class _Refused(Exception):

@@ -228,6 +228,7 @@ def every(
 
 class _RateLimit(Behaviour):
     __slots__ = ("limit", "per", "then")
+    injected = True  # its own answers are the 429s; admitted requests are planned by `then`
 
     def __init__(self, limit: int, per: float, then: Behaviour, description: str) -> None:
         super().__init__(description)

@@ -43,33 +43,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
-import shutil
 import socket
 import ssl
 import struct
-import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Generator, Iterator
 from http import HTTPStatus
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
-from apiharness._io import atomic_write
 from apiharness._stacks import httpx
 from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._dispatch import Exchange
 from apiharness.upstream._journal import RejectedRequest
-from apiharness.upstream._reading import Limits, ParsedRequest, Refusal, RequestReader
+from apiharness.upstream._reading import (
+    Limits,
+    ParsedRequest,
+    Refusal,
+    RequestReader,
+    WireRequest,
+)
+from apiharness.upstream._tls import TLSCertificates, TLSFault, parse_tls_fault
 from apiharness.upstream._upstream import upstream_asleep
-from apiharness.upstream._wire import Abort, Hang, Head, Send, Step, Wait, wire_steps
+from apiharness.upstream._wire import Abort, Chunk, Hang, Head, Send, Step, Wait, wire_steps
 
 if TYPE_CHECKING:
     from apiharness.upstream._upstream import Upstream
 
-__all__ = ["LoopbackServer"]
+__all__ = ["LoopbackServer", "abort_with_rst", "off_loop"]
 
 _REASONS = {int(s): s.phrase for s in HTTPStatus}
 # Requests read ahead of a slow response before the server stops reading the connection.
@@ -77,6 +80,8 @@ _MAX_QUEUED = 16
 # The lingering close after an answer of the server's own: how long, and how much it discards.
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1 << 20
+# The steps the socket driver must wait on (a tuple: `Wait | Hang` would be built per step).
+_WAITS = (Wait, Hang)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -89,7 +94,7 @@ def _head(status: int, headers: tuple[tuple[str, str], ...], close: bool) -> byt
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> None:
+async def off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> None:
     """``func(exchange)`` in a daemon thread (one that never returns must not hold up the
     interpreter's exit, as an executor's worker would)."""
     loop = asyncio.get_running_loop()
@@ -114,6 +119,20 @@ async def _off_loop(func: Callable[[Exchange], None], exchange: Exchange) -> Non
 
     threading.Thread(target=run, name="apiharness-upstream-callable", daemon=True).start()
     await done
+
+
+def abort_with_rst(transport: asyncio.Transport) -> None:
+    """End the connection with a TCP RST: SO_LINGER with a zero timeout makes close() send RST
+    instead of FIN."""
+    sock = transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _Served(Protocol):
+    """What the server needs of a connection it serves (HTTP/1.1 here, HTTP/2 in ``_http2``)."""
+
+    transport: asyncio.Transport | None
 
 
 class _Connection(asyncio.Protocol):
@@ -184,7 +203,9 @@ class _Connection(asyncio.Protocol):
             self.closed.set_result(None)
         if not self.busy:
             self.serve_ready()
-        return True  # serve_ready closes once the answers are out
+        # serve_ready closes once the answers are out; over TLS asyncio closes at EOF anyway
+        # (and warns when asked to keep the connection open).
+        return not self.server.https
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -226,7 +247,7 @@ class _Connection(asyncio.Protocol):
         """Serve one request; False when it goes on in a task (or failed)."""
         try:
             exchange = self.server.upstream.dispatcher.dispatch(
-                self._request(parsed), get_clock(), choose=False
+                WireRequest(parsed), get_clock(), choose=False
             )
             steps = waiting = None
             if not exchange.pending:  # else user code runs first, off the loop
@@ -251,14 +272,6 @@ class _Connection(asyncio.Protocol):
         task.add_done_callback(self.server.tasks.discard)
         return False
 
-    @staticmethod
-    def _request(parsed: ParsedRequest) -> httpx.Request:
-        request = httpx.Request(
-            parsed.method, parsed.url, headers=parsed.headers, stream=httpx.ByteStream(parsed.body)
-        )
-        request.read()
-        return request
-
     def _refuse(self, refusal: Refusal) -> None:
         """Journal the client's error, then answer the refused request and close.
 
@@ -282,18 +295,21 @@ class _Connection(asyncio.Protocol):
         assert transport is not None
         out: list[bytes] = []
         for step in steps:
-            if isinstance(step, Wait | Hang):
+            if isinstance(step, _WAITS):
                 transport.write(b"".join(out))
                 return step
             if isinstance(step, Head):
                 out.append(_head(step.status, step.headers, not keep_alive))
             elif isinstance(step, Send):
                 out.append(step.data)
+            elif isinstance(step, Chunk):
+                # chunk-size in hex, the data; the empty chunk is the last (RFC 9112 §7.1)
+                size = b"%x\r\n" % len(step.data)
+                out.append(size + step.data + b"\r\n" if step.data else b"0\r\n\r\n")
             elif isinstance(step, Abort):
-                # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-                sock = transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                transport.abort()
+                if out:  # what went before the reset (a stream's events) goes out first
+                    transport.write(b"".join(out))
+                abort_with_rst(transport)
                 return None
             else:  # Close
                 transport.write(b"".join(out))
@@ -318,7 +334,7 @@ class _Connection(asyncio.Protocol):
             if steps is None:
                 # A callable behaviour may take its time (or wait for another request): in a
                 # thread of its own, so the loop keeps serving every other connection.
-                await _off_loop(self.server.upstream.dispatcher.choose, exchange)
+                await off_loop(self.server.upstream.dispatcher.choose, exchange)
                 steps = wire_steps(exchange.plan, exchange.request.method, exchange.settle)
                 waiting = self._run(steps, keep_alive)
             with contextlib.closing(steps):
@@ -375,6 +391,26 @@ class _Connection(asyncio.Protocol):
         self.linger_timer = asyncio.get_running_loop().call_later(_LINGER_SECONDS, transport.close)
 
 
+class _Stall(asyncio.Protocol):
+    """The ``handshake-stall`` variant: accepts the TCP connection, reads the ClientHello and
+    whatever follows, and never answers; only the client's own timeout ends the wait."""
+
+    def __init__(self, server: LoopbackServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        pass  # the handshake never goes on
+
+
 class LoopbackServer:
     """An :class:`Upstream` served on ``127.0.0.1`` on a free port, in a background thread.
 
@@ -385,6 +421,14 @@ class LoopbackServer:
         with up.serve(https=True) as server:
             httpx.get(server.base_url + "/ping", verify=server.ssl_context())
             requests.get(server.base_url + "/ping", verify=server.ca_path)
+
+    ``tls=`` serves a TLS fault instead (a :class:`~apiharness.upstream.TLSFault` or its
+    name: ``"expired"``, ``"not-yet-valid"``, ``"wrong-host"``, ``"self-signed"``,
+    ``"unknown-ca"``, ``"incomplete-chain"``, ``"handshake-stall"``, ``"mtls-required"``);
+    :attr:`ca_path` is still the CA a correct client trusts, which is what makes the fault
+    one. ``certificates=`` shares one :class:`~apiharness.upstream.TLSCertificates` between
+    servers (the ``tls_certificates`` fixture does, in the session's temp folder); without it
+    the server makes its own and removes it when it stops.
     """
 
     def __init__(
@@ -395,25 +439,32 @@ class LoopbackServer:
         host: str = "127.0.0.1",
         port: int = 0,
         limits: Limits | None = None,
+        tls: TLSFault | str | None = None,
+        certificates: TLSCertificates | None = None,
     ) -> None:
+        self.tls = None if tls is None else parse_tls_fault(tls)
+        if certificates is not None and not isinstance(certificates, TLSCertificates):
+            raise ConfigurationError(
+                "certificates= takes apiharness.upstream.TLSCertificates(...), got "
+                f"{type(certificates).__name__}"
+            )
         if limits is not None and not isinstance(limits, Limits):
             raise ConfigurationError(
                 f"limits= takes apiharness.upstream.Limits(...), got {type(limits).__name__}"
             )
         self.upstream = upstream
         self.limits = limits or Limits()
-        self.https = https
+        self.https = https or self.tls is not None
         self.host = host
         self.port = port
-        self.connections: set[_Connection] = set()
+        self.connections: set[_Served] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self._errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._ca: Any = None
-        self._ca_dir: str | None = None
-        self._tls: ssl.SSLContext | None = None
+        self._given_certificates = certificates
+        self.certificates: TLSCertificates | None = None
 
     # -- addresses -----------------------------------------------------------------------------
 
@@ -435,44 +486,54 @@ class LoopbackServer:
         """The root URL plus the upstream's base path: what clients should use."""
         return self.url + httpx.URL(self.upstream.base_url).path.rstrip("/")
 
+    def _certificates(self, what: str) -> TLSCertificates:
+        if self.certificates is None:
+            raise ConfigurationError(
+                f"{what} exists only for started servers with https=True or tls=..."
+            )
+        return self.certificates
+
     @property
     def ca_path(self) -> str:
-        """The throwaway CA's certificate (PEM) for ``https=True`` servers."""
-        if self._ca_dir is None:
-            raise ConfigurationError("ca_path exists only for servers started with https=True")
-        return os.path.join(self._ca_dir, "ca.pem")
+        """The CA certificate (PEM) a correct client trusts, for ``https``/``tls`` servers."""
+        return self._certificates("ca_path").ca_path
 
-    def ssl_context(self) -> ssl.SSLContext:
-        """A client SSL context that trusts this server's throwaway CA."""
-        if self._ca is None:
-            raise ConfigurationError(
-                "ssl_context() exists only for servers started with https=True"
-            )
-        context = ssl.create_default_context()
-        self._ca.configure_trust(context)
-        return context
+    def ssl_context(self, *, cert: str | None = None) -> ssl.SSLContext:
+        """A client SSL context that trusts this server's throwaway CA (and presents the
+        client certificate file ``cert``, if given: see :attr:`client_cert_path`)."""
+        return self._certificates("ssl_context()").client_context(cert=cert)
+
+    @property
+    def client_cert_path(self) -> str:
+        """A client key and certificate chain (PEM) that the ``mtls-required`` variant
+        accepts: ``httpx.Client(cert=...)``, ``requests.get(..., cert=...)``."""
+        return self._certificates("client_cert_path").client_cert_path
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def _make_tls(self) -> ssl.SSLContext:
-        try:
-            import trustme
-        except ImportError:  # pragma: no cover - trustme ships with the dev and https extras
-            raise ConfigurationError(
-                "serve(https=True) needs trustme: pip install 'apiharness[https]'"
-            ) from None
-        self._ca = trustme.CA()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._ca_dir = tempfile.mkdtemp(prefix="apiharness-ca-")
-        atomic_write(self.ca_path, self._ca.cert_pem.bytes())
-        return context
+    def _make_tls(self) -> ssl.SSLContext | None:
+        """The server's TLS context; None when it speaks no TLS (http, or a stalled handshake)."""
+        if not self.https:
+            return None
+        self.certificates = self._given_certificates or TLSCertificates()
+        if self.tls is TLSFault.HANDSHAKE_STALL:
+            return None
+        return self.certificates.server_context(self.tls)
+
+    def _protocol(self) -> asyncio.Protocol:
+        """The protocol that serves one accepted connection."""
+        return _Connection(self)
 
     def start(self) -> LoopbackServer:
         """Bind a free port and serve in a background thread; returns self."""
         if self._thread is not None:
             raise ConfigurationError("this LoopbackServer is already started")
-        tls = self._make_tls() if self.https else None
+        tls = self._make_tls()
+        protocol: Callable[[], asyncio.Protocol] = (
+            functools.partial(_Stall, self)
+            if self.tls is TLSFault.HANDSHAKE_STALL
+            else self._protocol
+        )
         # IPPROTO_TCP explicitly: with proto 0 asyncio skips TCP_NODELAY on accepted sockets.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         # SO_REUSEADDR: a fixed --port can be reused right after a previous mock stopped.
@@ -495,9 +556,7 @@ class LoopbackServer:
             asyncio.set_event_loop(loop)
             server = None
             try:
-                server = loop.run_until_complete(
-                    loop.create_server(lambda: _Connection(self), sock=sock, ssl=tls)
-                )
+                server = loop.run_until_complete(loop.create_server(protocol, sock=sock, ssl=tls))
                 ready.set()
                 loop.run_forever()
             except BaseException as exc:  # surfaced through check()
@@ -527,7 +586,7 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving, drop open connections, remove the CA file."""
+        """Stop serving, drop open connections, remove certificates it made itself."""
         if self._thread is None or self._loop is None:
             return
         with contextlib.suppress(RuntimeError):  # the loop already closed after a failure
@@ -536,9 +595,9 @@ class LoopbackServer:
         self._thread = None
         if self.upstream.server is self:
             self.upstream.server = None
-        if self._ca_dir is not None:
-            shutil.rmtree(self._ca_dir, ignore_errors=True)
-            self._ca_dir = None
+        if self.certificates is not None and self.certificates is not self._given_certificates:
+            self.certificates.cleanup()
+        self.certificates = None
 
     # -- errors from the server thread -------------------------------------------------------------
 
@@ -579,4 +638,5 @@ class LoopbackServer:
 
     def __repr__(self) -> str:
         state = "serving" if self._thread is not None else "stopped"
-        return f"<LoopbackServer {self.url} {state}>"
+        fault = f" tls={self.tls.value}" if self.tls is not None else ""
+        return f"<LoopbackServer {self.url}{fault} {state}>"

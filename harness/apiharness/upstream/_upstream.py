@@ -13,10 +13,13 @@ the same fault on a socket, mapped in one place (:func:`wire_error`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import math
 import os
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from apiharness._stacks import TransportBase, httpx, stack_of, stream_type
@@ -31,15 +34,24 @@ from apiharness.upstream._behaviours import Fault, declared
 from apiharness.upstream._dispatch import Dispatcher, Exchange
 from apiharness.upstream._journal import Journal
 from apiharness.upstream._routes import Route, Router
-from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Wait, wire_steps
+from apiharness.upstream._wire import Abort, Chunk, Close, Hang, Head, Send, Wait, wire_steps
 
 if TYPE_CHECKING:
     from apiharness.contract._mock import SpecMock
+    from apiharness.contract._pact import PactRoutes
     from apiharness.recording._upstream import CassetteRoutes
+    from apiharness.upstream._http2 import Http2Settings
     from apiharness.upstream._reading import Limits
     from apiharness.upstream._server import LoopbackServer
+    from apiharness.upstream._tls import TLSCertificates, TLSFault
 
-__all__ = ["Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
+__all__ = [
+    "TimedBody",
+    "Upstream",
+    "upstream_asleep",
+    "upstream_sleep",
+    "wire_error",
+]
 
 # A fault that the client's read timeout ends; not a behaviour of its own.
 _TIMEOUT = "timeout"
@@ -75,7 +87,11 @@ def wire_error(fault: Fault | str, request: httpx.Request, detail: str = "") -> 
 
 def upstream_sleep(clock: Clock, seconds: float) -> None:
     """A wait of the upstream's own. Under a VirtualClock it advances time without joining
-    ``clock.sleeps``, which stays the client's own schedule for tests to assert."""
+    ``clock.sleeps``, which stays the client's own schedule for tests to assert. An endless
+    wait (``inf``: a stream that stalls for good) blocks for real, so only a real timeout of
+    the client's ends it."""
+    if not math.isfinite(seconds):
+        threading.Event().wait()
     if isinstance(clock, VirtualClock):
         clock.advance(seconds)
     else:
@@ -84,6 +100,8 @@ def upstream_sleep(clock: Clock, seconds: float) -> None:
 
 async def upstream_asleep(clock: Clock, seconds: float) -> None:
     """The async form of :func:`upstream_sleep`; always a suspension point."""
+    if not math.isfinite(seconds):
+        await asyncio.Event().wait()  # until the connection's task is cancelled
     if isinstance(clock, VirtualClock):
         clock.advance(seconds)
         await _real_asyncio_sleep(0)
@@ -91,9 +109,10 @@ async def upstream_asleep(clock: Clock, seconds: float) -> None:
         await clock.asleep(seconds)
 
 
-class _Body:
-    """A body that arrives in timed pieces and may end in a wire error (truncate, dribble);
-    made a byte stream of the request's stack by :func:`~apiharness._stacks.stream_type`."""
+class _Timed:
+    """A body that arrives in timed pieces and may end in a wire error (truncate, dribble,
+    streams); the waits go through the active clock (shared with the cassette player). Made a
+    byte stream of a request's stack by :func:`timed_body`."""
 
     def __init__(self, pieces: list[tuple[float, bytes]], error: Exception | None) -> None:
         self.pieces, self.error = pieces, error
@@ -113,6 +132,19 @@ class _Body:
             yield data
         if self.error is not None:
             raise self.error
+
+
+class TimedBody(_Timed, httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A timed body as a byte stream of apiharness's home stack (httpx where installed); a
+    response to a request of either stack takes :meth:`of` instead."""
+
+    @staticmethod
+    def of(
+        stack: ModuleType, pieces: list[tuple[float, bytes]], error: Exception | None
+    ) -> httpx.SyncByteStream:
+        """A timed body as a byte stream (sync and async) of ``stack`` (httpx or httpx2)."""
+        body: httpx.SyncByteStream = stream_type(stack, _Timed)(pieces, error)
+        return body
 
 
 def _read_timeout(request: httpx.Request) -> float | None:
@@ -156,9 +188,13 @@ class _Received:
             self.gap += seconds
         return 0.0  # taken while the body is read
 
-    def take(self, step: Head | Send | Close | Abort) -> None:
+    def take(self, step: Head | Send | Chunk | Close | Abort) -> None:
         if isinstance(step, Head):
             self.head = step
+        elif isinstance(step, Chunk):
+            if step.data:
+                self.pieces.append((self.gap, step.data))
+                self.sent, self.gap = self.sent + len(step.data), 0.0
         elif isinstance(step, Send):
             if self.head is None:
                 self.garbled += step.data
@@ -172,8 +208,12 @@ class _Received:
         elif self.head is None:
             self.error = wire_error(Fault.CLOSE, self.request)
         else:
-            promised = next(int(v) for k, v in self.head.headers if k == "Content-Length")
-            detail = f"received {self.sent} bytes, expected {promised}"
+            promised = next((int(v) for k, v in self.head.headers if k == "Content-Length"), None)
+            detail = (
+                "incomplete chunked read"
+                if promised is None
+                else f"received {self.sent} bytes, expected {promised}"
+            )
             self.error = wire_error(Fault.TRUNCATE, self.request, detail)
 
     def response(self) -> httpx.Response:
@@ -184,7 +224,7 @@ class _Received:
         response: httpx.Response = stack.Response(
             self.head.status,
             headers=self.head.headers,
-            stream=stream_type(stack, _Body)(self.pieces, self.error),
+            stream=TimedBody.of(stack, self.pieces, self.error),
             request=self.request,
             extensions={"http_version": b"HTTP/1.1"},
         )
@@ -380,6 +420,21 @@ class Upstream(TransportBase):
 
         return serve_cassette(self, cassette, **options)
 
+    def from_pact(
+        self, pact: str | os.PathLike[str], *, states: Iterable[str] | None = None
+    ) -> PactRoutes:
+        """Serve a pact file's HTTP interactions (Pact V2-V4), with their request matching rules.
+
+        A request is answered by the first interaction it satisfies; one that satisfies none
+        gets a 404 saying why and fails :meth:`verify`. Faults compose with the pact:
+        ``served.route("get item 7").respond(status(503), served.responder())``.
+        ``states`` serves only interactions whose provider states are among those given.
+        Implemented in :func:`apiharness.contract.serve_pact`.
+        """
+        from apiharness.contract._pact import serve_pact
+
+        return serve_pact(self, pact, states=states)
+
     def serve(
         self,
         *,
@@ -387,18 +442,48 @@ class Upstream(TransportBase):
         host: str = "127.0.0.1",
         port: int = 0,
         limits: Limits | None = None,
+        tls: TLSFault | str | None = None,
+        certificates: TLSCertificates | None = None,
+        http2: bool | Http2Settings = False,
     ) -> LoopbackServer:
         """A loopback server for this upstream; start it with ``with``.
 
         ``with up.serve() as server: requests.get(server.base_url + "/users/1")``
 
+        ``https=True`` serves TLS with a throwaway CA (``server.ca_path``); ``tls=`` serves a
+        TLS fault with the same routes, behaviours and journal (``"expired"``,
+        ``"not-yet-valid"``, ``"wrong-host"``, ``"self-signed"``, ``"unknown-ca"``,
+        ``"incomplete-chain"``, ``"handshake-stall"``, ``"mtls-required"``; see
+        :class:`~apiharness.upstream.TLSFault`); ``certificates=`` shares one
+        :class:`~apiharness.upstream.TLSCertificates` between servers.
+
         ``limits`` bounds what a client may send (:class:`~apiharness.upstream.Limits`:
         request head 64 KiB, body 16 MiB, 10 s for a head to arrive, by default); past them
         the request is refused (431, 413, 408) and journaled in ``journal.rejected``.
+
+        ``http2=True`` (or :class:`~apiharness.upstream.Http2Settings`) serves HTTP/2 instead
+        (:class:`~apiharness.upstream.Http2Server`, needs ``apiharness[http2]``): h2c with
+        prior knowledge, or ALPN ``h2`` with ``https=True``.
         """
+        if http2 is not False and limits is not None:
+            raise ConfigurationError(
+                "limits= bounds the HTTP/1.1 server's reader; the HTTP/2 server is bounded "
+                "by its flow-control windows (Http2Settings(window=...)): drop limits="
+            )
+        served: dict[str, Any] = {
+            "https": https,
+            "host": host,
+            "port": port,
+            "tls": tls,
+            "certificates": certificates,
+        }
+        if http2 is not False:
+            from apiharness.upstream._http2 import Http2Server
+
+            return Http2Server(self, settings=None if http2 is True else http2, **served)
         from apiharness.upstream._server import LoopbackServer
 
-        return LoopbackServer(self, https=https, host=host, port=port, limits=limits)
+        return LoopbackServer(self, limits=limits, **served)
 
     # -- in-process delivery ---------------------------------------------------------------------
 

@@ -21,10 +21,11 @@ import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from apiharness.upstream._behaviours import Fault, Plan, ResponseData
+from apiharness.upstream._behaviours import Fault, Plan, ResponseData, StreamBody
 
 __all__ = [
     "Abort",
+    "Chunk",
     "Close",
     "Hang",
     "Head",
@@ -60,6 +61,14 @@ class Send:
 
 
 @dataclass(frozen=True, slots=True)
+class Chunk:
+    """One chunk of a body in chunked transfer coding (after a :class:`Head` that says
+    ``Transfer-Encoding: chunked``); the empty chunk is the last-chunk that ends the body."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     """End the connection with a FIN (after whatever was sent)."""
 
@@ -74,9 +83,9 @@ class Hang:
     """Send nothing more until the client gives up (or the server stops)."""
 
 
-Step = Wait | Head | Send | Close | Abort | Hang
+Step = Wait | Head | Send | Chunk | Close | Abort | Hang
 
-_CLOSE, _ABORT, _HANG = Close(), Abort(), Hang()
+_CLOSE, _ABORT, _HANG, _LAST_CHUNK = Close(), Abort(), Hang(), Chunk(b"")
 
 
 def dribble_pieces(plan: Plan) -> tuple[float, list[bytes]]:
@@ -120,6 +129,9 @@ def wire_steps(
                 yield Send(plan.garbage)
             yield _CLOSE
             return
+        if plan.stream is not None and method != "HEAD":
+            yield from _streamed(data, plan.stream, outcome)
+            return
         body = b"" if method == "HEAD" else data.body
         head = Head(data.status, response_headers(data, len(body)))
         if plan.fault is Fault.TRUNCATE:
@@ -143,3 +155,23 @@ def wire_steps(
     finally:
         if not settled:
             outcome(False)
+
+
+def _streamed(
+    data: ResponseData, stream: StreamBody, outcome: Callable[[bool], None]
+) -> Generator[Step, None, None]:
+    """A streamed body: the head, then each chunk after its wait, then the last-chunk (the
+    stream is complete) or the fault that cuts it."""
+    yield Head(data.status, (*data.headers, ("Transfer-Encoding", "chunked")))
+    for wait, chunk in stream.pieces:
+        if wait:
+            yield Wait(wait)
+        if chunk:  # an empty chunk would end the body
+            yield Chunk(chunk)
+    outcome(stream.end is Fault.NONE)
+    if stream.end is Fault.RESET:
+        yield _ABORT
+    elif stream.end is Fault.CLOSE:
+        yield _CLOSE
+    else:
+        yield _LAST_CHUNK

@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 from apiharness._stacks import httpx
+from apiharness._urls import shown_url
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError, WebhookError
 from apiharness.webhooks._chaos import run_chaos
@@ -272,7 +273,8 @@ class WebhookSender:
             yield
         except httpx.TransportError as exc:
             raise WebhookError(
-                f"webhook sender: could not reach the receiver at {self.url}: {exc}"
+                f"webhook sender: could not reach the receiver at {shown_url(self.url)}: "
+                f"{type(exc).__name__}"
             ) from exc
 
     def post(self, body: bytes, headers: dict[str, str], *, timeout: float | None = None) -> Answer:
