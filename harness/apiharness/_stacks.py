@@ -32,6 +32,7 @@ __all__ = [
     "aclose_inner",
     "as_stack",
     "async_inner",
+    "classes",
     "close_inner",
     "httpx",
     "installed_stacks",
@@ -98,6 +99,12 @@ def installed_stacks() -> list[ModuleType]:
         if module not in found:
             found.append(module)
     return found
+
+
+def classes(name: str) -> tuple[type[Any], ...]:
+    """The class ``name`` (``"TransportError"``) of every installed stack, for ``except`` and
+    ``isinstance``: code that catches a stack's exception catches both stacks' forms of it."""
+    return tuple(getattr(stack, name) for stack in installed_stacks())
 
 
 @functools.cache

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from apiharness._retry_after import parse_retry_after
-from apiharness._stacks import httpx, installed_stacks
+from apiharness._stacks import classes, httpx
 from apiharness.errors import (
     Attempt,
     ConfigurationError,
@@ -144,7 +144,7 @@ _RETRYABLE_ERROR_NAMES = (
 )
 #: Those transport errors, of httpx and of httpx2 (whichever are installed).
 RETRYABLE_ERRORS: tuple[type[Exception], ...] = tuple(
-    getattr(stack, name) for stack in installed_stacks() for name in _RETRYABLE_ERROR_NAMES
+    cls for name in _RETRYABLE_ERROR_NAMES for cls in classes(name)
 )
 
 _DEFAULT_BACKOFF = Backoff()
