@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from apiharness._stacks import classes, httpx, stack_of
 from apiharness.clock import get_clock
-from apiharness.errors import StreamError, StreamErrorEvent, StreamInterrupted
+from apiharness.errors import ConfigurationError, StreamError, StreamErrorEvent, StreamInterrupted
 
 __all__ = [
     "DEFAULT_RECONNECTION_TIME",
@@ -62,13 +62,21 @@ __all__ = [
     "stream_events",
 ]
 
+_NO_HTTPX_SSE = (
+    "the SSE consumer parses httpx responses with httpx-sse, which is not installed: "
+    "pip install 'apiharness[httpx]' (httpx with httpx-sse), or use an httpx2 client"
+)
+
 if TYPE_CHECKING:
     from httpx_sse import ServerSentEvent
 else:
     try:  # httpx-sse's class where httpx is installed; httpx2's twin where it is the only stack
         from httpx_sse import ServerSentEvent
     except ImportError:
-        from httpx2 import ServerSentEvent
+        try:
+            from httpx2 import ServerSentEvent
+        except ImportError:
+            raise ConfigurationError(_NO_HTTPX_SSE) from None
 
 # A broken stream, in whichever stack the client is.
 _TRANSPORT_ERRORS = classes("TransportError")
@@ -201,11 +209,14 @@ class SSEResume:
 
 def _event_source(response: httpx.Response) -> Any:
     """The SSE parser of ``response``'s stack over it: httpx2's own, else httpx-sse's (imported
-    here, on first use: it imports httpx, absent where httpx2 is the only stack)."""
+    here: it imports httpx, absent where httpx2 is the only stack)."""
     stack = stack_of(response)
     if hasattr(stack, "EventSource"):
         return stack.EventSource(response, max_event_size=None)
-    from httpx_sse import EventSource
+    try:
+        from httpx_sse import EventSource
+    except ImportError:
+        raise ConfigurationError(_NO_HTTPX_SSE) from None
 
     return EventSource(response)
 
