@@ -66,6 +66,7 @@ def test_in_process_stream_resumes_for_either_stack(
     got = consume(stack, kind, "https://stream.test/feed", state, ResilientTransport(up))
     assert [event.data for event in got] == SIX  # type: ignore[attr-defined]
     assert all(isinstance(event, _event_class(stack)) for event in got)
+    assert [e.resumed_after for e in up.journal] == [None, "2", None]
     assert [e.headers.get("last-event-id") for e in up.journal] == [None, "2", "4"]
     assert state.skipped == 4
     assert up.journal.intervals(path="/feed") == [pytest.approx(1.5), pytest.approx(1.5)]
