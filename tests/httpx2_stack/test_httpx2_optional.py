@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +76,41 @@ def test_stack_classes_are_known_by_identity_not_by_their_module_name(
     assert _stacks.is_transport(Mine())
     assert _stacks.stack_of(httpx.Request("GET", "https://api.test/")) is httpx
     assert not _stacks.is_transport(object())
+
+
+# Where a stack's (or its add-on's) module may be imported at run time: everywhere else the
+# package takes its stack from apiharness._stacks, so a project with either stack alone imports
+# every module. Imports under ``if TYPE_CHECKING:`` are for annotations and do not count.
+_STACK_IMPORTS_ALLOWED = {
+    "_stacks.py": {"httpx", "httpx2"},
+    "clients/_sse.py": {"httpx_sse", "httpx2"},  # each stack's SSE parser, chosen per response
+}
+
+
+def _runtime_imports(tree: ast.AST) -> Iterator[str]:
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for child in node.orelse:
+                yield from _runtime_imports(ast.Module(body=[child], type_ignores=[]))
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0]
+        yield from _runtime_imports(node)
+
+
+def test_only_the_stack_module_imports_a_stack() -> None:
+    root = Path(_stacks.__file__).parent
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        stacks = set(_runtime_imports(ast.parse(path.read_text()))) & {
+            "httpx",
+            "httpx2",
+            "httpx_sse",
+        }
+        if stacks - _STACK_IMPORTS_ALLOWED.get(name, set()):
+            found[name] = sorted(stacks)
+    assert len(list(root.rglob("*.py"))) > 50  # the package was found
+    assert found == {}, "import the stack from apiharness._stacks instead"
