@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck docs pytest docs-examples pythons corpora corpora-clients \
-	corpora-specs corpora-specs-prism bench clean
+	corpora-specs corpora-specs-prism bench clean httpx2 bench-httpx2
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ pythons: $(STAMP)
 	PYENV_VERSION="$$(pyenv version-name 2>/dev/null):$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[23]\.' | paste -sd: -)" \
 		$(BIN)/nox -s tests-3.12 tests-3.13
 
+## httpx2: the httpx2 parts of the suite with openai 3 and anthropic 2, beside httpx and with
+## httpx2 alone (nox; venvs without mitmproxy, whose h11 pin excludes httpx2)
+httpx2: $(STAMP)
+	$(BIN)/nox -s httpx2 httpx2_only
+
 ## corpora: the slow real-world corpora: real retry libraries graded by the conformance suite,
 ## and public OpenAPI descriptions served by the mock and judged by Schemathesis
 corpora: corpora-clients corpora-specs
@@ -58,6 +63,10 @@ corpora-clients: $(STAMP)
 ## bench: side-by-side benchmarks against the tools users would pick instead
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+## bench-httpx2: the httpx2 benchmark beside httpx (nox, where httpx2 is installed)
+bench-httpx2: $(STAMP)
+	$(BIN)/nox -s bench_httpx2 -- $(BENCH_ARGS)
 
 ## corpora-specs: `apiharness mock` on 17 public descriptions, judged by Schemathesis (fails on any
 ## failure). CORPUS_ARGS adds options, e.g. CORPUS_ARGS="--only train-travel --logs /tmp/st".

@@ -9,6 +9,8 @@ which is where ``-p no:apiharness`` and the autoload switches are exercised.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
 from hypothesis import settings
 
@@ -43,3 +45,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("corpus") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(params=["httpx", "httpx2"])
+def stack(request: pytest.FixtureRequest) -> ModuleType:
+    """The HTTP stack a test runs on, once per stack; httpx2 only where it is installed
+    (`make httpx2`: mitmproxy's h11 pin keeps it out of .venv)."""
+    return pytest.importorskip(request.param)

@@ -213,20 +213,7 @@ def _upstream_events(n: int) -> list[SSEEvent]:
     return [SSEEvent(f"event {i}", id=str(i)) for i in range(1, n + 1)]
 
 
-def test_in_process_upstream_resume_and_retry(kind: str, clock: VirtualClock) -> None:
-    up = Upstream(base_url="https://stream.test")
-    events = _upstream_events(6)
-    up.get("/feed").respond(
-        sse(events, retry=1500, disconnect_after=2),
-        sse(events, reset_after=2),
-        sse(events, resume=False),  # this one replays from the start
-    )
-    state = SSEResume()
-    assert consume(kind, "https://stream.test/feed", state, transport=ResilientTransport(up)) == SIX
-    assert [e.resumed_after for e in up.journal] == [None, "2", None]
-    assert [e.headers.get("last-event-id") for e in up.journal] == [None, "2", "4"]
-    assert state.skipped == 4
-    assert up.journal.intervals(path="/feed") == [pytest.approx(1.5), pytest.approx(1.5)]
+# The resume-and-retry scenario in process runs on both stacks: tests/httpx2_stack.
 
 
 def test_in_process_upstream_error_event_after_200(kind: str, clock: VirtualClock) -> None:

@@ -27,7 +27,7 @@ import pytest
 from pytest_examples import CodeExample, find_examples
 
 ROOT = Path(__file__).parents[2]
-EXTRAS = "record,openapi,https,http2"
+EXTRAS = "httpx,record,openapi,https,http2"
 # What running an example may leave behind besides the example's own file.
 CACHES = {"__pycache__", ".pytest_cache", ".hypothesis"}
 

@@ -1,11 +1,11 @@
-"""The indexed player: vcrpy's matching and play order, as an httpx transport."""
+"""The indexed player: vcrpy's matching and play order, as an httpx and an httpx2 transport."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import ModuleType
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -39,8 +39,8 @@ CASSETTE = Cassette(
 )
 
 
-def test_sync_replay_in_recorded_order_each_once() -> None:
-    with httpx.Client(transport=CassettePlayer(CASSETTE)) as client:
+def test_sync_replay_in_recorded_order_each_once(stack: ModuleType) -> None:
+    with stack.Client(transport=CassettePlayer(CASSETTE)) as client:
         assert client.get("https://api.test/items?a=1&b=2").text == "first"
         assert client.get("https://API.test:443/items?b=2&a=1").text == "second"
         created = client.post("https://api.test/items", json={"x": 1})
@@ -53,12 +53,12 @@ def test_sync_replay_in_recorded_order_each_once() -> None:
     assert "live-secret-1" not in str(info.value)
 
 
-def test_async_replay_and_repeats(tmp_path: Path) -> None:
+def test_async_replay_and_repeats(tmp_path: Path, stack: ModuleType) -> None:
     path = CASSETTE.save(tmp_path / "c.yaml")
     player = CassettePlayer(path, allow_repeats=True)
 
     async def main() -> list[str]:
-        async with httpx.AsyncClient(transport=player) as client:
+        async with stack.AsyncClient(transport=player) as client:
             return [(await client.get("https://api.test/items?a=1&b=2")).text for _ in range(3)]
 
     assert asyncio.run(main()) == ["first", "second", "second"]

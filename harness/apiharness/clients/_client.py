@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.clients._breaker import CircuitBreaker
 from apiharness.clients._events import EventHook
 from apiharness.clients._retry import RetryPolicy

@@ -14,8 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness._urls import shown_url
 
 __all__ = [

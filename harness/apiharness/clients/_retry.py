@@ -47,9 +47,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-import httpx
-
 from apiharness._retry_after import parse_retry_after
+from apiharness._stacks import classes, httpx
 from apiharness.errors import (
     Attempt,
     ConfigurationError,
@@ -135,13 +134,17 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: Statuses that say the request itself is at fault or unsupported; retrying cannot help.
 _NEVER_RETRYABLE = frozenset(range(400, 500)) - {408, 425, 429} | {501, 505}
-RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadTimeout,
-    httpx.ReadError,  # a reset while reading
-    httpx.WriteError,  # a reset while sending
-    httpx.RemoteProtocolError,  # e.g. the server closed the connection without a response
+_RETRYABLE_ERROR_NAMES = (
+    "ConnectError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "ReadError",  # a reset while reading
+    "WriteError",  # a reset while sending
+    "RemoteProtocolError",  # e.g. the server closed the connection without a response
+)
+#: Those transport errors, of httpx and of httpx2 (whichever are installed).
+RETRYABLE_ERRORS: tuple[type[Exception], ...] = tuple(
+    cls for name in _RETRYABLE_ERROR_NAMES for cls in classes(name)
 )
 
 _DEFAULT_BACKOFF = Backoff()

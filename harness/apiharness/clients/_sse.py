@@ -7,18 +7,22 @@
         for event in stream_events(client, "https://api.example/feed"):
             print(event.event, event.data)
 
-Bytes become events in httpx-sse (``EventSource.iter_sse``), which follows the WHATWG HTML
-§9.2 parsing rules. What no library does is the reconnection half of that section, so it is
+Bytes become events in the client's own stack: httpx-sse (``EventSource.iter_sse``) for an
+``httpx`` client, httpx2's built-in ``EventSource`` for an ``httpx2`` one; both follow the
+WHATWG HTML §9.2 parsing rules and yield a ``ServerSentEvent`` with the same four fields
+(``event``, ``data``, ``id``, ``retry``), each stack's own class. (httpx-sse reads an httpx2
+response too, but it imports httpx and raises httpx's errors, so it is not used for httpx2.)
+What no library does is the reconnection half of that section, so it is
 written here, once, as a state machine with no I/O (:class:`SSEResume`), driven by a sync and
 an async loop of a few lines (:func:`stream_events`, :func:`astream_events`):
 
 * each request carries ``Accept: text/event-stream``, ``Cache-Control: no-store`` and, once an
   event carried an id, ``Last-Event-ID`` (the "last event ID buffer" survives reconnections);
-* a broken stream (any ``httpx.TransportError``: a reset, a body cut short, a read timeout on a
-  stalled stream), or a clean end before the end marker when one is expected, is reopened after
-  the reconnection time: 3 s until a ``retry:`` field sets it, doubled for each further failure
-  that delivered nothing (capped at ``max_delay``), at most ``max_reconnects`` times in a row;
-  then :class:`~apiharness.errors.StreamInterrupted` is raised;
+* a broken stream (any ``TransportError`` of the client's stack: a reset, a body cut short, a
+  read timeout on a stalled stream), or a clean end before the end marker when one is
+  expected, is reopened after the reconnection time: 3 s until a ``retry:`` field sets it,
+  doubled for each further failure that delivered nothing (capped at ``max_delay``), at most
+  ``max_reconnects`` times in a row; then :class:`~apiharness.errors.StreamInterrupted` is raised;
 * an upstream that replays events after a reconnect (it ignored ``Last-Event-ID``, or resumed
   from an earlier id) delivers nothing twice: each event is known by its id and its position
   after that id, and events already delivered are skipped. Events of a stream that never sent
@@ -31,10 +35,11 @@ an async loop of a few lines (:func:`stream_events`, :func:`astream_events`):
   Retry-After) is the job of the transport: compose with
   :class:`~apiharness.clients.ResilientTransport`.
 
-Where httpx-sse departs from the spec the machine corrects it: an event with an empty data
+Where the parsers depart from the spec the machine corrects it: an event with an empty data
 buffer is not delivered (its ``id`` and ``retry`` still count), and a negative ``retry`` is
-ignored. httpx-sse models ``data:`` with an empty value like no data line at all, so such an
-event is not delivered either.
+ignored. Both parsers model ``data:`` with an empty value like no data line at all, so such an
+event is not delivered either. httpx2's parser is given no event size limit, as httpx-sse has
+none: an oversized event must not turn into a reconnection loop.
 """
 
 from __future__ import annotations
@@ -42,13 +47,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from httpx_sse import EventSource, ServerSentEvent
-
+from apiharness._stacks import classes, httpx, stack_of
 from apiharness.clock import get_clock
-from apiharness.errors import StreamError, StreamErrorEvent, StreamInterrupted
+from apiharness.errors import ConfigurationError, StreamError, StreamErrorEvent, StreamInterrupted
 
 __all__ = [
     "DEFAULT_RECONNECTION_TIME",
@@ -58,6 +61,25 @@ __all__ = [
     "is_error_event",
     "stream_events",
 ]
+
+_NO_HTTPX_SSE = (
+    "the SSE consumer parses httpx responses with httpx-sse, which is not installed: "
+    "pip install 'apiharness[httpx]' (httpx with httpx-sse), or use an httpx2 client"
+)
+
+if TYPE_CHECKING:
+    from httpx_sse import ServerSentEvent
+else:
+    try:  # httpx-sse's class where httpx is installed; httpx2's twin where it is the only stack
+        from httpx_sse import ServerSentEvent
+    except ImportError:
+        try:
+            from httpx2 import ServerSentEvent
+        except ImportError:
+            raise ConfigurationError(_NO_HTTPX_SSE) from None
+
+# A broken stream, in whichever stack the client is.
+_TRANSPORT_ERRORS = classes("TransportError")
 
 #: Seconds before reconnecting until the stream sends ``retry:`` (WHATWG: "a few seconds").
 DEFAULT_RECONNECTION_TIME = 3.0
@@ -95,7 +117,7 @@ class SSEResume:
     skipped: int = 0
     finished: bool = False
     _failures: int = field(default=0, repr=False)  # consecutive breaks that delivered nothing
-    # httpx-sse's id buffer on this connection (it starts empty on each one).
+    # The parser's id buffer on this connection (it starts empty on each one).
     _connection_id: str = field(default="", repr=False)
     _ordinal: int = field(default=0, repr=False)  # events since the one that set the id
     _delivered: set[tuple[str, int]] = field(default_factory=set, repr=False)
@@ -109,7 +131,7 @@ class SSEResume:
 
     def opened(self, response: httpx.Response) -> bool:
         """Check a response before reading it: False means 204, the stream is over."""
-        # A new connection: httpx-sse's id buffer starts empty, ours carries on, and the
+        # A new connection: the parser's id buffer starts empty, ours carries on, and the
         # upstream resumes after the event that set it (position 0 after that id).
         self._connection_id, self._ordinal = "", 0
         if response.status_code == 204:
@@ -185,6 +207,36 @@ class SSEResume:
             self._delivered.discard(self._order.popleft())
 
 
+def _event_source(response: httpx.Response) -> Any:
+    """The SSE parser of ``response``'s stack over it: httpx2's own, else httpx-sse's (imported
+    here: it imports httpx, absent where httpx2 is the only stack)."""
+    stack = stack_of(response)
+    if hasattr(stack, "EventSource"):
+        return stack.EventSource(response, max_event_size=None)
+    try:
+        from httpx_sse import EventSource
+    except ImportError:
+        raise ConfigurationError(_NO_HTTPX_SSE) from None
+
+    return EventSource(response)
+
+
+def _events(response: httpx.Response) -> Iterator[ServerSentEvent]:
+    source = _event_source(response)
+    events: Iterator[ServerSentEvent] = (
+        source.iter_sse() if hasattr(source, "iter_sse") else iter(source)
+    )
+    return events
+
+
+def _aevents(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+    source = _event_source(response)
+    events: AsyncIterator[ServerSentEvent] = (
+        source.aiter_sse() if hasattr(source, "aiter_sse") else aiter(source)
+    )
+    return events
+
+
 def stream_events(
     client: httpx.Client,
     url: str | httpx.URL,
@@ -207,13 +259,13 @@ def stream_events(
             with client.stream(method, url, headers=headers, **request) as response:
                 if not state.opened(response):
                     return
-                for parsed in EventSource(response).iter_sse():
+                for parsed in _events(response):
                     if (event := state.receive(parsed)) is not None:
                         yield event
                     if state.finished:
                         return
             delay = state.ended()
-        except httpx.TransportError as exc:
+        except _TRANSPORT_ERRORS as exc:
             delay = state.interrupted(exc)
         if delay is None:
             return
@@ -228,7 +280,7 @@ async def astream_events(
     resume: SSEResume | None = None,
     **request: Any,
 ) -> AsyncIterator[ServerSentEvent]:
-    """The ``httpx.AsyncClient`` twin of :func:`stream_events`."""
+    """The ``AsyncClient`` twin of :func:`stream_events` (httpx or httpx2)."""
     state = resume if resume is not None else SSEResume()
     extra = dict(request.pop("headers", None) or {})
     while True:
@@ -237,13 +289,13 @@ async def astream_events(
             async with client.stream(method, url, headers=headers, **request) as response:
                 if not state.opened(response):
                     return
-                async for parsed in EventSource(response).aiter_sse():
+                async for parsed in _aevents(response):
                     if (event := state.receive(parsed)) is not None:
                         yield event
                     if state.finished:
                         return
             delay = state.ended()
-        except httpx.TransportError as exc:
+        except _TRANSPORT_ERRORS as exc:
             delay = state.interrupted(exc)
         if delay is None:
             return

@@ -1,11 +1,12 @@
-"""``ResilientTransport``: timeout, retry, circuit breaker and rate limiter as one httpx transport.
+"""``ResilientTransport``: timeout, retry, circuit breaker and rate limiter as one transport.
 
 It wraps the transport that does the I/O (``httpx.HTTPTransport``, a mock, the harness's
 ``Upstream``) and plugs into the user's own client::
 
     client = httpx.Client(transport=ResilientTransport(httpx.HTTPTransport()))
 
-One class serves ``httpx.Client`` and ``httpx.AsyncClient`` (as httpx's MockTransport does): the
+One class serves ``httpx.Client`` and ``httpx.AsyncClient``, and httpx2's two clients alike
+(:mod:`apiharness._stacks`; the inner transport must be of the client's stack): the
 whole composition is one generator, :meth:`ResilientTransport._flow`, that yields what it needs
 done (send, sleep, read or close a response) and is driven by a sync and an async loop of a few
 lines each. The policy objects it consults (retry state machine, breaker, bucket) do no I/O.
@@ -37,8 +38,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from apiharness._stacks import (
+    TransportBase,
+    aclose_inner,
+    async_inner,
+    close_inner,
+    httpx,
+    sync_inner,
+)
 from apiharness.clients._breaker import CircuitBreaker, Permit
 from apiharness.clients._events import (
     EventHook,
@@ -50,7 +57,7 @@ from apiharness.clients._events import (
 )
 from apiharness.clients._retry import _ACCEPT, Accept, Decision, GiveUp, RetryPolicy, RetryState
 from apiharness.clock import get_clock
-from apiharness.errors import CircuitOpen, ConfigurationError
+from apiharness.errors import CircuitOpen
 from apiharness.stores import RateLimiter
 
 __all__ = ["DEFAULT_RETRY", "ResilientTransport", "default_is_failure"]
@@ -62,9 +69,7 @@ Outcome = httpx.Response | Exception
 
 def default_is_failure(outcome: Outcome) -> bool:
     """What the breaker counts as a failure by default: a 5xx response or any exception."""
-    if isinstance(outcome, httpx.Response):
-        return outcome.status_code >= 500
-    return True
+    return isinstance(outcome, Exception) or outcome.status_code >= 500
 
 
 @dataclass(slots=True)
@@ -88,11 +93,13 @@ class _Close:
 
 
 _Action = _Send | _Sleep | _Read | _Close
+_ACTIONS = (_Send, _Sleep, _Read, _Close)
 _Flow = Generator[_Action, Any, httpx.Response]
 
 
-class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """An httpx transport adding retry, a circuit breaker and a rate limiter to ``inner``.
+class ResilientTransport(TransportBase):
+    """A transport (httpx or httpx2, sync or async) adding retry, a circuit breaker and a rate
+    limiter to ``inner``.
 
         transport = ResilientTransport(
             httpx.HTTPTransport(),
@@ -135,14 +142,12 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     # -- drivers -------------------------------------------------------------------------
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        inner = self.inner
-        if not isinstance(inner, httpx.BaseTransport):
-            raise self._wrong_inner("async", "httpx.AsyncClient", "httpx.HTTPTransport()")
+        inner = sync_inner(self, self.inner, request)
         if self._may_retry(request):
             request.read()
         flow = self._flow(request)
         reply: Any = None
-        while not isinstance(action := _advance(flow, reply), httpx.Response):
+        while isinstance(action := _advance(flow, reply), _ACTIONS):
             reply = None
             if isinstance(action, _Send):
                 try:
@@ -161,14 +166,12 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return action
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        inner = self.inner
-        if not isinstance(inner, httpx.AsyncBaseTransport):
-            raise self._wrong_inner("sync", "httpx.Client", "httpx.AsyncHTTPTransport()")
+        inner = async_inner(self, self.inner, request)
         if self._may_retry(request):
             await request.aread()
         flow = self._flow(request)
         reply: Any = None
-        while not isinstance(action := _advance(flow, reply), httpx.Response):
+        while isinstance(action := _advance(flow, reply), _ACTIONS):
             reply = None
             if isinstance(action, _Send):
                 try:
@@ -186,19 +189,11 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 await action.response.aclose()
         return action
 
-    def _wrong_inner(self, serves: str, client: str, transport: str) -> ConfigurationError:
-        return ConfigurationError(
-            f"ResilientTransport wraps {type(self.inner).__name__}, which only serves {serves} "
-            f"clients; use {client}, or wrap {transport} for this client"
-        )
-
     def close(self) -> None:
-        if isinstance(self.inner, httpx.BaseTransport):
-            self.inner.close()
+        close_inner(self.inner)
 
     async def aclose(self) -> None:
-        if isinstance(self.inner, httpx.AsyncBaseTransport):
-            await self.inner.aclose()
+        await aclose_inner(self.inner)
 
     # -- the composition, written once ---------------------------------------------------
 
@@ -234,7 +229,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 raise
             if policy is None or (
                 state is None
-                and isinstance(outcome, httpx.Response)
+                and not isinstance(outcome, Exception)
                 and outcome.status_code not in policy.statuses
             ):
                 # The hot path: a first answer that is not retryable needs no retry state.
@@ -250,7 +245,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                         rng=self._rng,
                     )
                 decision = self._decide(state, outcome, ended)
-            response = outcome if isinstance(outcome, httpx.Response) else None
+            response = None if isinstance(outcome, Exception) else outcome
             if isinstance(decision, Accept):
                 if isinstance(outcome, Exception):
                     raise outcome
@@ -316,12 +311,12 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         ended = get_clock().monotonic()
         if breaker is not None and permit is not None:
             breaker.record(permit, failure=self.is_failure(outcome), duration=ended - started)
-        if limiter is not None and isinstance(outcome, httpx.Response):
+        if limiter is not None and not isinstance(outcome, Exception):
             limiter.observe(outcome)
         return outcome, ended
 
     def _decide(self, state: RetryState, outcome: Outcome, now: float) -> Decision:
-        if isinstance(outcome, httpx.Response):
+        if not isinstance(outcome, Exception):
             status = outcome.status_code
             retryable = status in state.policy.statuses
             return state.on_response(

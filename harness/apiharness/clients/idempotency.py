@@ -32,8 +32,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-import httpx
-
+from apiharness._stacks import (
+    TransportBase,
+    aclose_inner,
+    async_inner,
+    close_inner,
+    httpx,
+    is_transport,
+    sync_inner,
+)
 from apiharness._ttl import DAY, check_ttl
 from apiharness.errors import ConfigurationError, IdempotencyKeyReused
 from apiharness.stores import (
@@ -75,8 +82,9 @@ def _fingerprint(request: httpx.Request) -> str:
     return digest.hexdigest()
 
 
-class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """Adds an ``Idempotency-Key`` to unsafe requests; replays stored results (sync and async).
+class IdempotencyTransport(TransportBase):
+    """Adds an ``Idempotency-Key`` to unsafe requests; replays stored results (sync and async,
+    httpx and httpx2: the inner transport must be of the client's stack).
 
     ``methods`` are the methods that get a key (``POST`` and ``PATCH`` by default). A request
     that already has the header keeps it: that is how a caller gives one operation a key of its
@@ -93,9 +101,10 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         store: ResultStore | None = None,
         ttl: float = DAY,
     ) -> None:
-        if not isinstance(transport, httpx.BaseTransport | httpx.AsyncBaseTransport):
+        if not is_transport(transport):
             raise ConfigurationError(
-                "IdempotencyTransport wraps an httpx transport, e.g. httpx.HTTPTransport()"
+                "IdempotencyTransport wraps an httpx or httpx2 transport, e.g. "
+                f"httpx.HTTPTransport(); got {type(transport).__qualname__}"
             )
         if isinstance(methods, str):
             raise ConfigurationError('methods= takes a collection of names, e.g. ("POST",)')
@@ -172,43 +181,39 @@ class IdempotencyTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             await store.asave(key, StoredResult.of(fingerprint, response), ttl=self.ttl)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if not isinstance(self._inner, httpx.BaseTransport):
-            raise ConfigurationError("this IdempotencyTransport wraps an async transport")
+        inner = sync_inner(self, self._inner, request)
         if self._fingerprints(request):
             request.read()
         plan = self._prepare(request)
         if plan is None:
-            return self._inner.handle_request(request)
+            return inner.handle_request(request)
         key, stored, fingerprint = plan
         if stored is not None:
             return stored.to_response(request)
-        response = self._inner.handle_request(request)
+        response = inner.handle_request(request)
         if response.status_code < 500:
             response.read()
             self._keep(key, fingerprint, response)
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not isinstance(self._inner, httpx.AsyncBaseTransport):
-            raise ConfigurationError("this IdempotencyTransport wraps a sync transport")
+        inner = async_inner(self, self._inner, request)
         if self._fingerprints(request):
             await request.aread()
         plan = await self._aprepare(request)
         if plan is None:
-            return await self._inner.handle_async_request(request)
+            return await inner.handle_async_request(request)
         key, stored, fingerprint = plan
         if stored is not None:
             return stored.to_response(request)
-        response = await self._inner.handle_async_request(request)
+        response = await inner.handle_async_request(request)
         if response.status_code < 500:
             await response.aread()
             await self._akeep(key, fingerprint, response)
         return response
 
     def close(self) -> None:
-        if isinstance(self._inner, httpx.BaseTransport):
-            self._inner.close()
+        close_inner(self._inner)
 
     async def aclose(self) -> None:
-        if isinstance(self._inner, httpx.AsyncBaseTransport):
-            await self._inner.aclose()
+        await aclose_inner(self._inner)

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.conformance._resource import (
     COLLECTION_PATH,
     RESOURCE,

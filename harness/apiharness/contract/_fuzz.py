@@ -23,9 +23,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from apiharness._scrub import scrub
+from apiharness._stacks import httpx
 from apiharness.contract._mutate import InvalidBody
 from apiharness.contract._spec import Spec, load_spec
 from apiharness.errors import ConfigurationError, FuzzFailure

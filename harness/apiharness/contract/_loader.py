@@ -106,7 +106,7 @@ class LoadedDocuments:
 def _read_text(uri: str) -> str:
     scheme = urlsplit(uri).scheme
     if scheme in ("http", "https"):
-        import httpx
+        from apiharness._stacks import httpx
 
         try:
             response = httpx.get(uri, follow_redirects=True, timeout=30)

@@ -26,9 +26,9 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from jsonschema.exceptions import best_match
 
+from apiharness._stacks import httpx
 from apiharness.contract._generate import draw_values, unsatisfiable
 from apiharness.contract._loader import json_path, pointer_parts
 from apiharness.contract._media import choose_media, concrete, encode_body

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.contract._pact_matching import Body, Message, check_rules, iter_rules, mismatches
 from apiharness.errors import PactError
 

@@ -21,9 +21,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
 import pytest
 
+from apiharness._stacks import httpx
 from apiharness.contract._pact_export import PactWriter, ProviderState, pact_interactions
 from apiharness.errors import ConfigurationError, PactError
 from apiharness.recording import Redactor, secrets_from_env

@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import httpx
 from jsonschema.exceptions import best_match
 
+from apiharness._stacks import httpx
 from apiharness.contract._generate import schema_types
 from apiharness.contract._loader import json_path
 from apiharness.contract._spec import decode_json

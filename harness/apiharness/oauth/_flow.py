@@ -21,10 +21,10 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import httpx
 from pydantic import SecretStr
 
 from apiharness._scrub import scrub
+from apiharness._stacks import as_stack, httpx
 from apiharness.clock import get_clock
 from apiharness.errors import AuthorizationServerError, CallbackError, ConfigurationError
 from apiharness.oauth._pkce import ChallengeMethod, code_challenge, new_code_verifier
@@ -48,13 +48,14 @@ def run_sync(flow: Flow[_T], client: httpx.Client) -> _T:
     """Drive ``flow`` with a synchronous client; returns what the flow returns.
 
     A transport error is thrown into the flow, so the flow can translate it (and release
-    anyone waiting on it) before it propagates.
+    anyone waiting on it) before it propagates. ``client`` may be an httpx2 one: the flow's
+    requests are then rebuilt in its stack.
     """
     try:
         request = next(flow)
         while True:
             try:
-                response = client.send(request)
+                response = client.send(as_stack(request, client))
             except Exception as exc:
                 request = flow.throw(exc)
             else:
@@ -71,7 +72,7 @@ async def run_async(flow: Flow[_T], client: httpx.AsyncClient) -> _T:
         request = next(flow)
         while True:
             try:
-                response = await client.send(request)
+                response = await client.send(as_stack(request, client))
             except Exception as exc:
                 request = flow.throw(exc)
             else:

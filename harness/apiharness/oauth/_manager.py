@@ -28,9 +28,9 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from typing import Protocol
 
-import httpx
 from pydantic import SecretStr
 
+from apiharness._stacks import AuthBase, httpx, is_a, restack
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError, OAuthError, TokenUnavailable
 from apiharness.oauth._flow import Flow, run_async, run_sync
@@ -167,13 +167,13 @@ class TokenManager:
         except OAuthError as exc:
             self._land(flight, exc)
             raise
-        except httpx.HTTPError as exc:
-            error = TokenUnavailable(
-                f"the token endpoint could not be reached to refresh: {type(exc).__name__}"
-            )
-            self._land(flight, error)
-            raise error from exc
-        except BaseException:
+        except BaseException as exc:
+            if is_a(exc, "HTTPError"):  # httpx's or httpx2's
+                error = TokenUnavailable(
+                    f"the token endpoint could not be reached to refresh: {type(exc).__name__}"
+                )
+                self._land(flight, error)
+                raise error from exc
             # Cancelled or crashed: followers must not wait forever for this leader.
             self._land(flight, TokenUnavailable("the refresh was interrupted; try again"))
             raise
@@ -286,8 +286,9 @@ class TokenManager:
         return TokenAuth(self)
 
 
-class TokenAuth(httpx.Auth):
-    """``Authorization: Bearer`` from a :class:`TokenManager`, for ``httpx.Client(auth=...)``.
+class TokenAuth(AuthBase):
+    """``Authorization: Bearer`` from a :class:`TokenManager`, for ``httpx.Client(auth=...)``
+    (or ``httpx2.Client(auth=...)``: the refresh requests are made in the client's stack).
 
     Refresh requests go through the same client (and so through its transport). A 401 causes
     one forced refresh and one retry; a second 401 is returned to the caller as it is. If the
@@ -306,11 +307,11 @@ class TokenAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        token = yield from self._manager._token_flow(force=False, stale=None)
+        token = yield from restack(self._manager._token_flow(force=False, stale=None), request)
         request.headers["Authorization"] = token.authorization
         response = yield request
         if response.status_code == 401:
-            token = yield from self._manager._token_flow(force=True, stale=token)
+            token = yield from restack(self._manager._token_flow(force=True, stale=token), request)
             request.headers["Authorization"] = token.authorization
             yield request
 
@@ -323,7 +324,7 @@ class TokenAuth(httpx.Auth):
             if isinstance(outcome, _Flight):
                 # Leading: the refresh requests travel through this auth flow's client.
                 async with self._manager._alock(outcome):
-                    flow = self._manager._lead(outcome, locked=True)
+                    flow = restack(self._manager._lead(outcome, locked=True), request)
                     try:
                         step = next(flow)
                         while True:

@@ -12,10 +12,10 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from apiharness._scrub import scrub
+from apiharness._stacks import httpx
 from apiharness.errors import AuthorizationServerError
 from apiharness.stores import (
     EncryptedFileTokenStore,

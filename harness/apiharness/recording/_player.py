@@ -6,8 +6,9 @@ once by the parts vcrpy matches on by default (method, scheme, host, port, path,
 sorted multiset) and every lookup is one dictionary access. Interactions with the same key
 replay in recorded order, each once, as in vcrpy; ``allow_repeats`` keeps serving the last.
 
-:class:`CassettePlayer` is an httpx transport (sync and async in one class, like httpx's own
-``MockTransport``) so a cassette can stand in for an API without patching anything.
+:class:`CassettePlayer` is a transport (sync and async in one class, like httpx's own
+``MockTransport``) of httpx and of httpx2 alike (:mod:`apiharness._stacks`), so a cassette can
+stand in for an API without patching anything.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from collections import deque
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
-
+from apiharness._stacks import TransportBase, httpx, stack_of
 from apiharness.errors import UnmatchedRequestError
 from apiharness.recording._cassette import (
     Cassette,
@@ -122,34 +122,38 @@ class CassetteIndex:
 
 
 def to_httpx_response(interaction: Interaction, request: httpx.Request) -> httpx.Response:
-    """The recorded response as an httpx response to ``request``.
+    """The recorded response as a response to ``request``, of the request's stack (httpx or
+    httpx2).
 
     A streamed recording (``chunks``) arrives in its recorded pieces, each after its recorded
     wait on the active clock: under the ``clock`` fixture, in virtual time.
     """
     recorded = interaction.response
     extensions = {"reason_phrase": recorded.reason.encode("ascii", "replace")}
+    stack = stack_of(request)
     if recorded.chunks:
         from apiharness.upstream import TimedBody  # the upstream's, loaded when used
 
-        return httpx.Response(
+        streamed: httpx.Response = stack.Response(
             recorded.status,
             headers=list(recorded.headers),
-            stream=TimedBody(split_chunks(recorded.body, recorded.chunks), None),
+            stream=TimedBody.of(stack, split_chunks(recorded.body, recorded.chunks), None),
             request=request,
             extensions=extensions if recorded.reason else None,
         )
-    return httpx.Response(
+        return streamed
+    response: httpx.Response = stack.Response(
         recorded.status,
         headers=list(recorded.headers),
         content=recorded.body,
         request=request,
         extensions=extensions if recorded.reason else None,
     )
+    return response
 
 
-class CassettePlayer(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """An httpx transport that answers from a cassette, sync and async.
+class CassettePlayer(TransportBase):
+    """A transport that answers from a cassette, sync and async, for httpx and httpx2 clients.
 
     ::
 

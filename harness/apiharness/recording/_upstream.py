@@ -24,8 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.errors import ConfigurationError
 from apiharness.recording._cassette import Cassette, Interaction, split_chunks
 from apiharness.recording._player import CassetteIndex

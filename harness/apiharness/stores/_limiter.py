@@ -32,9 +32,8 @@ import re
 import threading
 from typing import Any, Literal, Protocol, runtime_checkable
 
-import httpx
-
 from apiharness._retry_after import parse_retry_after
+from apiharness._stacks import httpx
 from apiharness.clock import Clock, get_clock
 from apiharness.errors import ConfigurationError, RateLimitExceeded, StoreUnavailable
 from apiharness.stores._redis import RedisConnection, redis_key

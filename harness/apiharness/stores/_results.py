@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
-
 from apiharness._sqlite import connect_wal, write_transaction
+from apiharness._stacks import httpx, stack_of
 from apiharness._ttl import DAY, check_ttl, milliseconds
 from apiharness.clock import get_clock
 from apiharness.stores._redis import RedisConnection, as_bytes, redis_key
@@ -66,7 +65,8 @@ class StoredResult:
         return cls(fingerprint, response.status_code, headers, response.content)
 
     def to_response(self, request: httpx.Request) -> httpx.Response:
-        response = httpx.Response(
+        """The stored response as one of ``request``'s stack (httpx or httpx2)."""
+        response: httpx.Response = stack_of(request).Response(
             self.status_code, headers=list(self.headers), content=self.content, request=request
         )
         response.extensions["apiharness_replayed"] = True

@@ -22,7 +22,7 @@ Declare how an upstream API behaves, including how it fails, then point a client
 (with :class:`SSEEvent`) and ``ndjson``, whose options are the mid-stream faults
 (``disconnect_after``, ``reset_after``, ``stall``, ``malformed_after``, ``error_after``,
 ``delays``) and which resume after ``Last-Event-ID``; ``chunked`` sends any response in timed
-pieces (:class:`TimedBody` is the httpx byte stream such bodies are made of in-process).
+pieces (:class:`TimedBody` is the byte stream such bodies are made of in-process).
 **Scripts** combine them:
 ``route.respond(a, b, c)`` (in order, the last repeats), ``b.times(n)``, ``sequence``,
 ``cycle``, ``chance(p, ...)`` (seeded), ``every(n, ...)``, and any callable

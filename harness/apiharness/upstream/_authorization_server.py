@@ -51,8 +51,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError
 from apiharness.upstream._behaviours import Behaviour, respond

@@ -25,8 +25,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.errors import DeclarationError
 
 __all__ = [

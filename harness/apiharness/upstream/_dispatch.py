@@ -19,8 +19,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.clock import Clock
 from apiharness.upstream._behaviours import Behaviour, Context, Fault, Plan, ResponseData
 from apiharness.upstream._journal import Journal, JournalEntry

@@ -40,8 +40,7 @@ from collections.abc import Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError
 from apiharness.upstream._behaviours import Plan, StreamFault

@@ -42,8 +42,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.clock import get_clock
 from apiharness.errors import DeclarationError
 from apiharness.upstream._behaviours import Behaviour, ResponseData, respond

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.upstream._behaviours import Behaviour, ResponseData
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import httptools
-import httpx
 
+from apiharness._stacks import httpx
 from apiharness.errors import ConfigurationError
 
 __all__ = ["Limits", "ParsedRequest", "Refusal", "RequestReader", "WireRequest"]

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.errors import DeclarationError
 from apiharness.upstream._behaviours import Behaviour, ResponseData, Runner, respond
 from apiharness.upstream._scripts import script_of

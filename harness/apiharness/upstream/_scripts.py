@@ -15,9 +15,9 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import cast
 
-import httpx
-
+from apiharness._stacks import httpx, is_a
 from apiharness.errors import DeclarationError
 from apiharness.upstream._behaviours import (
     Behaviour,
@@ -66,7 +66,8 @@ class _Callable(Behaviour):
 
     def _chosen(self, ctx: Context) -> Plan:
         chosen = self.func(ctx.request)
-        if isinstance(chosen, httpx.Response):
+        if is_a(chosen, "Response"):  # httpx's or httpx2's: the same surface
+            chosen = cast("httpx.Response", chosen)
             # The upstream frames the body itself (as for respond()): drop the response's own
             # framing headers, or a client would see Content-Length twice.
             headers = tuple(
@@ -76,7 +77,7 @@ class _Callable(Behaviour):
             )
             chosen = Respond(
                 ResponseData(chosen.status_code, headers, chosen.read()),
-                f"<httpx.Response [{chosen.status_code}]>",
+                f"<{type(chosen).__module__}.Response [{chosen.status_code}]>",
             )
         if not isinstance(chosen, Behaviour):
             raise DeclarationError(

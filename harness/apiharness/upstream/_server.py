@@ -53,8 +53,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.clock import _real_asyncio_sleep, get_clock
 from apiharness.errors import ConfigurationError, ServerThreadError
 from apiharness.upstream._dispatch import Exchange

@@ -1,6 +1,7 @@
 """The mocked upstream: route declarations and in-process delivery.
 
-:class:`Upstream` is an ``httpx.BaseTransport`` and an ``httpx.AsyncBaseTransport`` at once.
+:class:`Upstream` is a sync and an async transport at once, of httpx and of httpx2 (whichever are
+installed; :mod:`apiharness._stacks`).
 Dispatch and settlement (route lookup, policies, the script, the journal) are its
 :class:`~apiharness.upstream._dispatch.Dispatcher`, shared with the loopback server; what a plan
 does on the wire is :func:`~apiharness.upstream._wire.wire_steps`, shared too. In-process
@@ -18,10 +19,10 @@ import math
 import os
 import threading
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from apiharness._stacks import TransportBase, httpx, stack_of, stream_type
 from apiharness.clock import Clock, VirtualClock, _real_asyncio_sleep, get_clock
 from apiharness.errors import (
     ConfigurationError,
@@ -44,35 +45,44 @@ if TYPE_CHECKING:
     from apiharness.upstream._server import LoopbackServer
     from apiharness.upstream._tls import TLSCertificates, TLSFault
 
-__all__ = ["TimedBody", "Upstream", "upstream_asleep", "upstream_sleep", "wire_error"]
+__all__ = [
+    "TimedBody",
+    "Upstream",
+    "upstream_asleep",
+    "upstream_sleep",
+    "wire_error",
+]
 
 # A fault that the client's read timeout ends; not a behaviour of its own.
 _TIMEOUT = "timeout"
 
 
-def wire_error(
-    fault: Fault | str, request: httpx.Request, detail: str = ""
-) -> httpx.TransportError:
-    """The httpx exception a real socket would produce for ``fault`` (the one mapping point).
+def wire_error(fault: Fault | str, request: httpx.Request, detail: str = "") -> Exception:
+    """The exception a real socket would produce for ``fault`` (the one mapping point), of the
+    request's own stack: ``httpx.ReadTimeout`` for an httpx request, ``httpx2.ReadTimeout`` for
+    an httpx2 one.
 
-    Checked against httpx's real transport over a loopback socket by
-    ``tests/upstream/test_equivalence.py``; the messages are httpcore's own wording.
+    Checked against each stack's real transport over a loopback socket by
+    ``tests/upstream/test_upstream_equivalence.py``; the messages are httpcore's own wording.
     """
+    stack = stack_of(request)
     if fault is Fault.HANG or fault == _TIMEOUT:
-        return httpx.ReadTimeout("timed out", request=request)
-    if fault is Fault.RESET:
-        return httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
-    if fault is Fault.GARBAGE:
-        return httpx.RemoteProtocolError("illegal status line: " + detail, request=request)
-    if fault is Fault.TRUNCATE:
-        return httpx.RemoteProtocolError(
+        error = stack.ReadTimeout("timed out", request=request)
+    elif fault is Fault.RESET:
+        error = stack.ReadError("[Errno 104] Connection reset by peer", request=request)
+    elif fault is Fault.GARBAGE:
+        error = stack.RemoteProtocolError("illegal status line: " + detail, request=request)
+    elif fault is Fault.TRUNCATE:
+        error = stack.RemoteProtocolError(
             f"peer closed connection without sending complete message body ({detail})",
             request=request,
         )
-    # CLOSE and DROP: the connection ends before a single byte of response.
-    return httpx.RemoteProtocolError(
-        "Server disconnected without sending a response.", request=request
-    )
+    else:  # CLOSE and DROP: the connection ends before a single byte of response.
+        error = stack.RemoteProtocolError(
+            "Server disconnected without sending a response.", request=request
+        )
+    assert isinstance(error, Exception)
+    return error
 
 
 def upstream_sleep(clock: Clock, seconds: float) -> None:
@@ -99,9 +109,10 @@ async def upstream_asleep(clock: Clock, seconds: float) -> None:
         await clock.asleep(seconds)
 
 
-class TimedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+class _Timed:
     """A body that arrives in timed pieces and may end in a wire error (truncate, dribble,
-    streams); the waits go through the active clock (shared with the cassette player)."""
+    streams); the waits go through the active clock (shared with the cassette player). Made a
+    byte stream of a request's stack by :func:`timed_body`."""
 
     def __init__(self, pieces: list[tuple[float, bytes]], error: Exception | None) -> None:
         self.pieces, self.error = pieces, error
@@ -121,6 +132,19 @@ class TimedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
             yield data
         if self.error is not None:
             raise self.error
+
+
+class TimedBody(_Timed, httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A timed body as a byte stream of apiharness's home stack (httpx where installed); a
+    response to a request of either stack takes :meth:`of` instead."""
+
+    @staticmethod
+    def of(
+        stack: ModuleType, pieces: list[tuple[float, bytes]], error: Exception | None
+    ) -> httpx.SyncByteStream:
+        """A timed body as a byte stream (sync and async) of ``stack`` (httpx or httpx2)."""
+        body: httpx.SyncByteStream = stream_type(stack, _Timed)(pieces, error)
+        return body
 
 
 def _read_timeout(request: httpx.Request) -> float | None:
@@ -196,20 +220,23 @@ class _Received:
         if self.head is None:
             assert self.error is not None
             raise self.error
-        return httpx.Response(
+        stack = stack_of(self.request)
+        response: httpx.Response = stack.Response(
             self.head.status,
             headers=self.head.headers,
-            stream=TimedBody(self.pieces, self.error),
+            stream=TimedBody.of(stack, self.pieces, self.error),
             request=self.request,
             extensions={"http_version": b"HTTP/1.1"},
         )
+        return response
 
 
-class Upstream(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class Upstream(TransportBase):
     """A mocked upstream API: declare routes and behaviours, point a client at it.
 
     ``Upstream(base_url="https://api.test", seed=0)``; use it as the transport of an
-    ``httpx.Client`` or ``httpx.AsyncClient``, or serve it on a loopback socket with
+    ``httpx.Client`` or ``httpx.AsyncClient`` (or of an ``httpx2`` one: the upstream answers
+    each request with its own stack's objects and exceptions), or serve it on a loopback socket with
     :meth:`serve`::
 
         up = Upstream()

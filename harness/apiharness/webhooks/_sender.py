@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness._urls import shown_url
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError, WebhookError

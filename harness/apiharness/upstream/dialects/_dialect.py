@@ -14,8 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import httpx
-
+from apiharness._stacks import httpx
 from apiharness.clock import get_clock
 from apiharness.errors import DeclarationError
 from apiharness.upstream._behaviours import (
