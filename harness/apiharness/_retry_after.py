@@ -24,7 +24,7 @@ import calendar
 import re
 from datetime import UTC, datetime
 
-__all__ = ["parse_http_date", "parse_retry_after"]
+__all__ = ["parse_http_date", "parse_retry_after", "parse_retry_after_ms"]
 
 _DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _DAY_LONG = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
@@ -42,6 +42,9 @@ _ASCTIME = re.compile(
     rf"{_DAY} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} (?P<year>[0-9]{{4}})", re.ASCII
 )
 _DELTA = re.compile(r"[0-9]+", re.ASCII)
+# retry-after-ms: milliseconds, possibly fractional (the OpenAI and Anthropic SDKs read it with
+# float(), openai-python and anthropic-sdk-python src/*/_base_client.py _calculate_retry_timeout).
+_MILLIS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,6})?", re.ASCII)
 
 # Beyond this a delta is "forever" for every purpose; it also keeps int -> float from overflowing.
 _MAX_DELTA_DIGITS = 15
@@ -117,3 +120,24 @@ def parse_retry_after(value: str | bytes | None, *, now: float) -> float | None:
     if when is None:
         return None
     return max(0.0, when - now)
+
+
+def parse_retry_after_ms(value: str | bytes | None) -> float | None:
+    """Seconds to wait according to a ``retry-after-ms`` value, or None if absent or invalid.
+
+    The header is not standard: OpenAI and Anthropic send it beside ``Retry-After`` with the
+    wait in milliseconds, and their SDKs read it first. Never raises, whatever the input.
+
+    >>> parse_retry_after_ms("1500")
+    1.5
+    >>> parse_retry_after_ms("-1") is None
+    True
+    """
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    value = value.strip(" \t")
+    if not _MILLIS.fullmatch(value):
+        return None
+    return float(value) / 1000

@@ -66,7 +66,8 @@ class _Handler(socketserver.BaseRequestHandler):
             status, headers = 200, {}
         else:
             status, headers = step  # type: ignore[assignment,misc]
-        reason = HTTPStatus(status).phrase
+        # 529 (Anthropic's "overloaded") is not in the IANA registry, so not in HTTPStatus.
+        reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Other"
         text = f"body {status}".encode()
         lines = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(text)}", "Connection: close"]
         lines += [f"{k}: {v}" for k, v in headers.items()]

@@ -51,6 +51,33 @@ def test_non_retryable_statuses_over_the_wire(
     assert len(server.seen) == 1
 
 
+def test_retry_after_ms_is_read_before_retry_after(
+    clock: VirtualClock, run: Runner, kind: str
+) -> None:
+    steps = [
+        (429, {"retry-after-ms": "1500", "Retry-After": "5"}),
+        (503, {"retry-after-ms": "soon", "Retry-After": "3"}),  # invalid: Retry-After counts
+        (529, {"retry-after-ms": "250.5"}),
+        (200, {}),
+    ]
+    with serve(*steps) as server:
+        assert run(transport(kind), "GET", server.url).status_code == 200  # type: ignore[attr-defined]
+    assert clock.sleeps == [1.5, 3.0, 0.2505]
+
+
+def test_x_should_retry_overrides_the_status(clock: VirtualClock, run: Runner, kind: str) -> None:
+    with serve((503, {"x-should-retry": "false"}), (200, {})) as server:
+        response = run(transport(kind), "GET", server.url)  # type: ignore[attr-defined]
+    assert response.status_code == 503
+    assert len(server.seen) == 1
+    with serve((400, {"x-should-retry": "true"}), (200, {})) as server:
+        response = run(transport(kind), "GET", server.url)  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    assert len(server.seen) == 2
+    with serve((503, {"x-should-retry": "maybe"}), (200, {})) as server:  # neither: the status
+        assert run(transport(kind), "GET", server.url).status_code == 200  # type: ignore[attr-defined]
+
+
 def test_retry_after_both_forms_over_the_wire(clock: VirtualClock, run: Runner, kind: str) -> None:
     date = email.utils.formatdate(clock.time() + 30, usegmt=True)
     steps = [(429, {"Retry-After": "5"}), (503, {"Retry-After": date}), (200, {})]

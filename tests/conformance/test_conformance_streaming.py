@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
+from apiharness import ApiHarnessError
+from apiharness.clients import new_idempotency_key, resilient_client
+from apiharness.clients.idempotency import IDEMPOTENCY_KEY_HEADER
 from apiharness.conformance import grade, load_catalogue
 from apiharness.conformance._streaming import delivered_tokens
 from apiharness.errors import ConformanceError
@@ -70,6 +74,35 @@ def test_naive_client_fails_every_llm_scenario() -> None:
         "overloaded-529-retried": "FAIL",
         "token-budget-respected": "FAIL",
     }, card.render()
+
+
+class ReferenceLlm:
+    """The reference transport as an LLM client would use it: each completion a keyed POST
+    (the key makes it retryable), errors raised after the transport has done its retries."""
+
+    errors = (httpx.HTTPStatusError, ApiHarnessError)
+
+    def __init__(self, base_url: str, dialect: str) -> None:
+        self.dialect = dialect
+        self.http = resilient_client(base_url, breaker=False)
+
+    def get(self, path: str) -> object:
+        return self.http.get(path).raise_for_status().json()
+
+    def create(self, path: str, body: dict[str, Any]) -> object:
+        keyed = {IDEMPOTENCY_KEY_HEADER: new_idempotency_key()}
+        return self.http.post(path, json=body, headers=keyed).raise_for_status().json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+def test_reference_transport_passes_every_llm_scenario(dialect: str) -> None:
+    # retry-after-ms is read before Retry-After, x-should-retry overrides the status, 529 is
+    # retried (apiharness/clients/_retry.py); each of these fails on a policy without it.
+    card = grade(lambda base_url: ReferenceLlm(base_url, dialect), catalogue="llm")
+    assert [r.scenario for r in card.results if not r.passed] == [], card.render()
 
 
 def test_an_adapter_without_stream_is_refused_with_advice() -> None:

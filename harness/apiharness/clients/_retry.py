@@ -19,15 +19,21 @@ post's ``attempt``):
 
 What is retried:
 
-* statuses 408, 425, 429, 500, 502, 503, 504 (never another 4xx, 501 or 505: the request
-  itself was wrong or the server cannot do it, so an identical retry fails identically);
+* statuses 408, 425, 429, 500, 502, 503, 504 and 529 (Anthropic's "overloaded"; never another
+  4xx, 501 or 505: the request itself was wrong or the server cannot do it, so an identical
+  retry fails identically);
+* what the server says about it comes first: ``x-should-retry: false`` (sent by OpenAI and
+  Anthropic) stops retrying any status, ``x-should-retry: true`` allows it for any error
+  status (400 and up);
 * transport errors that happen before or while the response is read: connect errors and
   timeouts, read timeouts, resets (read or write errors) and remote protocol errors;
 * only for idempotent methods (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE), or
   for any method when the request carries an ``Idempotency-Key`` header.
 
 Delays come from :class:`~apiharness.clients.Backoff`, unless the response carries a valid
-``Retry-After``, whose value is then used as it is (the server knows when it will recover). A
+``retry-after-ms`` (milliseconds; OpenAI, Anthropic) or ``Retry-After``, read in that order as
+the providers' SDKs do, whose value is then used as it is (the server knows when it will
+recover). A
 ``Retry-After`` beyond ``max_retry_after`` or past the remaining deadline fails fast with
 :class:`~apiharness.errors.RetryAfterTooLong` instead of sleeping. No retry is scheduled whose
 delay would end past the deadline, so the sum of the delays never exceeds it.
@@ -47,7 +53,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from apiharness._retry_after import parse_retry_after
+from apiharness._retry_after import parse_retry_after, parse_retry_after_ms
 from apiharness._stacks import classes, httpx
 from apiharness.errors import (
     Attempt,
@@ -129,9 +135,17 @@ class Backoff:
         return min(self.cap, drawn)
 
 
+def _should_retry(value: str | None) -> bool | None:
+    """``x-should-retry`` as the server's verdict: True, False, or None (absent or neither)."""
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    return True if lowered == "true" else False if lowered == "false" else None
+
+
 #: RFC 9110 §9.2.2.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
 #: Statuses that say the request itself is at fault or unsupported; retrying cannot help.
 _NEVER_RETRYABLE = frozenset(range(400, 500)) - {408, 425, 429} | {501, 505}
 _RETRYABLE_ERROR_NAMES = (
@@ -257,18 +271,27 @@ class RetryState:
         now: float,
         wall: float,
         response: httpx.Response | None = None,
+        retry_after_ms: str | None = None,
+        should_retry: str | None = None,
     ) -> Decision:
         """Report that the attempt ended with ``status`` at monotonic time ``now``.
 
-        ``retry_after`` is the raw header value (or None); ``wall`` is the wall-clock time used
-        to resolve an HTTP-date; ``response`` is attached to the error if the policy gives up.
+        ``retry_after`` and ``retry_after_ms`` are the raw header values (or None; the second
+        wins when valid); ``should_retry`` is the raw ``x-should-retry`` value, which overrides
+        the status when it is ``true`` or ``false``; ``wall`` is the wall-clock time used to
+        resolve an HTTP-date; ``response`` is attached to the error if the policy gives up.
         """
         self._record(status=status)
-        if status not in self.policy.statuses or not self.eligible:
+        told = _should_retry(should_retry)
+        # As the providers' SDKs read it: the server's word overrides the status of an error.
+        retryable = status in self.policy.statuses if told is None else told and status >= 400
+        if not retryable or not self.eligible:
             return _ACCEPT
         seconds = None
         if self.policy.respect_retry_after:
-            seconds = parse_retry_after(retry_after, now=wall)
+            seconds = parse_retry_after_ms(retry_after_ms)
+            if seconds is None:
+                seconds = parse_retry_after(retry_after, now=wall)
         return self._decide(now, seconds, response)
 
     def on_error(self, error: BaseException, *, now: float) -> Decision:

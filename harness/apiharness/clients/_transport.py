@@ -231,6 +231,8 @@ class ResilientTransport(TransportBase):
                 state is None
                 and not isinstance(outcome, Exception)
                 and outcome.status_code not in policy.statuses
+                # an error the server says to retry (x-should-retry: true) is the exception
+                and (outcome.status_code < 400 or "x-should-retry" not in outcome.headers)
             ):
                 # The hot path: a first answer that is not retryable needs no retry state.
                 decision: Decision = _ACCEPT
@@ -317,14 +319,15 @@ class ResilientTransport(TransportBase):
 
     def _decide(self, state: RetryState, outcome: Outcome, now: float) -> Decision:
         if not isinstance(outcome, Exception):
-            status = outcome.status_code
-            retryable = status in state.policy.statuses
+            headers = outcome.headers
             return state.on_response(
-                status,
-                outcome.headers.get("Retry-After") if retryable else None,
+                outcome.status_code,
+                headers.get("Retry-After"),
                 now=now,
-                wall=get_clock().time() if retryable else 0.0,
+                wall=get_clock().time(),
                 response=outcome,
+                retry_after_ms=headers.get("retry-after-ms"),
+                should_retry=headers.get("x-should-retry"),
             )
         return state.on_error(outcome, now=now)
 
