@@ -105,12 +105,9 @@ def parse_retry_after(value: str | bytes | None, *, now: float) -> float | None:
     >>> parse_retry_after("soon", now=0) is None
     True
     """
+    value = _field_text(value)
     if value is None:
         return None
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    # The field parser removes optional whitespace around a field value (RFC 9110 §5.5).
-    value = value.strip(" \t")
     if _DELTA.fullmatch(value):
         digits = value.lstrip("0") or "0"
         if len(digits) > _MAX_DELTA_DIGITS:
@@ -133,11 +130,16 @@ def parse_retry_after_ms(value: str | bytes | None) -> float | None:
     >>> parse_retry_after_ms("-1") is None
     True
     """
+    value = _field_text(value)
+    if value is None or not _MILLIS.fullmatch(value):
+        return None
+    return float(value) / 1000
+
+
+def _field_text(value: str | bytes | None) -> str | None:
+    """A header value as text, without the optional whitespace around it (RFC 9110 §5.5)."""
     if value is None:
         return None
     if isinstance(value, bytes):
         value = value.decode("latin-1")
-    value = value.strip(" \t")
-    if not _MILLIS.fullmatch(value):
-        return None
-    return float(value) / 1000
+    return value.strip(" \t")
