@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from apiharness import upstream as u
-from apiharness.upstream import Behaviour
+from apiharness.upstream import Behaviour, _wire
 from apiharness.upstream._behaviours import Context
 from apiharness.upstream._wire import Abort, Close, Hang, Head, Send, Step, Wait, wire_steps
 
@@ -67,3 +68,32 @@ def test_a_driver_that_stops_early_settles_not_delivered() -> None:
     assert isinstance(next(steps), Wait)
     steps.close()  # the client went away during the first gap
     assert settled == [False]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        *(behaviour for behaviour, _ in BEHAVIOURS.values()),
+        u.respond(204),
+        u.status(503),
+        u.sse(["a", "b"]),
+    ],
+    ids=repr,
+)
+def test_the_steps_made_once_per_plan_are_the_full_sequence(
+    behaviour: Behaviour, method: str
+) -> None:
+    # A plain delivery's steps are made once and kept on the plan; every delivery of that plan,
+    # the first and the ones after, is what the full interpreter (_steps) would do.
+    request = httpx.Request(method, "https://api.test/x")
+    plan = behaviour.runner().plan(Context(request, random.Random(0), 0.0))
+
+    def run(steps_for: Callable[..., Iterator[Step]]) -> list[Step | str]:
+        events: list[Step | str] = []
+        events.extend(steps_for(plan, method, lambda ok: events.append(f"settle:{ok}")))
+        return events
+
+    full = run(_wire._steps)
+    assert run(wire_steps) == full
+    assert run(wire_steps) == full  # from the plan's cache

@@ -64,9 +64,19 @@ def test_it_sets_every_attribute_httpx_request_init_sets() -> None:
     # test: WireRequest must then set it too.
     request = wire_request()
     request.headers  # noqa: B018 - built on first read
+    request.stream  # noqa: B018 - made on first read
     ours = set(vars(request)) - {"_headers", "_raw_headers"}
     theirs = set(vars(ordinary(wire_request()))) - {"headers"}
     assert ours == theirs
+
+
+def test_the_stream_is_one_object_and_assignable() -> None:
+    request = wire_request()
+    stream = request.stream
+    assert request.stream is stream
+    assert b"".join(stream) == b'{"qty":2}'  # type: ignore[arg-type]
+    request.stream = httpx.ByteStream(b"other")
+    assert b"".join(request.stream) == b"other"  # type: ignore[arg-type]
 
 
 def test_headers_are_one_object_mutable_and_assignable() -> None:
@@ -103,6 +113,7 @@ def test_the_server_journals_what_the_client_sent_and_builds_headers_only_when_r
     (entry,) = up.journal
     assert isinstance(entry.request, WireRequest)
     assert "_headers" not in vars(entry.request)  # routing and journaling never read them
+    assert "stream" not in vars(entry.request)  # nor the body stream: fewer objects to keep
     assert entry.headers is entry.request.headers
     assert entry.headers.raw == sent.headers.raw
     assert entry.method == "POST"

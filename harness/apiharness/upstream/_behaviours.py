@@ -253,6 +253,10 @@ class Plan:
     pending: Callable[[], Plan] | None = None
     # What the HTTP/2 server does instead of ``fault`` (reset the stream, send GOAWAY).
     stream_fault: StreamFault | None = None
+    # What is derived from the plan, made once per plan (one plan serves every request of a
+    # fixed response): the wire steps by method (``_wire``) and the journal's view of it
+    # (``_dispatch``). Not compared, not copied by ``replace``.
+    memo: dict[str | None, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def processed(self) -> bool:

@@ -109,14 +109,18 @@ class Dispatcher:
             self._unmatched.clear()
         self.journal.clear()
 
-    def dispatch(self, request: httpx.Request, clock: Clock, *, choose: bool = True) -> Exchange:
+    def dispatch(
+        self, request: httpx.Request, clock: Clock, *, choose: bool = True, path: str | None = None
+    ) -> Exchange:
         """Match ``request``, run policies and the script, journal it. The body must be read.
 
         A callable behaviour runs after the route's lock is released: by default here, or,
         with ``choose=False``, when the caller passes the pending exchange to :meth:`choose`.
+        ``path`` is the request's decoded URL path, when the caller already has it.
         """
         now, monotonic = clock.time(), clock.monotonic()
-        path = request.url.path  # decoded on every access: once is enough
+        if path is None:
+            path = request.url.path  # decoded on every access: once is enough
         arrival = Arrival(path, now, monotonic)
         route = self.router.find(request, path)
         if route is None:
@@ -169,19 +173,21 @@ class Dispatcher:
 def _entry(
     request: httpx.Request, arrival: Arrival, plan: Plan, *, route: Route | None
 ) -> JournalEntry:
-    delivered_status = (
-        plan.response.status if plan.response and plan.fault is not Fault.DROP else None
-    )
+    seen = plan.memo.get(None)
+    if seen is None:  # what the journal says of the plan, the same for every request
+        status = plan.response.status if plan.response and plan.fault is not Fault.DROP else None
+        seen = plan.memo[None] = (status, plan.processed, plan.faulty)
+    status, processed, faulty = seen
     return JournalEntry(
-        request=request,
-        path=arrival.path,
-        time=arrival.time,
-        monotonic=arrival.monotonic,
-        behaviour=plan.behaviour,
-        route=route,
-        status=delivered_status,
-        processed=plan.processed,
+        request,
+        arrival.path,
+        arrival.time,
+        arrival.monotonic,
+        plan.behaviour,
+        route,
+        status,
+        processed,
         resumed_after=plan.resumed_after,
         response=plan.response,
-        faulty=plan.faulty,
+        faulty=faulty,
     )

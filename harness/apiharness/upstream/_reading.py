@@ -30,6 +30,11 @@ from apiharness.errors import ConfigurationError
 __all__ = ["Limits", "ParsedRequest", "Refusal", "RequestReader", "WireRequest"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# The methods of RFC 9110 section 9 (and PATCH), decoded once.
+_METHODS = {
+    name.encode(): name
+    for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH")
+}
 _NOTED_LENGTHS = frozenset(len(name) for name in (b"host", b"content-length", b"expect"))
 # RFC 3986 section 3.2: host (IP-literal, IPv4 or reg-name) and an optional port.
 _AUTHORITY = re.compile(
@@ -73,11 +78,13 @@ class Refusal:
 
 @dataclass(slots=True)
 class ParsedRequest:
-    """One complete request, framed and checked; ``url`` is what routes see."""
+    """One complete request, framed and checked; ``url`` is what routes see, ``path`` its
+    decoded path."""
 
     method: str
     url: httpx.URL
-    headers: list[tuple[bytes, bytes]]
+    path: str
+    headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
     keep_alive: bool
 
@@ -99,9 +106,21 @@ class WireRequest(httpx.Request):
         self.method = parsed.method
         self.url = parsed.url
         self.extensions = {}
-        self._raw_headers: list[tuple[bytes, bytes]] | None = parsed.headers
-        self.stream = httpx.ByteStream(parsed.body)
+        self._raw_headers: tuple[tuple[bytes, bytes], ...] | None = parsed.headers
         self._content = parsed.body  # what read() would set, without its checks
+
+    # The journal keeps every request: the fewer objects each holds, the less the garbage
+    # collector walks. The body stream is made when something reads it.
+    @property
+    def stream(self) -> httpx.SyncByteStream | httpx.AsyncByteStream:
+        stream: httpx.SyncByteStream | httpx.AsyncByteStream | None = self.__dict__.get("stream")
+        if stream is None:
+            stream = self.__dict__["stream"] = httpx.ByteStream(self._content)
+        return stream
+
+    @stream.setter
+    def stream(self, value: httpx.SyncByteStream | httpx.AsyncByteStream) -> None:
+        self.__dict__["stream"] = value
 
     @property
     def headers(self) -> httpx.Headers:
@@ -125,8 +144,14 @@ class _Refused(Exception):
 
 
 @functools.lru_cache(maxsize=4096)
+def _routed(scheme: str, authority: bytes, target: bytes) -> tuple[httpx.URL, str]:
+    """The URL a request is routed by, and its decoded path (cached: tests send the same few
+    over and over)."""
+    url = _url(scheme, authority, target)
+    return url, url.path
+
+
 def _url(scheme: str, authority: bytes, target: bytes) -> httpx.URL:
-    """The URL a request is routed by (cached: tests send the same few over and over)."""
     if target.startswith(b"/"):
         found = _AUTHORITY.fullmatch(authority)
         if found is None:
@@ -185,7 +210,8 @@ class RequestReader:
         self._expect: bytes | None = None
         self._body: list[bytes] = []
         self._body_bytes = 0
-        self._url: httpx.URL | None = None
+        self._routed: tuple[httpx.URL, str] | None = None
+        self._method = ""
 
     @property
     def in_head(self) -> bool:
@@ -271,29 +297,36 @@ class RequestReader:
         """The request line: a version we speak and a target an origin server serves."""
         version = self._parser.get_http_version()
         method = self._parser.get_method()
-        shown = method + b" " + self._target[:200]
         if version not in ("1.1", "1.0"):
+            shown = self._shown(method)
             return Refusal(505, f"HTTP/{version} is not served here; speak HTTP/1.1", shown)
         if method == b"CONNECT" or self._target == b"*":
+            shown = self._shown(method)
             what = shown.decode("latin-1")
             return Refusal(501, f"{what} is a proxy's request; this is an origin server", shown)
-        return self._check_fields(version, shown)
+        self._method = _METHODS.get(method) or method.decode("ascii")
+        return self._check_fields(version, method)
 
-    def _check_fields(self, version: str, shown: bytes) -> Refusal | None:
+    def _shown(self, method: bytes) -> bytes:
+        """The request line as the journal shows a refused request."""
+        return method + b" " + self._target[:200]
+
+    def _check_fields(self, version: str, method: bytes) -> Refusal | None:
         """Host (and so the URL), the announced body size, and Expect."""
         hosts = self._hosts
         if len(hosts) > 1 or (version == "1.1" and not hosts):
             # RFC 9112 section 3.2: exactly one Host in HTTP/1.1, or the server answers 400.
             return Refusal(400, f"an HTTP/1.1 request needs exactly one Host, got {len(hosts)}")
         try:
-            self._url = _url(self.scheme, hosts[0] if hosts else self.authority, self._target)
+            self._routed = _routed(self.scheme, hosts[0] if hosts else self.authority, self._target)
         except (ValueError, httpx.InvalidURL) as exc:
-            return Refusal(400, str(exc), shown)
+            return Refusal(400, str(exc), self._shown(method))
         if self._length and int(self._length) > self.limits.max_body_bytes:
             return self._too_large_body()
         expect = self._expect
         if expect is not None and version == "1.1":
             if expect.lower() != b"100-continue":
+                shown = self._shown(method)
                 return Refusal(417, f"Expect: {expect[:40]!r} is not supported", shown)
             self.to_client += _CONTINUE
         return None
@@ -305,14 +338,17 @@ class RequestReader:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        assert self._url is not None
-        self.to_client.clear()  # the body came without waiting for 100 Continue: none is due
+        assert self._routed is not None
+        url, path = self._routed
+        if self.to_client:  # the body came without waiting for 100 Continue: none is due
+            self.to_client.clear()
         self.ready.append(
             ParsedRequest(
-                self._parser.get_method().decode("ascii"),
-                self._url,
-                self._headers,
-                b"".join(self._body),
+                self._method,
+                url,
+                path,
+                tuple(self._headers),
+                b"".join(self._body) if self._body else b"",
                 self._parser.should_keep_alive(),
             )
         )

@@ -247,7 +247,7 @@ class _Connection(asyncio.Protocol):
         """Serve one request; False when it goes on in a task (or failed)."""
         try:
             exchange = self.server.upstream.dispatcher.dispatch(
-                WireRequest(parsed), get_clock(), choose=False
+                WireRequest(parsed), get_clock(), choose=False, path=parsed.path
             )
             steps = waiting = None
             if not exchange.pending:  # else user code runs first, off the loop
