@@ -195,35 +195,39 @@ class RequestReader:
         self.to_client = bytearray()
         self.done = False  # a refusal was queued: read nothing more
         self.started = False  # a request has begun and is not complete
+        self.in_head = False  # ... and its head is not complete either
         self._parser = httptools.HttpRequestParser(self)
         self._head_bytes = 0
-        self._in_head = True
+        self._in_head = True  # the bytes that arrive count toward a head
+        # Bytes fed so far, before the current feed, and before the feed a message began in:
+        # the head of a message is at most `_fed - _begun_at` bytes.
+        self._fed = self._fed_before = self._begun_at = 0
+        self._headers: list[tuple[bytes, bytes]] = []
         self._reset_message()
 
     def _reset_message(self) -> None:
         self._target = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._size = 16  # the head's bytes: request line and field lines, with their CRLFs
+        self._headers.clear()
         # The fields the reader acts on, noted as they arrive (one pass over the head).
-        self._hosts: list[bytes] = []
+        self._host: bytes | None = None
+        self._hosts = 0
         self._length = b""
         self._expect: bytes | None = None
-        self._body: list[bytes] = []
+        self._body: list[bytes] | None = None
         self._body_bytes = 0
         self._routed: tuple[httpx.URL, str] | None = None
         self._method = ""
-
-    @property
-    def in_head(self) -> bool:
-        return self.started and self._in_head
 
     # -- input -----------------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         if self.done:
             return
+        size = len(data)
         if self._in_head:
-            self._head_bytes += len(data)
+            self._head_bytes += size
+        self._fed_before = self._fed
+        self._fed += size
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -268,30 +272,38 @@ class RequestReader:
     # -- httptools callbacks -----------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.started = True
+        self.started = self.in_head = True
+        self._begun_at = self._fed_before
 
     def on_url(self, url: bytes) -> None:
         self._target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._size += len(name) + len(value) + 4
         if len(name) in _NOTED_LENGTHS:
             lowered = name.lower()
             if lowered == b"host":
-                self._hosts.append(value)
+                self._hosts += 1
+                self._host = value
             elif lowered == b"content-length":
                 self._length = value
             elif lowered == b"expect":
                 self._expect = value
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self._in_head = self.in_head = False
         self._head_bytes = 0
-        too_large = self._size + len(self._target) > self.limits.max_head_bytes
+        limit = self.limits.max_head_bytes
+        # Counted exactly only when the bytes it arrived in could hold a larger head.
+        too_large = self._fed - self._begun_at > limit and self._head_size() > limit
         refusal = self._too_large_head() if too_large else self._check()
         if refusal is not None:
             raise _Refused(refusal)
+
+    def _head_size(self) -> int:
+        """The head's bytes: request line and field lines, with their CRLFs."""
+        fields = sum(len(name) + len(value) + 4 for name, value in self._headers)
+        return 16 + len(self._target) + fields
 
     def _check(self) -> Refusal | None:
         """The request line: a version we speak and a target an origin server serves."""
@@ -314,11 +326,12 @@ class RequestReader:
     def _check_fields(self, version: str, method: bytes) -> Refusal | None:
         """Host (and so the URL), the announced body size, and Expect."""
         hosts = self._hosts
-        if len(hosts) > 1 or (version == "1.1" and not hosts):
+        if hosts > 1 or (version == "1.1" and not hosts):
             # RFC 9112 section 3.2: exactly one Host in HTTP/1.1, or the server answers 400.
-            return Refusal(400, f"an HTTP/1.1 request needs exactly one Host, got {len(hosts)}")
+            return Refusal(400, f"an HTTP/1.1 request needs exactly one Host, got {hosts}")
+        host = self.authority if self._host is None else self._host
         try:
-            self._routed = _routed(self.scheme, hosts[0] if hosts else self.authority, self._target)
+            self._routed = _routed(self.scheme, host, self._target)
         except (ValueError, httpx.InvalidURL) as exc:
             return Refusal(400, str(exc), self._shown(method))
         if self._length and int(self._length) > self.limits.max_body_bytes:
@@ -335,7 +348,10 @@ class RequestReader:
         self._body_bytes += len(body)
         if self._body_bytes > self.limits.max_body_bytes:
             raise _Refused(self._too_large_body())
-        self._body.append(body)
+        if self._body is None:
+            self._body = [body]
+        else:
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
         assert self._routed is not None
@@ -348,7 +364,7 @@ class RequestReader:
                 url,
                 path,
                 tuple(self._headers),
-                b"".join(self._body) if self._body else b"",
+                b"".join(self._body) if self._body is not None else b"",
                 self._parser.should_keep_alive(),
             )
         )
