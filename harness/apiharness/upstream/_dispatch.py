@@ -121,7 +121,6 @@ class Dispatcher:
         now, monotonic = clock.time(), clock.monotonic()
         if path is None:
             path = request.url.path  # decoded on every access: once is enough
-        arrival = Arrival(path, now, monotonic)
         route = self.router.find(request, path)
         if route is None:
             text = self.router.explain(request, self.router.routes())
@@ -129,8 +128,7 @@ class Dispatcher:
                 self._unmatched.append(text)
             headers = (("Content-Type", "text/plain; charset=utf-8"), ("X-Apiharness", "unmatched"))
             answer = Plan(_UNMATCHED, ResponseData(404, headers, text.encode()))
-            entry = _entry(request, arrival, answer, route=None)
-            self.journal.append(entry)
+            entry = self._record(request, Arrival(path, now, monotonic), answer, None)
             return Exchange(request, answer, entry, None)
         with route.lock:
             ctx = Context(request, route.rng, monotonic, route)
@@ -142,6 +140,7 @@ class Dispatcher:
                     break
             if plan is None:
                 plan = route.runner.plan(ctx)
+            arrival = Arrival(path, now, monotonic)
             if plan.pending is None:
                 return Exchange(request, plan, self._record(request, arrival, plan, route), route)
         exchange = Exchange(request, plan, None, route, arrival)
@@ -161,33 +160,29 @@ class Dispatcher:
         exchange.plan = plan
 
     def _record(
-        self, request: httpx.Request, arrival: Arrival, plan: Plan, route: Route
+        self, request: httpx.Request, arrival: Arrival, plan: Plan, route: Route | None
     ) -> JournalEntry:
-        """Journal a planned request on its route (the route's lock is held)."""
-        entry = _entry(request, arrival, plan, route=route)
-        route.record(entry)
+        """Journal a planned request, on its route if it has one (whose lock is held)."""
+        seen = plan.memo.get(None)
+        if seen is None:  # what the journal says of the plan, the same for every request
+            response = plan.response
+            status = response.status if response and plan.fault is not Fault.DROP else None
+            seen = plan.memo[None] = (status, plan.processed, plan.faulty)
+        status, processed, faulty = seen
+        entry = JournalEntry(
+            request,
+            arrival.path,
+            arrival.time,
+            arrival.monotonic,
+            plan.behaviour,
+            route,
+            status,
+            processed,
+            resumed_after=plan.resumed_after,
+            response=plan.response,
+            faulty=faulty,
+        )
+        if route is not None:
+            route.record(entry)
         self.journal.append(entry)
         return entry
-
-
-def _entry(
-    request: httpx.Request, arrival: Arrival, plan: Plan, *, route: Route | None
-) -> JournalEntry:
-    seen = plan.memo.get(None)
-    if seen is None:  # what the journal says of the plan, the same for every request
-        status = plan.response.status if plan.response and plan.fault is not Fault.DROP else None
-        seen = plan.memo[None] = (status, plan.processed, plan.faulty)
-    status, processed, faulty = seen
-    return JournalEntry(
-        request,
-        arrival.path,
-        arrival.time,
-        arrival.monotonic,
-        plan.behaviour,
-        route,
-        status,
-        processed,
-        resumed_after=plan.resumed_after,
-        response=plan.response,
-        faulty=faulty,
-    )

@@ -80,8 +80,6 @@ _MAX_QUEUED = 16
 # The lingering close after an answer of the server's own: how long, and how much it discards.
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1 << 20
-# The steps the socket driver must wait on (a tuple: `Wait | Hang` would be built per step).
-_WAITS = (Wait, Hang)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -295,18 +293,19 @@ class _Connection(asyncio.Protocol):
         assert transport is not None
         out: list[bytes] = []
         for step in steps:
-            if isinstance(step, _WAITS):
-                transport.write(b"".join(out))
-                return step
-            if isinstance(step, Head):
+            # The steps are final classes: compared by type, the most common first.
+            if type(step) is Head:
                 out.append(_head(step.status, step.headers, not keep_alive))
-            elif isinstance(step, Send):
+            elif type(step) is Send:
                 out.append(step.data)
-            elif isinstance(step, Chunk):
+            elif type(step) is Chunk:
                 # chunk-size in hex, the data; the empty chunk is the last (RFC 9112 §7.1)
                 size = b"%x\r\n" % len(step.data)
                 out.append(size + step.data + b"\r\n" if step.data else b"0\r\n\r\n")
-            elif isinstance(step, Abort):
+            elif type(step) is Wait or type(step) is Hang:
+                transport.write(b"".join(out))
+                return step
+            elif type(step) is Abort:
                 if out:  # what went before the reset (a stream's events) goes out first
                     transport.write(b"".join(out))
                 abort_with_rst(transport)
