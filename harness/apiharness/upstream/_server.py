@@ -12,13 +12,13 @@ socket (Nagle plus delayed ACK would add ~40 ms per request).
 parser, which uvicorn uses), not by hand: its framing is strict where the hand-written parser
 was lenient (a negative chunk size spun the server; a negative Content-Length re-served one
 request without end). httptools rather than h11, measured in ``make bench
-BENCH_ARGS=upstream`` (1 Dec 2026, load average ~15 on 2 cores): parsing the request head
-httpx sends costs the reader, checks included, 9 µs against h11's 90 µs (h11 must also be
-handed a response before it reads the next request), and as a callback parser it is driven
-by an ``asyncio.Protocol`` with no extra buffering. End to end, one httpx client in the same
-process: this server 833 req/s beside the no-op yardstick's 690, uvicorn with h11 443 and
-uvicorn with httptools 389, pytest-httpserver 879; the load made these rows swing by 2x from
-run to run, so the README also gives CPU time per request, old and new server side by side.
+BENCH_ARGS=upstream`` (1 Dec 2026, a quiet 2-core machine): parsing the request head httpx
+sends costs the reader, checks included, 2.8 µs against h11's 30 µs (h11 must also be handed
+a response before it reads the next request), and as a callback parser it is driven by an
+``asyncio.Protocol`` with no extra buffering. End to end, one httpx client in the same
+process, requests per second: this server 2,835, uvicorn with httptools 2,229, uvicorn with
+h11 2,059, pytest-httpserver 1,151, beside the no-op yardstick's 2,957 (0.96x; 0.90–0.92x by
+CPU time per request over four runs, see ``docs/performance.md``).
 A request the server cannot accept (malformed, past the
 :class:`~apiharness.upstream.Limits`) is answered 400, 408, 413, 417, 431, 501 or 505, the
 connection is closed, and it is journaled in ``journal.rejected``: a client protocol error is
