@@ -282,3 +282,39 @@ def test_required_response_headers_are_sent() -> None:
     up.from_spec(document)
     answer = client_for(up).get("/limits")
     assert 0 <= int(answer.headers["X-Rate-Remaining"]) <= 100
+
+
+def test_an_encoded_slash_is_part_of_a_path_parameter() -> None:
+    # RFC 3986 section 2.2: "%2F" inside a segment is data. /files/a%2Fb is the file "a/b",
+    # not version "b" of the file "a".
+    def answering(text: str, *names: str) -> dict[str, object]:
+        return {
+            "get": {
+                "parameters": [
+                    {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for n in names
+                ],
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"text/plain": {"schema": {"type": "string"}, "example": text}},
+                    }
+                },
+            }
+        }
+
+    up = Upstream()
+    up.from_spec(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "t", "version": "1"},
+            "paths": {
+                "/files/{name}": answering("file", "name"),
+                "/files/{name}/{version}": answering("version", "name", "version"),
+            },
+        }
+    )
+    http = client_for(up)
+    assert http.get("/files/a%2Fb").text == "file"
+    assert http.get("/files/a/b").text == "version"
+    assert http.get("/files/a%2Fb/c").text == "version"

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 
 from apiharness._stacks import httpx
+from apiharness._urls import path_segments
 from apiharness.clock import Clock
 from apiharness.upstream._behaviours import Behaviour, Context, Fault, Plan, ResponseData
 from apiharness.upstream._journal import Journal, JournalEntry
@@ -118,7 +119,7 @@ class Dispatcher:
         now, monotonic = clock.time(), clock.monotonic()
         path = request.url.path  # decoded on every access: once is enough
         arrival = Arrival(path, now, monotonic)
-        route = self.router.find(request, path)
+        route = self.router.find(request, path_segments(request.url.raw_path))
         if route is None:
             text = self.router.explain(request, self.router.routes())
             with self._lock:
