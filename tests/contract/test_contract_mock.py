@@ -318,3 +318,41 @@ def test_an_encoded_slash_is_part_of_a_path_parameter() -> None:
     assert http.get("/files/a%2Fb").text == "file"
     assert http.get("/files/a/b").text == "version"
     assert http.get("/files/a%2Fb/c").text == "version"
+
+
+@pytest.mark.parametrize("path", ["/users/7", "/users", "/users/7/items", "/users/0"])
+def test_head_is_answered_as_get_without_the_body(path: str) -> None:
+    # RFC 9110 section 9.3.2: HEAD is GET without content, same status and header fields.
+    # The description declares only GET on these paths.
+    # Bodies are generated per request: two upstreams with one seed answer alike.
+    answers = []
+    for method in ("GET", "HEAD"):
+        up = Upstream(seed=3)
+        up.from_spec(USERS)
+        answers.append(client_for(up).request(method, path))
+    got, head = answers
+    assert head.status_code == got.status_code
+    assert head.content == b""
+    assert head.headers == got.headers  # Content-Length included: what GET sent
+    assert int(head.headers["content-length"]) == len(got.content) > 0
+
+
+def test_a_declared_head_operation_answers_for_itself() -> None:
+    up = Upstream()
+    up.from_spec(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "t", "version": "1"},
+            "paths": {
+                "/n": {
+                    "get": {"responses": {"200": {"description": "ok"}}},
+                    "head": {"responses": {"204": {"description": "exists"}}},
+                },
+                "/posted": {"post": {"responses": {"201": {"description": "made"}}}},
+            },
+        }
+    )
+    http = client_for(up)
+    assert http.head("/n").status_code == 204
+    assert http.head("/posted").status_code == 404  # no GET to answer as
+    up.allow_unmatched = True

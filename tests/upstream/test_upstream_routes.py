@@ -332,3 +332,27 @@ def test_an_encoded_slash_stays_inside_its_segment() -> None:
     up.get("/a%20b/c d").respond(respond(200, text="literal"))
     assert http.get("/a b/c%20d").text == "literal"
     assert http.get("/a%2Fb/c d").status_code == 404  # "a/b" is not "a b"
+
+
+def test_head_is_served_by_the_get_route_unless_a_head_route_matches() -> None:
+    # RFC 9110 section 9.3.2: HEAD is GET without content; section 8.6: a Content-Length sent
+    # with it is the one GET would have sent.
+    up = Upstream()
+    get = up.get("/items/{id}").respond(respond(200, json={"id": 1}, headers={"ETag": '"v1"'}))
+    up.head("/items/special").respond(respond(204))
+    up.post("/orders").respond(respond(201))
+    http = client(up)
+    body = http.get("/items/1")
+    head = http.head("/items/1")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers == body.headers
+    assert head.headers["content-length"] == str(len(body.content))
+    assert len(get.calls) == 2  # the HEAD counts as one of the GET route's calls
+    assert http.head("/items/special").status_code == 204
+    assert http.head("/orders").status_code == 404
+    with up.serve() as server:  # the same on the wire
+        on_wire = httpx.head(server.base_url + "/items/1", timeout=5)
+        assert (on_wire.status_code, on_wire.content) == (200, b"")
+        assert on_wire.headers["content-length"] == str(len(body.content))
+        assert on_wire.headers["etag"] == '"v1"'
+    up.allow_unmatched = True

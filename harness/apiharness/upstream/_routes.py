@@ -393,8 +393,18 @@ class Router:
 
     def find(self, request: httpx.Request, segments: Sequence[str]) -> Route | None:
         """The first-declared route that matches ``request``, whose path has the (decoded)
-        ``segments`` (see :func:`apiharness._urls.path_segments`)."""
-        root = self._roots.get(request.method)
+        ``segments`` (see :func:`apiharness._urls.path_segments`).
+
+        A ``HEAD`` request that no ``HEAD`` route matches is the ``GET`` route's: RFC 9110
+        section 9.3.2 makes HEAD a GET whose answer has no content (the delivery drops it).
+        """
+        found = self._find(request.method, request, segments)
+        if found is None and request.method == "HEAD":
+            found = self._find("GET", request, segments)
+        return found
+
+    def _find(self, method: str, request: httpx.Request, segments: Sequence[str]) -> Route | None:
+        root = self._roots.get(method)
         if root is None:
             return None
         best: Route | None = None

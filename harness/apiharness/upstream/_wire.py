@@ -132,8 +132,9 @@ def wire_steps(
         if plan.stream is not None and method != "HEAD":
             yield from _streamed(data, plan.stream, outcome)
             return
+        # HEAD: the Content-Length GET would have sent, and no content (RFC 9110 section 8.6).
         body = b"" if method == "HEAD" else data.body
-        head = Head(data.status, response_headers(data, len(body)))
+        head = Head(data.status, response_headers(data, len(data.body)))
         if plan.fault is Fault.TRUNCATE:
             outcome(False)
             yield head
