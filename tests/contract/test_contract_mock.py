@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +27,13 @@ BASES = {PAYMENTS: "/v1", USERS: ""}
 
 def client_for(up: Upstream) -> httpx.Client:
     return httpx.Client(transport=up, base_url=up.base_url)
+
+
+def mock_of(paths: dict[str, Any]) -> tuple[Upstream, httpx.Client]:
+    """An upstream serving a minimal OpenAPI 3.1 description with these paths, and a client."""
+    up = Upstream()
+    up.from_spec({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": paths})
+    return up, client_for(up)
 
 
 def test_serves_examples_then_generated_valid_bodies() -> None:
@@ -98,25 +106,20 @@ def test_problem_falls_back_to_documented_error_schema() -> None:
 def test_a_bad_request_never_gets_an_undocumented_status() -> None:
     # The operation documents 200 only: a bad request is answered as documented, and the
     # problem is named in a header instead of an invented 400.
-    up = Upstream()
-    up.from_spec(
+    _, http = mock_of(
         {
-            "openapi": "3.1.0",
-            "info": {"title": "t", "version": "1"},
-            "paths": {
-                "/n": {
-                    "get": {
-                        "parameters": [{"name": "q", "in": "query", "schema": {"type": "integer"}}],
-                        "responses": {"200": {"description": "ok"}},
-                    }
+            "/n": {
+                "get": {
+                    "parameters": [{"name": "q", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {"200": {"description": "ok"}},
                 }
-            },
+            }
         }
     )
-    answer = client_for(up).get("/n", params={"q": "ten"})
+    answer = http.get("/n", params={"q": "ten"})
     assert answer.status_code == 200
     assert "'q'" in answer.headers["apiharness-problem"]
-    assert "apiharness-problem" not in client_for(up).get("/n", params={"q": "10"}).headers
+    assert "apiharness-problem" not in http.get("/n", params={"q": "10"}).headers
 
 
 def test_validation_can_be_turned_off() -> None:
@@ -303,18 +306,12 @@ def test_an_encoded_slash_is_part_of_a_path_parameter() -> None:
             }
         }
 
-    up = Upstream()
-    up.from_spec(
+    _, http = mock_of(
         {
-            "openapi": "3.1.0",
-            "info": {"title": "t", "version": "1"},
-            "paths": {
-                "/files/{name}": answering("file", "name"),
-                "/files/{name}/{version}": answering("version", "name", "version"),
-            },
+            "/files/{name}": answering("file", "name"),
+            "/files/{name}/{version}": answering("version", "name", "version"),
         }
     )
-    http = client_for(up)
     assert http.get("/files/a%2Fb").text == "file"
     assert http.get("/files/a/b").text == "version"
     assert http.get("/files/a%2Fb/c").text == "version"
@@ -338,21 +335,15 @@ def test_head_is_answered_as_get_without_the_body(path: str) -> None:
 
 
 def test_a_declared_head_operation_answers_for_itself() -> None:
-    up = Upstream()
-    up.from_spec(
+    up, http = mock_of(
         {
-            "openapi": "3.1.0",
-            "info": {"title": "t", "version": "1"},
-            "paths": {
-                "/n": {
-                    "get": {"responses": {"200": {"description": "ok"}}},
-                    "head": {"responses": {"204": {"description": "exists"}}},
-                },
-                "/posted": {"post": {"responses": {"201": {"description": "made"}}}},
+            "/n": {
+                "get": {"responses": {"200": {"description": "ok"}}},
+                "head": {"responses": {"204": {"description": "exists"}}},
             },
+            "/posted": {"post": {"responses": {"201": {"description": "made"}}}},
         }
     )
-    http = client_for(up)
     assert http.head("/n").status_code == 204
     assert http.head("/posted").status_code == 404  # no GET to answer as
     up.allow_unmatched = True
