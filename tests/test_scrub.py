@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import traceback
 import urllib.parse
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from apiharness import AuthorizationServerError
-from apiharness._scrub import REDACTED, scrub
+from apiharness._scrub import REDACTED, scrub, scrub_exception
 from apiharness.oauth import AuthorizationCodeFlow, run_sync
 from apiharness.recording import encoded_forms
 
@@ -166,3 +167,27 @@ def test_a_schemathesis_report_quoting_a_response_scrubs_environment_secrets(
     assert "boss" in failure  # the server's text is still quoted...
     assert REDACTED in failure
     assert_no_form_of(report.format(), secret)  # ...but not the secret
+
+
+def _raised_with_a_cause(secret: str) -> AuthorizationServerError:
+    try:
+        raise ValueError(f"server said {secret}")
+    except ValueError as inner:
+        outer = AuthorizationServerError(
+            f"refresh failed: {secret}", error="invalid_grant", description=f"bad {secret}"
+        )
+        outer.add_note(f"note {secret}")
+        outer.__cause__ = inner
+        return outer
+
+
+def test_scrub_exception_cleans_args_attributes_notes_and_the_chain() -> None:
+    secret = "at-9f8e7d6c5b4a"
+    exc = _raised_with_a_cause(secret)
+    assert scrub_exception(exc, [SecretStr(secret), None]) is exc
+    assert str(exc) == f"refresh failed: {REDACTED}"
+    assert exc.description == f"bad {REDACTED}"
+    assert exc.error == "invalid_grant"
+    assert exc.__notes__ == [f"note {REDACTED}"]
+    assert str(exc.__cause__) == f"server said {REDACTED}"
+    assert secret not in "".join(traceback.format_exception(exc))

@@ -85,7 +85,7 @@ __all__ = [
 MARKERS = [
     "upstream(*routes, **options): declare the mocked upstream of the `upstream` and "
     "`upstream_server` fixtures: mappings {'METHOD /path': behaviour or [script]}; options "
-    "allow_unmatched=, check_expectations=, base_url= (see apiharness.upstream)",
+    "allow_unmatched=, check_expectations=, allow_rejected=, base_url= (see apiharness.upstream)",
     "apiharness_real_time: this test runs in real time; it must not use the `clock` fixture",
     _RECORDING_MARKER,
     _pact.MARKER,

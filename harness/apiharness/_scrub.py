@@ -18,6 +18,8 @@ OAuth server's ``error_description``, a Schemathesis failure with the response b
 exception. That text is not ours and may echo a secret (a server that repeats the refresh token
 it was sent); every place that builds an exception or report from foreign text goes through
 it, and it shows a value as pydantic's ``SecretStr`` does, ``**********``.
+:func:`scrub_exception` scrubs an exception already raised, for the one who knows a secret its
+raiser did not (the token manager knows the access token a refresh replaces).
 :func:`secrets_from_env` names the environment variables that hold secrets by convention.
 """
 
@@ -40,6 +42,7 @@ __all__ = [
     "Needles",
     "encoded_forms",
     "scrub",
+    "scrub_exception",
     "secrets_from_env",
 ]
 
@@ -242,3 +245,22 @@ def scrub(
     # surrogatepass, as the needles are made: any str round-trips, lone surrogates included.
     data = text.encode("utf-8", "surrogatepass")
     return needles.replace(data, REDACTED.encode()).decode("utf-8", "surrogatepass")
+
+
+def scrub_exception(exc: BaseException, secrets: Iterable[str | SecretStr | None]) -> BaseException:
+    """Scrub ``exc`` in place, and the exceptions it was raised from: its ``args``, its notes
+    and its string attributes (an ``AuthorizationServerError``'s ``description``) lose every
+    value in ``secrets``, in any of its encodings. Returns ``exc``, to re-raise."""
+    values = [s.get_secret_value() if isinstance(s, SecretStr) else s for s in secrets]
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(scrub(a, values) if isinstance(a, str) else a for a in current.args)
+        for name, value in vars(current).items():
+            if isinstance(value, str):
+                setattr(current, name, scrub(value, values))
+            elif name == "__notes__" and isinstance(value, list):
+                value[:] = [scrub(n, values) if isinstance(n, str) else n for n in value]
+        current = current.__cause__ or current.__context__
+    return exc

@@ -12,7 +12,7 @@ The tree::
     │   ├── DeclarationError          a route or behaviour declared wrongly
     │   └── SecretNotFound            a declared secret has no value in any secrets backend
     ├── UpstreamError                 the mocked upstream saw something the test did not expect
-    │   ├── UnmatchedRequestError     a request matched no route
+    │   ├── UnmatchedRequestError     a request matched no route, or was refused as malformed
     │   ├── ExpectationError          a route's expected call count was not met
     │   └── ServerThreadError         an exception escaped a loopback server thread
     ├── ClientError                   raised by the reference clients
@@ -143,7 +143,10 @@ class UpstreamError(ApiHarnessError):
 
 
 class UnmatchedRequestError(UpstreamError):
-    """A request reached the mocked upstream but matched none of its routes."""
+    """A request reached the mocked upstream but matched none of its routes.
+
+    Also raised for requests the loopback server refused to read (client protocol errors).
+    """
 
 
 class ExpectationError(UpstreamError, AssertionError):

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +27,13 @@ BASES = {PAYMENTS: "/v1", USERS: ""}
 
 def client_for(up: Upstream) -> httpx.Client:
     return httpx.Client(transport=up, base_url=up.base_url)
+
+
+def mock_of(paths: dict[str, Any]) -> tuple[Upstream, httpx.Client]:
+    """An upstream serving a minimal OpenAPI 3.1 description with these paths, and a client."""
+    up = Upstream()
+    up.from_spec({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": paths})
+    return up, client_for(up)
 
 
 def test_serves_examples_then_generated_valid_bodies() -> None:
@@ -98,25 +106,20 @@ def test_problem_falls_back_to_documented_error_schema() -> None:
 def test_a_bad_request_never_gets_an_undocumented_status() -> None:
     # The operation documents 200 only: a bad request is answered as documented, and the
     # problem is named in a header instead of an invented 400.
-    up = Upstream()
-    up.from_spec(
+    _, http = mock_of(
         {
-            "openapi": "3.1.0",
-            "info": {"title": "t", "version": "1"},
-            "paths": {
-                "/n": {
-                    "get": {
-                        "parameters": [{"name": "q", "in": "query", "schema": {"type": "integer"}}],
-                        "responses": {"200": {"description": "ok"}},
-                    }
+            "/n": {
+                "get": {
+                    "parameters": [{"name": "q", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {"200": {"description": "ok"}},
                 }
-            },
+            }
         }
     )
-    answer = client_for(up).get("/n", params={"q": "ten"})
+    answer = http.get("/n", params={"q": "ten"})
     assert answer.status_code == 200
     assert "'q'" in answer.headers["apiharness-problem"]
-    assert "apiharness-problem" not in client_for(up).get("/n", params={"q": "10"}).headers
+    assert "apiharness-problem" not in http.get("/n", params={"q": "10"}).headers
 
 
 def test_validation_can_be_turned_off() -> None:
@@ -282,3 +285,65 @@ def test_required_response_headers_are_sent() -> None:
     up.from_spec(document)
     answer = client_for(up).get("/limits")
     assert 0 <= int(answer.headers["X-Rate-Remaining"]) <= 100
+
+
+def test_an_encoded_slash_is_part_of_a_path_parameter() -> None:
+    # RFC 3986 section 2.2: "%2F" inside a segment is data. /files/a%2Fb is the file "a/b",
+    # not version "b" of the file "a".
+    def answering(text: str, *names: str) -> dict[str, object]:
+        return {
+            "get": {
+                "parameters": [
+                    {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for n in names
+                ],
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {"text/plain": {"schema": {"type": "string"}, "example": text}},
+                    }
+                },
+            }
+        }
+
+    _, http = mock_of(
+        {
+            "/files/{name}": answering("file", "name"),
+            "/files/{name}/{version}": answering("version", "name", "version"),
+        }
+    )
+    assert http.get("/files/a%2Fb").text == "file"
+    assert http.get("/files/a/b").text == "version"
+    assert http.get("/files/a%2Fb/c").text == "version"
+
+
+@pytest.mark.parametrize("path", ["/users/7", "/users", "/users/7/items", "/users/0"])
+def test_head_is_answered_as_get_without_the_body(path: str) -> None:
+    # RFC 9110 section 9.3.2: HEAD is GET without content, same status and header fields.
+    # The description declares only GET on these paths.
+    # Bodies are generated per request: two upstreams with one seed answer alike.
+    answers = []
+    for method in ("GET", "HEAD"):
+        up = Upstream(seed=3)
+        up.from_spec(USERS)
+        answers.append(client_for(up).request(method, path))
+    got, head = answers
+    assert head.status_code == got.status_code
+    assert head.content == b""
+    assert head.headers == got.headers  # Content-Length included: what GET sent
+    assert int(head.headers["content-length"]) == len(got.content) > 0
+
+
+def test_a_declared_head_operation_answers_for_itself() -> None:
+    up, http = mock_of(
+        {
+            "/n": {
+                "get": {"responses": {"200": {"description": "ok"}}},
+                "head": {"responses": {"204": {"description": "exists"}}},
+            },
+            "/posted": {"post": {"responses": {"201": {"description": "made"}}}},
+        }
+    )
+    assert http.head("/n").status_code == 204
+    assert http.head("/posted").status_code == 404  # no GET to answer as
+    up.allow_unmatched = True

@@ -208,3 +208,26 @@ def test_the_mock_command_serves_a_pact(consumer_pact: Path) -> None:
             _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "2 interactions of the pact" in err
+
+
+def test_pact_paths_match_segment_by_segment(tmp_path: Path) -> None:
+    # Pact files hold paths decoded; a request's path is split on "/" before decoding, so a
+    # "%2F" is data inside a segment (RFC 3986 section 2.2) and braces or spaces are text.
+    from pact import Pact
+
+    pact = Pact("shop", "files").with_specification("V4")
+    pact.upon_receiving("a nested file").with_request("GET", "/files/a/b").will_respond_with(200)
+    (
+        pact.upon_receiving("a file named with braces")
+        .with_request("GET", "/files/report {2024}.txt")
+        .will_respond_with(204)
+    )
+    pact.write_file(tmp_path, overwrite=True)
+    up = Upstream()
+    up.from_pact(tmp_path / "shop-files.json")
+    http = _client(up)
+    assert http.get("/files/a/b").status_code == 200
+    assert http.get("/files/report%20%7B2024%7D.txt").status_code == 204
+    assert http.get("/files/a%2Fb").status_code == 404  # one segment "a/b", not two
+    with pytest.raises(UnmatchedRequestError):
+        up.verify()

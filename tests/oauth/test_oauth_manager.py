@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from apiharness import AuthorizationServerError, ConfigurationError, TokenUnavailable
+from apiharness._scrub import Needles
 from apiharness.clock import VirtualClock
 from apiharness.oauth import (
     AuthorizationCodeFlow,
@@ -413,3 +418,82 @@ def test_a_store_that_fails_to_save_does_not_lose_the_rotated_token(
     assert manager.get_token(http).expires_at == clock.time() + 3600
     assert manager.refresh_count == 1
     assert "refreshing=False" in repr(manager)
+
+
+# Token shapes seen in the wild: opaque urlsafe, JWT (dots), base64 with + / =, Basic-like
+# pairs, and text with spaces and non-ASCII (which a server URL- or JSON-escapes when echoing).
+TOKEN_SHAPES = [
+    "ya29.a0AfH6SMBx-opaque_token_0123456789",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "AbC+dEf/gHi=jKl+mNo/pQr==",
+    "user:pässwörd with spaces",
+]
+
+
+def _echoing_refresh(access: str, refresh: str, secret: str) -> tuple[Exception, str]:
+    """Refresh a token against an endpoint that echoes the credentials in several encodings
+    in its RFC 6749 error; returns the error and the manager's repr."""
+    forms = [
+        access,
+        quote(access, safe=""),
+        quote_plus(access),
+        base64.b64encode(access.encode()).decode(),
+        base64.urlsafe_b64encode(access.encode()).decode().rstrip("="),
+        refresh,
+        secret,
+    ]
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            400,
+            json={
+                "error": "invalid_grant",
+                "error_description": "revoked: " + " | ".join(forms),
+            },
+        )
+
+    flow = AuthorizationCodeFlow(
+        client_id="app",
+        client_secret=secret,
+        authorization_endpoint=f"{ISSUER}/authorize",
+        token_endpoint=f"{ISSUER}/token",
+        redirect_uri="http://127.0.0.1:8765/callback",
+    )
+    manager = TokenManager(flow, leeway=0)
+    manager.set_token(Token(SecretStr(access), expires_at=0.0, refresh_token=SecretStr(refresh)))
+    with (
+        httpx.Client(transport=httpx.MockTransport(endpoint)) as client,
+        pytest.raises(AuthorizationServerError) as info,
+    ):
+        manager.get_token(client)
+    return info.value, repr(manager)
+
+
+def _assert_scrubbed(error: Exception, shown: str, **secrets: str) -> None:
+    assert isinstance(error, AuthorizationServerError)
+    assert error.error == "invalid_grant"
+    assert error.description is not None
+    assert error.description.startswith("revoked: ")
+    text = "\n".join([str(error), repr(error), error.description, shown])
+    assert Needles(secrets).find(text.encode("utf-8", "surrogatepass")) == set()
+
+
+@pytest.mark.parametrize("access", TOKEN_SHAPES)
+def test_a_refresh_error_never_quotes_the_current_access_token(access: str) -> None:
+    secrets = {"access": access, "refresh": "rt-" + access[::-1], "secret": "cs-s3cr3t-value"}
+    error, shown = _echoing_refresh(**secrets)
+    _assert_scrubbed(error, shown, **secrets)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    access=st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters="*"),
+        min_size=8,
+        max_size=40,
+    )
+)
+def test_any_access_token_echoed_in_a_refresh_error_is_scrubbed(access: str) -> None:
+    secrets = {"access": access, "refresh": "refresh-token-0123456789", "secret": "s3cr3t-99"}
+    error, shown = _echoing_refresh(**secrets)
+    _assert_scrubbed(error, shown, **secrets)

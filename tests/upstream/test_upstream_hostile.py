@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from apiharness.errors import UnmatchedRequestError
 from apiharness.upstream import Limits, LoopbackServer, RejectedRequest, Upstream, respond
 
 BOUND = 5.0  # seconds within which the server answers or closes (generous on a shared machine)
@@ -210,3 +211,28 @@ def test_rejected_requests_have_a_clear_representation(served: LoopbackServer) -
     rejected = refused(served, 400, b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n")
     assert repr(rejected).startswith("RejectedRequest(400: client protocol error: ")
     assert "1 rejected as client protocol errors" in repr(served.upstream.journal)
+
+
+def test_verify_fails_on_a_refused_request_and_names_it_without_its_bytes(
+    served: LoopbackServer,
+) -> None:
+    up = served.upstream
+    up.verify()  # nothing refused yet
+    secret = b"Bearer sk-live-hostile-0123456789"
+    refused(served, 400, post(b"Authorization: " + secret + b"\r\nContent-Length: -1\r\n"))
+    with pytest.raises(UnmatchedRequestError) as info:
+        up.verify()
+    text = str(info.value)
+    assert "1 request(s) were refused as client protocol errors" in text
+    assert "RejectedRequest(400: client protocol error: " in text
+    assert "allow_rejected=True" in text
+    assert "sk-live" not in text
+    assert "Authorization" not in text
+    up.verify(allow_rejected=True)  # the keyword opts out for one call
+    up.allow_rejected = True
+    up.verify()  # ... the attribute for the upstream
+    with pytest.raises(UnmatchedRequestError):
+        up.verify(allow_rejected=False)  # the keyword wins over the attribute
+    up.allow_rejected = False
+    up.journal.clear()
+    up.verify()  # clearing the journal forgets the refusals

@@ -226,3 +226,51 @@ def test_the_subpackage_is_not_shadowed_by_the_fixture() -> None:
 
     assert module.Upstream.__name__ == "Upstream"
     assert apiharness.upstream is module
+
+
+REFUSED = """
+import socket
+import pytest, requests
+from apiharness.upstream import status
+
+SECRET = b"Bearer sk-live-plugin-0123456789"
+
+def send_malformed(up):
+    with socket.create_connection(("127.0.0.1", up.server.port), timeout=5) as sock:
+        sock.sendall(
+            b"GET /ok HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: " + SECRET
+            + b"\\r\\nContent-Length: -1\\r\\n\\r\\n"
+        )
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")
+
+def test_a_malformed_request_fails_at_teardown(upstream_server):
+    upstream_server.get("/ok").respond(status(204))
+    send_malformed(upstream_server)
+    assert requests.get(upstream_server.base_url + "/ok", timeout=5).status_code == 204
+
+@pytest.mark.upstream(allow_rejected=True)
+def test_the_marker_opts_out(upstream_server):
+    send_malformed(upstream_server)
+
+def test_the_next_test_is_not_blamed(upstream_server):
+    upstream_server.get("/ok").respond(status(204))
+    assert requests.get(upstream_server.base_url + "/ok", timeout=5).status_code == 204
+"""
+
+
+def test_requests_refused_as_client_protocol_errors_fail_at_teardown(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(REFUSED)
+    result = pytester.runpytest("-p", "apiharness", "-p", "no:randomly", "-p", "no:xdist")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_a_malformed_request_fails_at_teardown*",
+            "*UnmatchedRequestError: 1 request(s) were refused as client protocol errors*",
+            "*RejectedRequest(400: client protocol error: *",
+            "*allow_rejected=True*",
+        ]
+    )
+    assert "sk-live-plugin" not in result.stdout.str()

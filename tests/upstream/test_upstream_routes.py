@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apiharness import DeclarationError, ExpectationError, UnmatchedRequestError
+from apiharness._urls import path_segments
 from apiharness.upstream import (
     Behaviour,
     Outcome,
@@ -285,3 +287,72 @@ def test_any_parameter_name_openapi_allows_works(names: list[str], values: list[
     route = up.get(template).respond(status(204))
     assert client(up).get(path).status_code == 204
     assert route.params(path) == {name: values[i] for i, name in enumerate(names)}
+
+
+# -- percent-encoded path segments (RFC 3986 section 2.2: "%2F" is data, not a separator) ------
+
+# Not "." or "..": clients remove dot segments from paths (RFC 3986 section 5.2.4).
+SEGMENTS = st.lists(
+    st.text(st.characters(exclude_categories=("Cs",)), min_size=1).filter(
+        lambda s: s not in {".", ".."}
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(segments=SEGMENTS)
+def test_quoted_segments_route_and_come_back_as_sent(segments: list[str]) -> None:
+    # The client quotes each segment whole, so a "/" or "%" in one is data: the request must
+    # reach the route with as many parameters, and each must come back exactly.
+    names = [f"p{i}" for i in range(len(segments))]
+    up = Upstream()
+    route = up.get("".join(f"/{{{name}}}" for name in names))
+    route.respond(lambda request: respond(200, json=route.params(request.url.raw_path)))
+    raw = "/" + "/".join(quote(s, safe="") for s in segments)
+    assert path_segments(raw) == segments
+    answer = client(up).get(raw)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == dict(zip(names, segments, strict=True))
+
+
+def test_an_encoded_slash_stays_inside_its_segment() -> None:
+    up = Upstream()
+    one = up.get("/files/{name}").respond(respond(200, text="one"))
+    two = up.get("/files/{name}/{part}").respond(respond(200, text="two"))
+    mixed = up.get("/docs/{name}.json").respond(respond(200, text="mixed"))
+    http = client(up)
+    assert http.get("/files/a%2Fb").text == "one"
+    assert one.params("/files/a%2Fb") == {"name": "a/b"}
+    assert http.get("/files/a/b").text == "two"
+    assert two.params("/files/a/b") == {"name": "a", "part": "b"}
+    assert http.get("/docs/x%2Fy.json").text == "mixed"
+    assert mixed.params(b"/docs/x%2Fy.json?q=1") == {"name": "x/y"}
+    # A literal segment matches whether the template or the request encodes it.
+    up.get("/a%20b/c d").respond(respond(200, text="literal"))
+    assert http.get("/a b/c%20d").text == "literal"
+    assert http.get("/a%2Fb/c d").status_code == 404  # "a/b" is not "a b"
+
+
+def test_head_is_served_by_the_get_route_unless_a_head_route_matches() -> None:
+    # RFC 9110 section 9.3.2: HEAD is GET without content; section 8.6: a Content-Length sent
+    # with it is the one GET would have sent.
+    up = Upstream()
+    get = up.get("/items/{id}").respond(respond(200, json={"id": 1}, headers={"ETag": '"v1"'}))
+    up.head("/items/special").respond(respond(204))
+    up.post("/orders").respond(respond(201))
+    http = client(up)
+    body = http.get("/items/1")
+    head = http.head("/items/1")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers == body.headers
+    assert head.headers["content-length"] == str(len(body.content))
+    assert len(get.calls) == 2  # the HEAD counts as one of the GET route's calls
+    assert http.head("/items/special").status_code == 204
+    assert http.head("/orders").status_code == 404
+    with up.serve() as server:  # the same on the wire
+        on_wire = httpx.head(server.base_url + "/items/1", timeout=5)
+        assert (on_wire.status_code, on_wire.content) == (200, b"")
+        assert on_wire.headers["content-length"] == str(len(body.content))
+        assert on_wire.headers["etag"] == '"v1"'
+    up.allow_unmatched = True

@@ -55,8 +55,11 @@ def test_the_sequences_name_each_fault() -> None:
     dribbled = steps_of(u.dribble(2, over=1.0))
     assert [type(e) for e in dribbled] == [Head, Wait, Send, Wait, str, Send]
     assert [e.seconds for e in dribbled if isinstance(e, Wait)] == [0.5, 0.5]
-    head = next(e for e in steps_of(u.respond(200, text="abc"), "HEAD") if isinstance(e, Head))
-    assert ("Content-Length", "0") in head.headers
+    # HEAD: the Content-Length GET would send (RFC 9110 section 8.6), and no content.
+    steps = steps_of(u.respond(200, text="abc"), "HEAD")
+    head = next(e for e in steps if isinstance(e, Head))
+    assert ("Content-Length", "3") in head.headers
+    assert b"".join(e.data for e in steps if isinstance(e, Send)) == b""
 
 
 def test_a_driver_that_stops_early_settles_not_delivered() -> None:

@@ -26,6 +26,7 @@ from apiharness.webhooks import (
     shopify,
     standard,
 )
+from apiharness.webhooks._schemes import scheme_named
 
 SECRET = "whsec_" + "a2V5LWZvci10ZXN0cw=="
 
@@ -166,3 +167,35 @@ def test_store_behaves_like_a_dict_of_expiry_times(store: Any, steps: list[Any])
         assert store.claim(key, now=now) is fresh
         if fresh:
             model[key] = now + 60
+
+
+def test_shopify_dedup_keys_on_the_event_id_shopify_documents(store: Any) -> None:
+    # https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates: the same
+    # X-Shopify-Event-Id on more than one webhook marks a duplicate, whatever the
+    # X-Shopify-Webhook-Id of each.
+    body = b'{"id": 820982911946154508}'
+    signed = shopify.sign(body, "shop-secret")  # neither id is signed
+
+    def delivery(event_id: str, webhook_id: str) -> dict[str, str]:
+        return {**signed, "X-Shopify-Event-Id": event_id, "X-Shopify-Webhook-Id": webhook_id}
+
+    shopify.verify(body, delivery("evt-1", "wh-1"), "shop-secret", dedup=store)
+    retry = delivery("evt-1", "wh-2")
+    with pytest.raises(WebhookDuplicate) as info:
+        shopify.verify(body, retry, "shop-secret", dedup=store)
+    assert info.value.delivery_id == "evt-1"
+    # Another event is processed even if a webhook id repeats.
+    shopify.verify(body, delivery("evt-2", "wh-1"), "shop-secret", dedup=store)
+    # sign() sends both headers, and a retry signed with the event's id keeps it.
+    headers = shopify.sign(body, "shop-secret", event_id="evt-3", delivery_id="wh-3")
+    assert headers["X-Shopify-Event-Id"] == "evt-3"
+    assert headers["X-Shopify-Webhook-Id"] == "wh-3"
+    # The sender's retry of a Shopify delivery keeps its event id.
+    scheme = scheme_named("shopify")
+    assert scheme.delivery_header == shopify.EVENT_HEADER
+    resent = scheme.sign(body, "shop-secret", delivery_id="evt-3")
+    assert resent[shopify.EVENT_HEADER] == "evt-3"
+    # Dedup needs the header it keys on.
+    del retry[shopify.EVENT_HEADER]
+    with pytest.raises(MissingWebhookHeader, match="X-Shopify-Event-Id"):
+        shopify.verify(body, retry, "shop-secret", dedup=store)

@@ -100,7 +100,7 @@ class Receiver:
             return headers["webhook-id"]
         if scheme == "shopify":
             shopify.verify(body, headers, secret, dedup=seen)
-            return headers["x-shopify-webhook-id"]
+            return headers["x-shopify-event-id"]
         if scheme == "stripe":
             stripe.verify(body, headers, secret)
         elif scheme == "slack":

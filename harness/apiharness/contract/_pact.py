@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from apiharness._stacks import httpx
 from apiharness.contract._pact_matching import Body, Message, check_rules, iter_rules, mismatches
@@ -365,9 +365,12 @@ def _template(interaction: PactInteraction) -> str:
     path = interaction.request.path or "/"
     if not path.startswith("/"):
         path = "/" + path
-    if not interaction.request.rules.get("path"):
-        return path.replace("{", "%7B").replace("}", "%7D")
     segments = path[1:].split("/")
+    if not interaction.request.rules.get("path"):
+        # Pact files hold paths decoded (the Pact maintainers' rule, in
+        # https://github.com/DiUS/pact-jvm/issues/66): encode each segment, so that a brace is
+        # no parameter and a '%' stays itself once the route decodes its template.
+        return "/" + "/".join(quote(s, safe="") for s in segments)
     return "/" + "/".join(f"{{p{i}}}" if s else "" for i, s in enumerate(segments))
 
 

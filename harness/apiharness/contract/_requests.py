@@ -198,7 +198,7 @@ class RequestCheck:
         if not self.enabled:
             return None
         try:
-            self.check(request, route.params(request.url.path))
+            self.check(request, route.params(request.url.raw_path))
         except RequestProblem as problem:
             return self.on_problem(self.operation, problem)  # type: ignore[no-any-return]
         return None

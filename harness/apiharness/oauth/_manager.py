@@ -30,6 +30,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from apiharness._scrub import scrub_exception
 from apiharness._stacks import AuthBase, httpx, is_a, restack
 from apiharness.clock import get_clock
 from apiharness.errors import ConfigurationError, OAuthError, TokenUnavailable
@@ -165,6 +166,10 @@ class TokenManager:
         try:
             token = yield from self._refresh_shared(flight, locked=locked)
         except OAuthError as exc:
+            # A server may echo the access token being replaced (in error_description), and
+            # the refresher never saw it: the manager, which holds it, scrubs it here, with the
+            # refresh token, before any caller or follower sees the error.
+            scrub_exception(exc, (flight.stale.access_token, flight.refresh_token))
             self._land(flight, exc)
             raise
         except BaseException as exc:

@@ -17,9 +17,11 @@ and through nothing else of the upstream's:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from apiharness._stacks import httpx
+from apiharness._urls import path_segments
 from apiharness.clock import Clock
 from apiharness.upstream._behaviours import Behaviour, Context, Fault, Plan, ResponseData
 from apiharness.upstream._journal import Journal, JournalEntry
@@ -110,18 +112,27 @@ class Dispatcher:
         self.journal.clear()
 
     def dispatch(
-        self, request: httpx.Request, clock: Clock, *, choose: bool = True, path: str | None = None
+        self,
+        request: httpx.Request,
+        clock: Clock,
+        *,
+        choose: bool = True,
+        path: str | None = None,
+        segments: Sequence[str] | None = None,
     ) -> Exchange:
         """Match ``request``, run policies and the script, journal it. The body must be read.
 
         A callable behaviour runs after the route's lock is released: by default here, or,
         with ``choose=False``, when the caller passes the pending exchange to :meth:`choose`.
-        ``path`` is the request's decoded URL path, when the caller already has it.
+        ``path`` (the decoded URL path) and ``segments`` (:func:`~apiharness._urls.path_segments`
+        of the raw path) are passed by a caller that already has them.
         """
         now, monotonic = clock.time(), clock.monotonic()
         if path is None:
             path = request.url.path  # decoded on every access: once is enough
-        route = self.router.find(request, path)
+        if segments is None:
+            segments = path_segments(request.url.raw_path)
+        route = self.router.find(request, segments)
         if route is None:
             text = self.router.explain(request, self.router.routes())
             with self._lock:

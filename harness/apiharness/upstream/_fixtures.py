@@ -3,10 +3,11 @@
 ``upstream`` is a fresh in-process :class:`Upstream` per test. ``upstream_server`` is the
 same on a loopback socket: one server per session (per xdist worker, so workers never share
 a port or state), cleared before each test rather than restarted, which makes it cheaper per
-test than starting a server. Both verify at teardown: a request that matched no route, or a
-route whose ``expect=`` count was not met, fails the test with a message saying how to opt
-out; ``upstream_server`` also re-raises errors from the server thread. A test that already
-failed gets these findings printed with its failure instead of a second error.
+test than starting a server. Both verify at teardown: a request that matched no route, a
+route whose ``expect=`` count was not met, or a request the loopback server refused as a
+client protocol error fails the test with a message saying how to opt out;
+``upstream_server`` also re-raises errors from the server thread. A test that already failed
+gets these findings printed with its failure instead of a second error.
 
 The marker declares the upstream without code::
 
@@ -40,7 +41,7 @@ __all__ = [
     "upstream_session_server",
 ]
 
-_OPTIONS = ("allow_unmatched", "check_expectations", "base_url")
+_OPTIONS = ("allow_unmatched", "check_expectations", "allow_rejected", "base_url")
 
 
 def _declare(up: Upstream, routes: object) -> None:
@@ -86,7 +87,7 @@ def apply_marker(up: Upstream, node: pytest.Item, *, served: bool) -> None:
                 f"@pytest.mark.upstream got unknown option(s) {sorted(unknown)}; "
                 f"it accepts {', '.join(_OPTIONS)}"
             )
-        for name in ("allow_unmatched", "check_expectations"):
+        for name in ("allow_unmatched", "check_expectations", "allow_rejected"):
             if name in marker.kwargs:
                 value = marker.kwargs[name]
                 if not isinstance(value, bool):
@@ -143,6 +144,7 @@ def apiharness_upstream_server(
     server.check()  # never blame this test for a previous one's leftovers
     up.reset()
     up.seed, up.allow_unmatched, up.check_expectations = apiharness_seed, False, True
+    up.allow_rejected = False
     apply_marker(up, request.node, served=True)
     yield up
     try:

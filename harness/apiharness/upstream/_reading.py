@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import httptools
 
 from apiharness._stacks import httpx
+from apiharness._urls import path_segments
 from apiharness.errors import ConfigurationError
 
 __all__ = ["Limits", "ParsedRequest", "Refusal", "RequestReader", "WireRequest"]
@@ -84,6 +85,7 @@ class ParsedRequest:
     method: str
     url: httpx.URL
     path: str
+    segments: tuple[str, ...]  # of the raw path, each decoded (``_urls.path_segments``)
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
     keep_alive: bool
@@ -144,11 +146,11 @@ class _Refused(Exception):
 
 
 @functools.lru_cache(maxsize=4096)
-def _routed(scheme: str, authority: bytes, target: bytes) -> tuple[httpx.URL, str]:
-    """The URL a request is routed by, and its decoded path (cached: tests send the same few
-    over and over)."""
+def _routed(scheme: str, authority: bytes, target: bytes) -> tuple[httpx.URL, str, tuple[str, ...]]:
+    """The URL a request is routed by, its decoded path and the segments routes match (cached:
+    tests send the same few over and over)."""
     url = _url(scheme, authority, target)
-    return url, url.path
+    return url, url.path, tuple(path_segments(url.raw_path))
 
 
 def _url(scheme: str, authority: bytes, target: bytes) -> httpx.URL:
@@ -215,7 +217,7 @@ class RequestReader:
         self._expect: bytes | None = None
         self._body: list[bytes] | None = None
         self._body_bytes = 0
-        self._routed: tuple[httpx.URL, str] | None = None
+        self._routed: tuple[httpx.URL, str, tuple[str, ...]] | None = None
         self._method = ""
 
     # -- input -----------------------------------------------------------------------------------
@@ -355,7 +357,7 @@ class RequestReader:
 
     def on_message_complete(self) -> None:
         assert self._routed is not None
-        url, path = self._routed
+        url, path, segments = self._routed
         if self.to_client:  # the body came without waiting for 100 Continue: none is due
             self.to_client.clear()
         self.ready.append(
@@ -363,6 +365,7 @@ class RequestReader:
                 self._method,
                 url,
                 path,
+                segments,
                 tuple(self._headers),
                 b"".join(self._body) if self._body is not None else b"",
                 self._parser.should_keep_alive(),

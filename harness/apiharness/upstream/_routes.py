@@ -4,22 +4,25 @@ A route is a method, a path template (``/users/{id}``; a segment may also mix te
 parameter, ``/files/{name}.json``) and optional host, query and header matchers. The
 :class:`Router` indexes routes in a trie keyed by method and literal path segments, so finding
 the route for a request costs the same with 1 or 10,000 routes (respx and pytest-httpx scan
-every route). When several routes match, the first declared wins.
+every route). When several routes match, the first declared wins. A request's path is split
+on ``/`` as sent, then each segment is percent-decoded (RFC 3986: ``%2F`` is data inside a
+segment, not a separator); literal segments of templates are decoded too.
 
 An unmatched request gets a diagnostic naming the closest routes and why each did not match.
 """
 
 from __future__ import annotations
 
-import functools
 import random
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from urllib.parse import unquote
 
 from apiharness._stacks import httpx
+from apiharness._urls import path_segments
 from apiharness.errors import DeclarationError
 from apiharness.upstream._behaviours import Behaviour, ResponseData, Runner, respond
 from apiharness.upstream._scripts import script_of
@@ -66,38 +69,60 @@ class RoutePolicy(Protocol):
 
 
 class _Template:
-    """A parsed path template. Its regex is compiled on first use: declaring thousands of
-    routes (cassettes, specs) should not pay for regexes that literal matching never needs."""
+    """A parsed path template, matched segment by segment against a request's segments.
+
+    Both sides are percent-decoded per segment, after splitting on ``/`` (RFC 3986: ``%2F``
+    inside a segment is data): ``/files/{name}`` takes ``/files/a%2Fb`` with ``name="a/b"``,
+    and a literal segment may be declared encoded or not (``/a%20b`` and ``/a b`` are one).
+    """
 
     def __init__(
         self,
         text: str,
         segments: tuple[str | None, ...],
-        pattern: str,
-        mixed: bool,
+        affixes: tuple[tuple[str, str], ...],
         names: tuple[str, ...] = (),
     ) -> None:
         self.text = text
         self.segments = segments  # literal text, or None for a segment with a parameter
-        self.pattern = pattern
-        self.names = names  # the parameters, in the order of the regex's groups
+        self.affixes = affixes  # per parameter segment, its text before and after the parameter
+        self.names = names  # the parameters, in path order
         # Set by the spec mock: a last segment that is a whole parameter may also take the
         # rest of the path, slashes included (GitHub's {ref} is "heads/main"), when no route
         # matches segment by segment.
         self.tail = False
-        self.mixed = mixed  # some segment mixes text and a parameter: the regex has the last word
-
-    @functools.cached_property
-    def regex(self) -> re.Pattern[str]:
-        return re.compile(self.pattern)
-
-    @functools.cached_property
-    def tail_regex(self) -> re.Pattern[str]:
-        return re.compile(self.pattern.removesuffix("([^/]+)") + "(.+)")
+        # Some segment mixes text and a parameter: the trie cannot tell, `values` has the last word.
+        self.mixed = any(affix != ("", "") for affix in affixes)
 
     @property
     def takes_tail(self) -> bool:
         return self.tail and bool(self.segments) and self.segments[-1] is None and not self.mixed
+
+    def values(self, segments: Sequence[str]) -> list[str] | None:
+        """The parameters' values in a request's (decoded) ``segments``; None if they don't fit."""
+        if len(segments) != len(self.segments):
+            return None
+        values = []
+        affixes = iter(self.affixes)
+        for want, got in zip(self.segments, segments, strict=True):
+            if want is not None:
+                if got != want:
+                    return None
+                continue
+            before, after = next(affixes)
+            if len(got) <= len(before) + len(after) or not (
+                got.startswith(before) and got.endswith(after)
+            ):
+                return None
+            values.append(got[len(before) : len(got) - len(after)])
+        return values
+
+    def tail_values(self, segments: Sequence[str]) -> list[str] | None:
+        """:meth:`values` with the last parameter taking the rest of a longer path."""
+        count = len(self.segments)
+        if not self.takes_tail or len(segments) <= count:
+            return None
+        return self.values([*segments[: count - 1], "/".join(segments[count - 1 :])])
 
 
 def parse_template(template: object) -> _Template:
@@ -113,7 +138,8 @@ def parse_template(template: object) -> _Template:
             "query={'name': 'value'}"
         )
     segments: list[str | None] = []
-    pattern, names, mixed = [], [], False
+    affixes: list[tuple[str, str]] = []
+    names: list[str] = []
     for segment in template[1:].split("/"):
         params = _PARAM.findall(segment)
         leftover = _PARAM.sub("", segment)
@@ -129,16 +155,14 @@ def parse_template(template: object) -> _Template:
             )
         names.extend(params)
         if not params:
-            segments.append(segment)
-            pattern.append(re.escape(segment))
+            segments.append(unquote(segment))
             continue
         segments.append(None)
-        mixed = mixed or segment != "{" + params[0] + "}"
         before, after = segment.split("{" + params[0] + "}")
-        pattern.append(f"{re.escape(before)}([^/]+){re.escape(after)}")
+        affixes.append((unquote(before), unquote(after)))
     if len(set(names)) != len(names):
         raise DeclarationError(f"route path {template!r} repeats a parameter name; rename one")
-    return _Template(template, tuple(segments), "/" + "/".join(pattern), mixed, tuple(names))
+    return _Template(template, tuple(segments), tuple(affixes), tuple(names))
 
 
 def _matcher(where: str, value: object, *, lower_keys: bool) -> dict[str, str | None]:
@@ -254,18 +278,23 @@ class Route:
     def record(self, entry: JournalEntry) -> None:
         self._calls.append(entry)
 
-    def params(self, path: str) -> dict[str, str]:
-        """The template's parameters in ``path``: ``{"id": "7"}`` for ``/users/7``."""
-        found = self.template.regex.fullmatch(path)
-        if found is None and self.template.takes_tail:
-            found = self.template.tail_regex.fullmatch(path)
-        return dict(zip(self.template.names, found.groups(), strict=True)) if found else {}
+    def params(self, path: str | bytes) -> dict[str, str]:
+        """The template's parameters in ``path``: ``{"id": "7"}`` for ``/users/7``.
+
+        ``path`` is the path as sent, percent-encoded (httpx's ``request.url.raw_path``); each
+        value comes back decoded: ``{"name": "a/b"}`` for ``/files/a%2Fb`` and ``/files/{name}``.
+        """
+        segments = path_segments(path)
+        found = self.template.values(segments)
+        if found is None:
+            found = self.template.tail_values(segments)
+        return dict(zip(self.template.names, found, strict=True)) if found else {}
 
     # -- matching --------------------------------------------------------------------------
 
-    def accepts(self, request: httpx.Request, path: str) -> bool:
-        """Everything but method and the trie-checked segments: host, query, headers, regex."""
-        if self.template.mixed and self.template.regex.fullmatch(path) is None:
+    def accepts(self, request: httpx.Request, segments: Sequence[str]) -> bool:
+        """Everything but method and the trie-checked segments: host, query, headers, affixes."""
+        if self.template.mixed and self.template.values(segments) is None:
             return False
         if self.host is not None and request.url.host != self.host:
             return False
@@ -285,7 +314,8 @@ class Route:
         reasons = []
         if request.method != self.method:
             reasons.append(f"method is {self.method}, not {request.method}")
-        if self.template.regex.fullmatch(request.url.path) is None:
+        segments = path_segments(request.url.raw_path)
+        if self.template.values(segments) is None and self.template.tail_values(segments) is None:
             reasons.append(f"path {request.url.path} does not fit {self.path}")
         if self.host is not None and request.url.host != self.host:
             reasons.append(f"host is {request.url.host!r}, route wants {self.host!r}")
@@ -361,21 +391,33 @@ class Router:
             self._roots.clear()
             self._by_key.clear()
 
-    def find(self, request: httpx.Request, path: str) -> Route | None:
-        """The first-declared route that matches ``request`` (whose URL path is ``path``)."""
-        root = self._roots.get(request.method)
+    def find(self, request: httpx.Request, segments: Sequence[str]) -> Route | None:
+        """The first-declared route that matches ``request``, whose path has the (decoded)
+        ``segments`` (see :func:`apiharness._urls.path_segments`).
+
+        A ``HEAD`` request that no ``HEAD`` route matches is the ``GET`` route's: RFC 9110
+        section 9.3.2 makes HEAD a GET whose answer has no content (the delivery drops it).
+        """
+        found = self._find(request.method, request, segments)
+        if found is None and request.method == "HEAD":
+            found = self._find("GET", request, segments)
+        return found
+
+    def _find(self, method: str, request: httpx.Request, segments: Sequence[str]) -> Route | None:
+        root = self._roots.get(method)
         if root is None:
             return None
         best: Route | None = None
         # Depth-first over the trie: literal children, then the parameter child.
         stack: list[tuple[_Node, int]] = [(root, 0)]
-        segments = path[1:].split("/")
         depth = len(segments)
         while stack:
             node, index = stack.pop()
             if index == depth:
                 for route in node.routes:
-                    if (best is None or route.order < best.order) and route.accepts(request, path):
+                    if (best is None or route.order < best.order) and route.accepts(
+                        request, segments
+                    ):
                         best = route
                 continue
             segment = segments[index]
@@ -384,12 +426,10 @@ class Router:
             child = node.literal.get(segment)
             if child is not None:
                 stack.append((child, index + 1))
-        return best if best is not None else self._tail_match(root, segments, request, path)
+        return best if best is not None else self._tail_match(root, segments, request)
 
     @staticmethod
-    def _tail_match(
-        root: _Node, segments: list[str], request: httpx.Request, path: str
-    ) -> Route | None:
+    def _tail_match(root: _Node, segments: Sequence[str], request: httpx.Request) -> Route | None:
         """A route whose last parameter takes the rest of the path (see ``_Template.tail``).
 
         The longest template wins (``/repos/{o}/{r}/git/refs/{ref}`` over ``/repos/{o}/{r}``
@@ -409,8 +449,8 @@ class Router:
                     if (
                         route.template.takes_tail
                         and (best is None or candidate < rank)
-                        and route.template.tail_regex.fullmatch(path)
-                        and route.accepts(request, path)
+                        and route.template.tail_values(segments) is not None
+                        and route.accepts(request, segments)
                     ):
                         best, rank = route, candidate
                 stack.append((wild, index + 1))

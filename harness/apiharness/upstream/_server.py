@@ -245,7 +245,11 @@ class _Connection(asyncio.Protocol):
         """Serve one request; False when it goes on in a task (or failed)."""
         try:
             exchange = self.server.upstream.dispatcher.dispatch(
-                WireRequest(parsed), get_clock(), choose=False, path=parsed.path
+                WireRequest(parsed),
+                get_clock(),
+                choose=False,
+                path=parsed.path,
+                segments=parsed.segments,
             )
             steps = waiting = None
             if not exchange.pending:  # else user code runs first, off the loop

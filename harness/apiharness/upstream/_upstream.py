@@ -245,7 +245,9 @@ class Upstream(TransportBase):
         assert http.get("/users/1").status_code == 503
 
     ``allow_unmatched`` lets requests that match no route pass :meth:`verify` (they are still
-    answered 404 with a diagnostic); ``check_expectations`` turns off the ``expect=`` checks.
+    answered 404 with a diagnostic); ``check_expectations`` turns off the ``expect=`` checks;
+    ``allow_rejected`` lets requests the loopback server refused as client protocol errors
+    (``journal.rejected``) pass :meth:`verify`.
     """
 
     def __init__(
@@ -255,6 +257,7 @@ class Upstream(TransportBase):
         seed: int = 0,
         allow_unmatched: bool = False,
         check_expectations: bool = True,
+        allow_rejected: bool = False,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigurationError(f"Upstream(seed=...) takes an int, got {seed!r}")
@@ -262,6 +265,7 @@ class Upstream(TransportBase):
         self.seed = seed
         self.allow_unmatched = allow_unmatched
         self.check_expectations = check_expectations
+        self.allow_rejected = allow_rejected
         self.journal = Journal()
         self.server: LoopbackServer | None = None
         self._router = Router()
@@ -363,8 +367,16 @@ class Upstream(TransportBase):
             self.dispatcher.clear()
             self._order = 0
 
-    def verify(self) -> None:
-        """Raise if a request matched no route or a route's ``expect=`` count was not met.
+    def verify(self, *, allow_rejected: bool | None = None) -> None:
+        """Raise if a request matched no route, was refused, or an ``expect=`` count was not met.
+
+        A request the loopback server refused to read (a client protocol error: malformed
+        framing, a head or body past the limits, a bad ``Host``; see ``journal.rejected``)
+        fails it too, as an :class:`~apiharness.errors.UnmatchedRequestError` listing each
+        refusal's status and reason: the client under test sent bytes no server would accept.
+        A test that sends bad bytes on purpose passes ``allow_rejected=True`` (or sets
+        ``upstream.allow_rejected = True``; marker: ``@pytest.mark.upstream(allow_rejected=True)``);
+        ``allow_rejected=None`` uses the attribute.
 
         The ``upstream`` fixtures call this at teardown.
         """
@@ -372,6 +384,19 @@ class Upstream(TransportBase):
         if unmatched and not self.allow_unmatched:
             raise UnmatchedRequestError(
                 f"{len(unmatched)} request(s) matched no route:\n\n" + "\n\n".join(unmatched)
+            )
+        rejected = self.journal.rejected
+        allowed = self.allow_rejected if allow_rejected is None else allow_rejected
+        if rejected and not allowed:
+            # The repr holds status and reason only, never the received bytes (which may carry
+            # credentials).
+            lines = "\n".join(f"  {r!r}" for r in rejected)
+            raise UnmatchedRequestError(
+                f"{len(rejected)} request(s) were refused as client protocol errors (the client "
+                f"sent bytes the server could not read as HTTP/1.1):\n{lines}\nIf the test sends "
+                "malformed requests on purpose, call upstream.verify(allow_rejected=True) or set "
+                "upstream.allow_rejected = True (marker: "
+                "@pytest.mark.upstream(allow_rejected=True))."
             )
         if not self.check_expectations:
             return

@@ -134,12 +134,13 @@ def _plain_steps(plan: Plan, method: str) -> tuple[Step, ...] | None:
         return None
     if plan.stream is not None and method != "HEAD":
         return None
+    # HEAD: the Content-Length GET would have sent, and no content (RFC 9110 section 8.6).
     body = b"" if method == "HEAD" else data.body
     if plan.chunks != 1 and body:  # dribbled
         return None
     if plan.over and body:
         return None
-    return (Head(data.status, response_headers(data, len(body))), Send(body))
+    return (Head(data.status, response_headers(data, len(data.body))), Send(body))
 
 
 def _steps(plan: Plan, method: str, settle: Callable[[bool], None]) -> Generator[Step, None, None]:
@@ -171,8 +172,9 @@ def _steps(plan: Plan, method: str, settle: Callable[[bool], None]) -> Generator
         if plan.stream is not None and method != "HEAD":
             yield from _streamed(data, plan.stream, outcome)
             return
+        # HEAD: the Content-Length GET would have sent, and no content (RFC 9110 section 8.6).
         body = b"" if method == "HEAD" else data.body
-        head = Head(data.status, response_headers(data, len(body)))
+        head = Head(data.status, response_headers(data, len(data.body)))
         if plan.fault is Fault.TRUNCATE:
             outcome(False)
             yield head

@@ -3,7 +3,7 @@
 Providers deliver at least once: they re-send whatever was not acknowledged with 2xx in time
 (Stripe for up to three days), and Stripe, Shopify and Standard Webhooks say the same delivery
 can arrive twice anyway. Each delivery carries an id that stays the same when it is re-sent
-(``X-GitHub-Delivery``, ``X-Shopify-Webhook-Id``, ``webhook-id``; Standard Webhooks: "use the
+(``X-GitHub-Delivery``, ``X-Shopify-Event-Id``, ``webhook-id``; Standard Webhooks: "use the
 webhook-id header as an idempotency key"). Give a store to ``verify(..., dedup=store)`` and a
 second delivery with the same id raises :class:`~apiharness.errors.WebhookDuplicate` *after* it
 verified. That is not a verification error: answer 2xx and skip the work, as Stripe advises

@@ -36,7 +36,7 @@ class Scheme:
     required_headers: tuple[str, ...]
     #: The provider's default tolerance, or None if the scheme signs no timestamp.
     tolerance: float | None
-    #: The header carrying a delivery id usable for replay protection, if any.
+    #: The header carrying the id a provider's retries and duplicates keep (dedup keys on it).
     delivery_header: str | None
     #: A typical body for this provider.
     example_payload: bytes
@@ -62,6 +62,8 @@ class Scheme:
             options["timestamp"] = timestamp
         if self.name == "standard":
             options["msg_id"] = delivery_id
+        elif self.name == "shopify":
+            options["event_id"] = delivery_id  # what a retry of the event keeps
         elif self.delivery_header is not None:
             options["delivery_id"] = delivery_id
         if self.name == "twilio":

@@ -2,8 +2,11 @@
 
 HMAC-SHA256 of the raw body with the app's client secret (UTF-8), base64-encoded. Shopify
 signs no timestamp (``X-Shopify-Triggered-At`` is informational and unsigned), so pass a dedup
-store to recognise a second delivery with the same ``X-Shopify-Webhook-Id``
-(``WebhookDuplicate``: acknowledge it, do not process it again).
+store to recognise a second delivery of the same event: its ``X-Shopify-Event-Id`` is the one
+already received (``WebhookDuplicate``: acknowledge it, do not process it again). Shopify names
+that header, not ``X-Shopify-Webhook-Id``, as the one whose value, repeated, marks a duplicate:
+https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates ("Get the event ID from the
+headers. This is the X-Shopify-Event-Id header").
 
 Reference: https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-2-validate-the-origin-of-your-webhook-to-ensure-its-coming-from-shopify
 
@@ -32,10 +35,23 @@ from apiharness.webhooks._common import (
 )
 from apiharness.webhooks._dedup import DedupStore, claim_delivery
 
-__all__ = ["DELIVERY_HEADER", "SIGNATURE_HEADER", "sign", "verify"]
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "SIGNATURE_HEADER",
+    "WEBHOOK_ID_HEADER",
+    "sign",
+    "verify",
+]
 
 SIGNATURE_HEADER = "X-Shopify-Hmac-Sha256"
-DELIVERY_HEADER = "X-Shopify-Webhook-Id"
+#: The event's id, the same on every delivery of that event (retries, duplicates): dedup keys on
+#: it (https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates).
+EVENT_HEADER = "X-Shopify-Event-Id"
+#: The header duplicates are recognised by (what ``dedup=`` keys on): :data:`EVENT_HEADER`.
+DELIVERY_HEADER = EVENT_HEADER
+#: The webhook's own id; not what Shopify documents for telling duplicates apart.
+WEBHOOK_ID_HEADER = "X-Shopify-Webhook-Id"
 _SCHEME = "shopify"
 
 
@@ -45,12 +61,14 @@ def sign(
     *,
     timestamp: Timestamp | None = None,
     delivery_id: str | None = None,
+    event_id: str | None = None,
     topic: str = "orders/create",
 ) -> dict[str, str]:
     """The headers Shopify would send with ``payload``, signed with the first (newest) secret.
 
     ``timestamp`` only fills the unsigned ``X-Shopify-Triggered-At`` header; ``delivery_id``
-    defaults to a fresh UUID. Example::
+    (``X-Shopify-Webhook-Id``) and ``event_id`` (``X-Shopify-Event-Id``; pass the original's
+    to sign a retry of the same event) default to fresh UUIDs. Example::
 
         headers = shopify.sign(b'{"id": 1}', "shpss_secret")
         shopify.verify(b'{"id": 1}', headers, "shpss_secret")
@@ -60,7 +78,8 @@ def sign(
     triggered = datetime.fromtimestamp(timestamp_of(timestamp), tz=UTC)
     return {
         SIGNATURE_HEADER: b64_hmac(key, body).decode(),
-        DELIVERY_HEADER: delivery_id if delivery_id is not None else str(uuid.uuid4()),
+        WEBHOOK_ID_HEADER: delivery_id if delivery_id is not None else str(uuid.uuid4()),
+        EVENT_HEADER: event_id if event_id is not None else str(uuid.uuid4()),
         "X-Shopify-Topic": topic,
         "X-Shopify-Triggered-At": triggered.isoformat().replace("+00:00", "Z"),
     }
@@ -76,13 +95,14 @@ def verify(
 ) -> None:
     """Verify a Shopify delivery; raise a ``WebhookVerificationError`` subclass if it fails.
 
-    With ``dedup``, the ``X-Shopify-Webhook-Id`` is recorded after the signature verified, and
-    a second delivery with that id raises ``WebhookDuplicate`` (answer it 2xx). Example::
+    With ``dedup``, the ``X-Shopify-Event-Id`` is recorded after the signature verified, and a
+    second delivery with that id (a retry or duplicate of the event, whatever its
+    ``X-Shopify-Webhook-Id``) raises ``WebhookDuplicate`` (answer it 2xx). Example::
 
         shopify.verify(request.get_data(), request.headers, CLIENT_SECRET)
     """
     delivery = incoming(payload, headers, secret, _SCHEME)
     value = delivery.header(SIGNATURE_HEADER)
-    delivery_id = delivery.header(DELIVERY_HEADER) if dedup is not None else ""
+    delivery_id = delivery.header(EVENT_HEADER) if dedup is not None else ""
     delivery.require_match(b64_hmac, delivery.body, [value.strip()])
     claim_delivery(dedup, delivery_id, now, _SCHEME)
