@@ -31,7 +31,7 @@ from _api_server import BINARY, CHUNKS, ITEMS, SECRETS, serve
 
 from apiharness.errors import ConfigurationError, RecordingError
 from apiharness.recording import Cassette, Recorder, Redactor, check_cassettes, encoded_forms
-from apiharness.recording._recorder import sweep_stale_workdirs
+from apiharness.recording._recorder import _alive, sweep_stale_workdirs
 
 AUTH = {"Authorization": f"Bearer {SECRETS['API_TOKEN']}"}
 KEY = SECRETS["API_KEY"]
@@ -321,6 +321,10 @@ def test_a_killed_recorder_leaves_no_proxy_behind_and_its_recording_is_written(
         # to start does, and leaves alone the folders of a live recorder or a live mitmdump.
         [stale] = temp.glob(f"apiharness-record-{process.pid}-*")
         assert (stale / "mitmproxy-ca.pem").exists()
+        proxy, exited_by = int((stale / "mitmdump.pid").read_text()), time.monotonic() + 30
+        while _alive(proxy):  # it stops listening before it exits: the sweep waits for that
+            assert time.monotonic() < exited_by, "the orphaned mitmdump is still running"
+            time.sleep(0.1)
         live_recorder = temp / f"apiharness-record-{os.getpid()}-live"
         live_proxy = temp / f"apiharness-record-{process.pid}-proxy"
         for kept in (live_recorder, live_proxy):
