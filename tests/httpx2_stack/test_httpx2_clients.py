@@ -6,12 +6,14 @@ client of each stack receives must be its own stack's objects."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
 from apiharness import VirtualClock
 from apiharness.clients import (
+    Backoff,
     IdempotencyTransport,
     MemoryResultStore,
     ResilientTransport,
@@ -19,7 +21,14 @@ from apiharness.clients import (
 )
 from apiharness.errors import ConfigurationError
 from apiharness.oauth import AuthorizationCodeFlow, TokenManager
-from apiharness.upstream import AuthorizationServer, Upstream, reset, respond, status
+from apiharness.upstream import (
+    AuthorizationServer,
+    LoopbackServer,
+    Upstream,
+    reset,
+    respond,
+    status,
+)
 from apiharness.upstream._authorization_server import DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI
 
 
@@ -53,6 +62,29 @@ def test_resilient_transport_async_for_either_stack(stack: ModuleType, clock: Vi
 
     assert asyncio.run(main()) == [1]
     assert [e.status for e in up.journal] == [503, None, 200]
+
+
+def test_a_failed_certificate_check_is_not_retried_on_either_stack(
+    stack: ModuleType, upstream: Upstream, tls_server: Callable[[str], LoopbackServer]
+) -> None:
+    """httpx2 wraps the ``ssl.SSLCertVerificationError`` as httpx does (httpcore2 between):
+    one connection per request, sync and async, where a retry would make four."""
+    server = tls_server("expired")
+    policy = RetryPolicy(Backoff(base=0.01, cap=0.02), max_attempts=4)
+    sync = ResilientTransport(stack.HTTPTransport(verify=server.ssl_context()), retry=policy)
+    with stack.Client(transport=sync) as http, pytest.raises(stack.ConnectError, match="expired"):
+        http.get(server.base_url + "/x")
+    asynchronous = ResilientTransport(
+        stack.AsyncHTTPTransport(verify=server.ssl_context()), retry=policy
+    )
+
+    async def main() -> None:
+        async with stack.AsyncClient(transport=asynchronous) as http:
+            await http.get(server.base_url + "/x")
+
+    with pytest.raises(stack.ConnectError, match="expired"):
+        asyncio.run(main())
+    assert server.accepted == 2
 
 
 def test_an_inner_transport_of_the_other_stack_is_refused_with_advice() -> None:

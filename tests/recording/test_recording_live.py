@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from _api_server import BINARY, CHUNKS, ITEMS, SECRETS, serve
 
 from apiharness.errors import ConfigurationError, RecordingError
 from apiharness.recording import Cassette, Recorder, Redactor, check_cassettes, encoded_forms
+from apiharness.recording._recorder import _alive, sweep_stale_workdirs
 
 AUTH = {"Authorization": f"Bearer {SECRETS['API_TOKEN']}"}
 KEY = SECRETS["API_KEY"]
@@ -283,12 +285,15 @@ def test_record_reverse_proxy_until_stopped(tmp_path: Path, stop: signal.Signals
 
 
 def test_a_killed_recorder_leaves_no_proxy_behind_and_its_recording_is_written(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cassette = tmp_path / "orphan.yaml"
+    temp = tmp_path / "temp"  # the recorders' temp folder, this test's own
+    temp.mkdir()
     with serve() as upstream:
         command = [*apiharness_cli(), "record", "--cassette", str(cassette), "--upstream", upstream]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        env = {**os.environ, "TMPDIR": str(temp)}
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         try:
             assert process.stdout is not None
             match = re.search(r"at (http://127\.0\.0\.1:(\d+)) ", process.stdout.readline())
@@ -312,6 +317,58 @@ def test_a_killed_recorder_leaves_no_proxy_behind_and_its_recording_is_written(
             time.sleep(0.1)
         else:
             pytest.fail("the orphaned mitmdump still listens 30 s after its recorder died")
+        # It could not remove its work folder (mitmproxy's CA key is in it); the next recorder
+        # to start does, and leaves alone the folders of a live recorder or a live mitmdump.
+        [stale] = temp.glob(f"apiharness-record-{process.pid}-*")
+        assert (stale / "mitmproxy-ca.pem").exists()
+        proxy, exited_by = int((stale / "mitmdump.pid").read_text()), time.monotonic() + 30
+        while _alive(proxy):  # it stops listening before it exits: the sweep waits for that
+            assert time.monotonic() < exited_by, "the orphaned mitmdump is still running"
+            time.sleep(0.1)
+        live_recorder = temp / f"apiharness-record-{os.getpid()}-live"
+        live_proxy = temp / f"apiharness-record-{process.pid}-proxy"
+        for kept in (live_recorder, live_proxy):
+            kept.mkdir()
+        (live_proxy / "mitmdump.pid").write_text(str(os.getpid()))
+        monkeypatch.setattr(tempfile, "tempdir", str(temp))
+        with Recorder(tmp_path / "next.yaml", upstream=upstream) as recorder:
+            assert recorder.running
+            assert not stale.exists()
+        assert set(temp.iterdir()) == {live_recorder, live_proxy}
+
+
+def test_the_sweep_removes_only_folders_of_gone_recorders(tmp_path: Path) -> None:
+    reaped = subprocess.Popen(["true"])
+    reaped.wait()
+    zombie = subprocess.Popen(["true"])  # exited, not yet reaped: as good as gone
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    gone = [
+        tmp_path / f"apiharness-record-{reaped.pid}-a",
+        tmp_path / f"apiharness-record-{zombie.pid}-b",
+    ]
+    kept = [
+        tmp_path / f"apiharness-record-{os.getpid()}-c",  # a live recorder
+        tmp_path / "apiharness-record-old",  # no pid in its name: not ours to judge
+        tmp_path / f"apiharness-record-{2**70}-d",  # no such pid
+    ]
+    for folder in gone + kept:
+        folder.mkdir()
+        (folder / "mitmproxy-ca.pem").write_text("key")
+    link = tmp_path / f"apiharness-record-{reaped.pid}-link"
+    link.symlink_to(target)
+    try:
+        assert sorted(sweep_stale_workdirs(tmp_path)) == sorted(gone)
+    finally:
+        zombie.wait()
+    assert all(not folder.exists() for folder in gone)
+    assert all(folder.exists() for folder in kept)
+    assert (link.is_symlink(), (target / "keep").exists()) == (True, True)
 
 
 def test_a_recorder_that_cannot_start_says_why_and_leaves_nothing_running(tmp_path: Path) -> None:

@@ -308,6 +308,8 @@ def bad_declarations() -> Iterator[tuple[str, object]]:
     yield "negative delay", lambda: ndjson([1], delays=-1)
     yield "not json", lambda: ndjson([object()])
     yield "a string", lambda: sse("abc")
+    yield "neither event nor str", lambda: sse([SSEEvent("a"), b"b"])
+    yield "a mapping as an event", lambda: sse([{"data": "a"}])
     yield "pieces short of the body", lambda: chunked(respond(200, text="ab"), [(0.0, b"a")])
     yield "empty piece", lambda: chunked(respond(200, text="a"), [(0.0, b""), (0.0, b"a")])
     yield "unknown option", lambda: sse(["a"], disconect_after=1)  # type: ignore[call-arg]

@@ -26,7 +26,11 @@ What is retried:
   Anthropic) stops retrying any status, ``x-should-retry: true`` allows it for any error
   status (400 and up);
 * transport errors that happen before or while the response is read: connect errors and
-  timeouts, read timeouts, resets (read or write errors) and remote protocol errors;
+  timeouts, read timeouts, resets (read or write errors) and remote protocol errors; but not
+  a failed certificate check (an ``ssl.SSLCertVerificationError`` anywhere in the error's
+  chain: expired, not yet valid, another host's name, an untrusted or self-signed issuer, a
+  missing intermediate), which reaches httpx as a ``ConnectError`` yet fails identically on
+  every retry, until someone changes a certificate or the client's trust store;
 * only for idempotent methods (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE), or
   for any method when the request carries an ``Idempotency-Key`` header.
 
@@ -50,9 +54,11 @@ are written is a dozen lines; taking a dependency for it would add two sleeping 
 from __future__ import annotations
 
 import random
+import ssl
 from dataclasses import dataclass, field
 from typing import Literal
 
+from apiharness._causes import find_cause
 from apiharness._retry_after import parse_retry_after, parse_retry_after_ms
 from apiharness._stacks import classes, httpx
 from apiharness.errors import (
@@ -299,6 +305,8 @@ class RetryState:
         self._record(error=error)
         if not isinstance(error, self.policy.errors) or not self.eligible:
             return _ACCEPT
+        if find_cause(error, ssl.SSLCertVerificationError) is not None:
+            return _ACCEPT  # a certificate that fails the check fails it again
         return self._decide(now, None, None)
 
     # -- internals -----------------------------------------------------------------------

@@ -6,6 +6,12 @@ test sends its traffic through. Stopping sends SIGTERM, on which mitmproxy runs 
 ``done()`` and the cassette is written atomically. mitmdump's own flow log is silenced: it would
 print URLs with secrets in them.
 
+Each run works in a temporary folder (mitmproxy's CA key among its files when no ``confdir`` is
+given) named ``apiharness-record-<pid>-...`` after the recording process. A recorder killed with
+SIGKILL cannot remove its folder (its mitmdump still writes the cassette and stops, see
+``vcr_parent_pid``), so the next :meth:`Recorder.start` removes the folders of recorders that
+are gone, once their mitmdump is gone too.
+
 Waiting for the process uses real time on purpose (:class:`apiharness.clock.SystemClock`): a
 virtual clock installed by a test must not make a real process look as if it timed out.
 """
@@ -15,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -30,7 +38,7 @@ from apiharness.clock import SystemClock
 from apiharness.errors import ConfigurationError, RecordingError
 from apiharness.recording._redact import Redactor
 
-__all__ = ["SECRETS_VARIABLE", "Recorder", "mitmdump_executable"]
+__all__ = ["SECRETS_VARIABLE", "Recorder", "mitmdump_executable", "sweep_stale_workdirs"]
 
 SECRETS_VARIABLE = "APIHARNESS_RECORD_SECRETS"
 """The environment variable through which :class:`Recorder` hands declared secrets to mitmdump
@@ -39,6 +47,59 @@ SECRETS_VARIABLE = "APIHARNESS_RECORD_SECRETS"
 _ADDON_SCRIPT = Path(__file__).with_name("_mitmdump_script.py")
 _CA_NAME = "mitmproxy-ca-cert.pem"
 _PROGRESS = "progress.json"  # beside the ready file, in the run's work folder
+_WORKDIR_PREFIX = "apiharness-record-"
+_WORKDIR = re.compile(re.escape(_WORKDIR_PREFIX) + r"(\d+)-")
+_MITMDUMP_PID = "mitmdump.pid"  # in the work folder: the sweep keeps it while mitmdump lives
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (one that exited, not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's (or no pid at all): not ours to judge
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): trust the signal
+    return state.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def sweep_stale_workdirs(folder: Path | None = None) -> list[Path]:
+    """Remove the work folders that recorders killed without cleaning up left in ``folder``
+    (default: the system's temp folder); returns those removed.
+
+    A folder is stale when the recorder process named in it is gone and so is the mitmdump it
+    started (which goes on writing the cassette after its parent's death). Never raises: a
+    folder that cannot be removed is left for a later run.
+    """
+    removed: list[Path] = []
+    try:
+        candidates = list(Path(folder or tempfile.gettempdir()).glob(_WORKDIR_PREFIX + "*"))
+    except OSError:
+        return removed
+    for path in candidates:
+        match = _WORKDIR.match(path.name)
+        try:
+            # In a shared temp folder: only real folders of this user, never a symlink.
+            info = path.lstat()
+        except OSError:
+            continue
+        ours = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+        if match is None or not ours or _alive(int(match.group(1))):
+            continue
+        try:
+            proxy = int((path / _MITMDUMP_PID).read_text())
+        except (OSError, ValueError):
+            proxy = None
+        if proxy is not None and _alive(proxy):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path)
+    return removed
 
 
 def mitmdump_executable() -> str:
@@ -201,7 +262,8 @@ class Recorder:
         """Start mitmdump and wait until it listens."""
         if self._process is not None:
             raise RecordingError("this recorder is already running")
-        self._workdir = tempfile.TemporaryDirectory(prefix="apiharness-record-")
+        sweep_stale_workdirs()
+        self._workdir = tempfile.TemporaryDirectory(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
         work = Path(self._workdir.name)
         ready, log = work / "ready.json", self._log()
         env = {**os.environ, SECRETS_VARIABLE: json.dumps(dict(self.secrets))}
@@ -218,6 +280,7 @@ class Recorder:
         clock = SystemClock()
         deadline = clock.monotonic() + self.startup_timeout
         try:
+            (work / _MITMDUMP_PID).write_text(str(self._process.pid))
             while not ready.exists():
                 if self._process.poll() is not None or clock.monotonic() > deadline:
                     tail = log.read_text(errors="replace")[-2000:]

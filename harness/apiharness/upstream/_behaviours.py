@@ -33,6 +33,7 @@ __all__ = [
     "Context",
     "Fault",
     "Plan",
+    "RequestHandler",
     "Respond",
     "ResponseData",
     "Runner",
@@ -55,6 +56,10 @@ __all__ = [
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+#: What every place that takes a behaviour also takes: a callable choosing one per request
+#: (or answering with a response of the request's stack), wrapped by ``as_behaviour``.
+RequestHandler = Callable[[httpx.Request], "Behaviour | httpx.Response"]
 
 
 def declared(func: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -577,10 +582,10 @@ def delay(
     seconds: float | None = None,
     *,
     between: tuple[float, float] | None = None,
-    then: Behaviour | None = None,
+    then: Behaviour | RequestHandler | None = None,
 ) -> Behaviour:
     """Wait ``seconds`` (or a seeded random time ``between=(low, high)``), then answer ``then``
-    (default: an empty 200).
+    (a behaviour, or a callable ``request -> behaviour``; default: an empty 200).
 
     Waits go through the active clock: under the ``clock`` fixture they cost no real time.
     A wait longer than the client's read timeout ends in ``httpx.ReadTimeout``.

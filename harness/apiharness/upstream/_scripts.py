@@ -23,6 +23,7 @@ from apiharness.upstream._behaviours import (
     Behaviour,
     Context,
     Plan,
+    RequestHandler,
     Respond,
     ResponseData,
     Runner,
@@ -36,8 +37,6 @@ from apiharness.upstream._behaviours import (
 __all__ = ["Times", "as_behaviour", "chance", "cycle", "every", "rate_limit", "sequence"]
 
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
-
-RequestHandler = Callable[[httpx.Request], "Behaviour | httpx.Response"]
 
 
 def as_behaviour(where: str, value: object) -> Behaviour:
@@ -192,7 +191,9 @@ class _ChoiceRunner:
 
 @declared
 def chance(
-    p: float, behaviour: Behaviour | RequestHandler, otherwise: Behaviour | None = None
+    p: float,
+    behaviour: Behaviour | RequestHandler,
+    otherwise: Behaviour | RequestHandler | None = None,
 ) -> Behaviour:
     """With probability ``p``, ``behaviour``; else ``otherwise`` (default: an empty 200).
 
@@ -214,7 +215,9 @@ def chance(
 
 @declared
 def every(
-    n: int, behaviour: Behaviour | RequestHandler, otherwise: Behaviour | None = None
+    n: int,
+    behaviour: Behaviour | RequestHandler,
+    otherwise: Behaviour | RequestHandler | None = None,
 ) -> Behaviour:
     """Every ``n``-th request (the n-th, 2n-th ...) gets ``behaviour``; the rest ``otherwise``.
 
@@ -279,7 +282,9 @@ class _RateLimitRunner:
 
 
 @declared
-def rate_limit(limit: int, *, per: float = 1.0, then: Behaviour | None = None) -> Behaviour:
+def rate_limit(
+    limit: int, *, per: float = 1.0, then: Behaviour | RequestHandler | None = None
+) -> Behaviour:
     """Let ``limit`` requests through per ``per`` seconds (sliding window), answering ``then``
     (default: an empty 200); beyond that, 429 with ``Retry-After`` and ``RateLimit-*`` headers.
 

@@ -461,6 +461,9 @@ class LoopbackServer:
         self.host = host
         self.port = port
         self.connections: set[_Served] = set()
+        #: TCP connections accepted so far, counted before any TLS handshake: a client that
+        #: refuses the certificate still shows here (and nowhere in the journal).
+        self.accepted = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self._errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
@@ -532,11 +535,17 @@ class LoopbackServer:
         if self._thread is not None:
             raise ConfigurationError("this LoopbackServer is already started")
         tls = self._make_tls()
-        protocol: Callable[[], asyncio.Protocol] = (
+        serve: Callable[[], asyncio.Protocol] = (
             functools.partial(_Stall, self)
             if self.tls is TLSFault.HANDSHAKE_STALL
             else self._protocol
         )
+
+        def protocol() -> asyncio.Protocol:
+            # asyncio calls the factory on accept, before the handshake (on the loop's thread).
+            self.accepted += 1
+            return serve()
+
         # IPPROTO_TCP explicitly: with proto 0 asyncio skips TCP_NODELAY on accepted sockets.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         # SO_REUSEADDR: a fixed --port can be reused right after a previous mock stopped.

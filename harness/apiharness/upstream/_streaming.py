@@ -332,7 +332,9 @@ def _entries(name: str, values: object) -> list[object]:
 
 @declared
 def sse(
-    events: Iterable[SSEEvent | str],
+    # Any iterable: mypy infers list[object] for [SSEEvent(...), "b"], which a user should not
+    # have to cast. Each item is checked here (a DeclarationError names a wrong one).
+    events: Iterable[object],
     *,
     status: int = 200,
     headers: HeadersArg | None = None,
@@ -349,7 +351,8 @@ def sse(
 ) -> Behaviour:
     """Answer ``text/event-stream``: each event in a chunk of its own, then the last chunk.
 
-    ``events`` are :class:`SSEEvent` values or plain strings (data-only events). Options:
+    ``events`` are :class:`SSEEvent` values or plain strings (data-only events), in any
+    iterable; anything else is a :class:`~apiharness.errors.DeclarationError`. Options:
 
     * ``retry``: a ``retry:`` field (milliseconds) sent first, for the client's reconnects;
     * ``delays``: seconds before each event (a number for all, or one per event);

@@ -21,6 +21,7 @@ from apiharness.upstream._behaviours import (
     Behaviour,
     Context,
     Plan,
+    RequestHandler,
     Respond,
     Runner,
     check_count,
@@ -241,7 +242,7 @@ class Dialect:
         self,
         tokens_per_minute: int,
         *,
-        then: Behaviour | None = None,
+        then: Behaviour | RequestHandler | None = None,
         cost: Callable[[httpx.Request], int] | None = None,
     ) -> Behaviour:
         """Spend a tokens-per-minute budget: a token bucket of ``tokens_per_minute`` that
