@@ -29,6 +29,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy tests/typing
+	$(BIN)/mypy benchmarks
 
 ## docs: build the documentation site into site/; any warning fails the build
 docs: $(STAMP)

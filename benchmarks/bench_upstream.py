@@ -115,13 +115,14 @@ def in_process(smoke: bool) -> list[Table]:
             baseline="httpx.MockTransport (bare)",
             target="Upstream within 1.3x of bare; 100 routes within 1.2x of 1 route",
         )
-        runs, counts = {}, {}
+        runs: dict[str, Callable[[], None]] = {}
+        counts: dict[str, int] = {}
         for name, make in IN_PROCESS.items():
             http = httpx.Client(transport=make(routes), base_url=BASE)
             path = f"/r{routes - 1}"
             # Warm up, and size the run: a contender that needs milliseconds per request
             # (pytest-httpx behind 99 routes) gets fewer requests, said in the row's note.
-            probe = median_time(lambda http=http, path=path: http.get(path), repeat=20)
+            probe = median_time(functools.partial(http.get, path), repeat=20)
             count = min(requests, max(100, int(4.0 / probe)))
 
             def run(http: httpx.Client = http, path: str = path, count: int = count) -> None:
@@ -264,7 +265,7 @@ def loopback(smoke: bool) -> list[Table]:
         target="LoopbackServer at least 2.5x pytest-httpserver",
     )
     with contextlib.ExitStack() as stack:
-        runs = {}
+        runs: dict[str, Callable[[], None]] = {}
         for name, serve in SERVERS.items():
             url = stack.enter_context(serve())
             http = stack.enter_context(httpx.Client())
