@@ -17,8 +17,8 @@ sends costs the reader, checks included, 2.8 µs against h11's 30 µs (h11 must 
 a response before it reads the next request), and as a callback parser it is driven by an
 ``asyncio.Protocol`` with no extra buffering. End to end, one httpx client in the same
 process, requests per second: this server 2,835, uvicorn with httptools 2,229, uvicorn with
-h11 2,059, pytest-httpserver 1,151, beside the no-op yardstick's 2,957 (0.96x; 0.90 to 0.92x by
-CPU time per request over four runs, see ``docs/performance.md``).
+h11 2,059, pytest-httpserver 1,151, beside the no-op yardstick's 2,957 (0.96x; from 0.83x to
+0.98x in other runs, see ``docs/performance.md``).
 A request the server cannot accept (malformed, past the
 :class:`~apiharness.upstream.Limits`) is answered 400, 408, 413, 417, 431, 501 or 505, the
 connection is closed, and it is journaled in ``journal.rejected``: a client protocol error is
