@@ -5,6 +5,11 @@ from __future__ import annotations
 import pytest
 from _api_server import BINARY, CHUNKS, SECRETS, serve
 
+# Loaded here, outside the inner sessions: pytester's in-process runs drop the modules first
+# imported inside a run, and a pydantic-settings model cached by one run (the declared secrets'
+# EnvSecret) fails pydantic's isinstance check in the next one, against a second copy of its
+# modules. Under xdist another test had imported them first; alone, this test failed.
+import apiharness.oauth._secrets  # noqa: F401
 from apiharness.recording import Cassette
 
 INNER_TESTS = f"""
