@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -146,3 +147,62 @@ def test_long_target_names_fit_the_temporary_name(tmp_path: Path) -> None:
     target = tmp_path / ("n" * 250)
     atomic_write(target, "ok")
     assert target.read_text() == "ok"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_gets_the_mode_open_would_give_it(tmp_path: Path, umask: int) -> None:
+    # In a child process: the umask is process-wide. mkstemp's 0600 was the mode before.
+    script = (
+        "import os, sys; from apiharness._io import atomic_write\n"
+        f"os.umask({umask}); atomic_write(sys.argv[1], 'x')\n"
+        "with open(sys.argv[2], 'w'): pass\n"
+    )
+    ours, theirs = tmp_path / "ours.json", tmp_path / "theirs.json"
+    subprocess.run([sys.executable, "-c", script, str(ours), str(theirs)], check=True)
+    assert stat.S_IMODE(ours.stat().st_mode) == stat.S_IMODE(theirs.stat().st_mode)
+    assert stat.S_IMODE(ours.stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o644])
+def test_a_replaced_file_keeps_its_mode(tmp_path: Path, mode: int) -> None:
+    target = tmp_path / "cassette.yaml"
+    target.write_text("old")
+    target.chmod(mode)
+    atomic_write(target, "new")
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_a_private_file_is_its_owners_only_even_replacing_a_readable_one(tmp_path: Path) -> None:
+    fresh, replaced = tmp_path / "key.pem", tmp_path / "token.json"
+    replaced.write_text("old")
+    replaced.chmod(0o644)
+    atomic_write(fresh, "secret", private=True)
+    atomic_write(replaced, "secret", private=True)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    assert stat.S_IMODE(replaced.stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_keys_and_tokens_on_disk_are_their_owners_only(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from apiharness.stores import EncryptedFileTokenStore, Token
+    from apiharness.upstream import TLSCertificates
+
+    certificates = TLSCertificates(directory=tmp_path / "tls")
+    try:
+        written = sorted(p for p in (tmp_path / "tls").iterdir())
+        assert written  # the CA, the server and client keys and chains
+        assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in written} == {
+            p.name: 0o600 for p in written
+        }
+    finally:
+        certificates.cleanup()
+    key = EncryptedFileTokenStore.generate_key()
+    store = EncryptedFileTokenStore(tmp_path / "token.json", key=key)
+    store.save(Token(SecretStr("at-123")))
+    assert stat.S_IMODE((tmp_path / "token.json").stat().st_mode) == 0o600

@@ -9,6 +9,12 @@ the kernel drops it when the process dies, so a sweep never deletes a live write
 whichever process or xdist worker that writer is. Where ``fcntl`` is missing (Windows), files
 untouched for an hour count as abandoned.
 
+The file gets the permissions ``open(path, "w")`` would give it: a new file the process's
+umask default (0644 under the usual umask 022, not ``mkstemp``'s 0600, which kept reports and
+cassettes from the CI user's artifact uploads and web servers), and a file that is replaced
+keeps its own mode (a cassette someone made 0600 stays 0600). ``private=True`` (keys, tokens)
+makes it readable by its owner only, always.
+
 Hand-written: atomic-write libraries (``atomicwrites``, ``safer``) rename and fsync but leave
 a killed writer's temporary file behind.
 """
@@ -17,8 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -80,32 +87,58 @@ def _sweep(folder: Path) -> None:
             os.close(fd)
 
 
-def _locked_temp(target: Path) -> tuple[int, str]:
+def _create(target: Path, mode: int) -> tuple[int, str]:
+    """A new file beside ``target`` with a name no one else has, created with ``mode`` less
+    the umask, as ``mkstemp`` does with 0o600."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = str(
+            target.parent / f".{target.name[:_NAME_PART]}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        )
+        try:
+            return os.open(tmp, flags, mode), tmp
+        except FileExistsError:
+            continue
+
+
+def _locked_temp(target: Path, mode: int) -> tuple[int, str]:
     """A new temporary file beside ``target``, created and locked by this process."""
     while True:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name[:_NAME_PART]}.", suffix=TEMP_SUFFIX, dir=target.parent
-        )
+        fd, tmp = _create(target, mode)
         _lock(fd, wait=True)
         if _same_file(fd, tmp):
             return fd, tmp
         os.close(fd)  # a sweep took it between creation and lock: make another
 
 
-def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> Path:
+def _keep_mode(fd: int, target: Path) -> None:
+    """Give the new file the mode of the file it replaces, if there is one."""
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return  # nothing to replace: the mode it was created with stands
+    with contextlib.suppress(OSError, NotImplementedError):
+        os.chmod(fd, mode)
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, private: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically: a temporary file beside it, fsync, then rename.
 
     Readers see the old file or the new one, never a mix. Parent folders are created, and
-    temporary files left in the folder by killed writers are deleted.
+    temporary files left in the folder by killed writers are deleted. ``private=True`` gives
+    the file mode 0600 whatever the umask or the mode of the file it replaces.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = _locked_temp(target)
+    fd, tmp = _locked_temp(target, 0o600 if private else 0o666)
     _sweep(target.parent)
     try:
         # The lock must outlive the rename: the file stays open until it has its final name.
         with os.fdopen(fd, "wb") as handle:
+            if not private:
+                _keep_mode(handle.fileno(), target)
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())

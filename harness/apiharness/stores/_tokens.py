@@ -206,7 +206,7 @@ class EncryptedFileTokenStore:
     def save(self, token: Token) -> None:
         text = self._sealed.dumps(token)
         with self._lock:
-            atomic_write(self.path, text)
+            atomic_write(self.path, text, private=True)
 
     def clear(self) -> None:
         with self._lock:

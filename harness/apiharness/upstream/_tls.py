@@ -128,7 +128,7 @@ class TLSCertificates:
 
     def _write(self, name: str, data: bytes) -> str:
         path = str(self.directory / name)
-        atomic_write(path, data)
+        atomic_write(path, data, private=True)  # private keys among them
         return path
 
     def _server_pem(self, fault: TLSFault | None) -> bytes:
