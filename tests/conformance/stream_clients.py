@@ -16,8 +16,9 @@ from apiharness.clients import ResilientTransport, SSEResume, astream_events, st
 from apiharness.errors import ApiHarnessError
 
 
-class _Plain:
-    """get and create through a plain httpx client (the streaming catalogue never calls them)."""
+class PlainHttpx:
+    """get and create through a plain httpx client ``http`` (the streaming catalogue never calls
+    them; the transport catalogue's adapters add only how the client is built)."""
 
     errors: tuple[type[BaseException], ...] = (httpx.HTTPError,)
     http: httpx.Client
@@ -32,7 +33,7 @@ class _Plain:
         self.http.close()
 
 
-class NaiveStream(_Plain):
+class NaiveStream(PlainHttpx):
     def __init__(self, base_url: str) -> None:
         self.http = httpx.Client(base_url=base_url)  # httpx's default 5 s timeout
 
@@ -41,7 +42,7 @@ class NaiveStream(_Plain):
             return [event.data for event in source.iter_sse()]
 
 
-class CarefulStream(_Plain):
+class CarefulStream(PlainHttpx):
     errors = (httpx.HTTPError, ApiHarnessError)
 
     def __init__(self, base_url: str) -> None:

@@ -20,6 +20,8 @@ from apiharness.conformance._catalogue import scenario
 from apiharness.conformance._transport import CATALOGUE
 from apiharness.conformance._trial import TRUST_VARIABLES
 
+from .stream_clients import PlainHttpx
+
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 REJECTIONS = [
     "tls-rejects-expired",
@@ -43,12 +45,10 @@ def examples_importable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(EXAMPLES))
 
 
-class HttpxDefaults:
+class HttpxDefaults(PlainHttpx):
     """``httpx.Client`` as its docs show it: default verification, default 5 s timeout. The
     client certificate goes into an SSL context built by httpx itself (``cert=`` is deprecated
     in httpx 0.28), so the environment's CA is still honoured."""
-
-    errors: tuple[type[BaseException], ...] = (httpx.HTTPError,)
 
     def __init__(self, base_url: str, client_cert: str | None = None, **options: Any) -> None:
         if client_cert is not None:
@@ -56,15 +56,6 @@ class HttpxDefaults:
             context.load_cert_chain(client_cert)
             options["verify"] = context
         self.http = httpx.Client(base_url=base_url, **options)
-
-    def get(self, path: str) -> Any:
-        return self.http.get(path).raise_for_status().json()
-
-    def create(self, path: str, body: dict[str, Any]) -> Any:
-        return self.http.post(path, json=body).raise_for_status().json()
-
-    def close(self) -> None:
-        self.http.close()
 
 
 def httpx_defaults(base_url: str, *, client_cert: str | None = None) -> HttpxDefaults:

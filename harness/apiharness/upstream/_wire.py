@@ -33,7 +33,6 @@ __all__ = [
     "Step",
     "Wait",
     "dribble_pieces",
-    "response_headers",
     "wire_steps",
 ]
 
@@ -96,8 +95,10 @@ def dribble_pieces(plan: Plan) -> tuple[float, list[bytes]]:
     return plan.over / plan.chunks, [body[i : i + size] for i in range(0, len(body), size)]
 
 
-def response_headers(data: ResponseData, length: int) -> tuple[tuple[str, str], ...]:
-    return (*data.headers, ("Content-Length", str(length)))
+def _head(data: ResponseData) -> Head:
+    """The head of a framed response; a HEAD answer has the same one, Content-Length included,
+    and no content (RFC 9110 section 8.6)."""
+    return Head(data.status, (*data.headers, ("Content-Length", str(len(data.body)))))
 
 
 def wire_steps(
@@ -111,16 +112,13 @@ def wire_steps(
     request is mostly made of such constant work.
     """
     cache = plan.memo
-    plain = cache.get(method, _UNKNOWN)
-    if plain is _UNKNOWN:
-        plain = cache[method] = _plain_steps(plan, method)
+    if method not in cache:
+        cache[method] = _plain_steps(plan, method)
+    plain: tuple[Step, ...] | None = cache[method]
     if plain is None:
         return _steps(plan, method, settle)
     settle(True)
     return _replay(plain)
-
-
-_UNKNOWN: tuple[Step, ...] = ()
 
 
 def _replay(steps: tuple[Step, ...]) -> Generator[Step, None, None]:
@@ -134,13 +132,12 @@ def _plain_steps(plan: Plan, method: str) -> tuple[Step, ...] | None:
         return None
     if plan.stream is not None and method != "HEAD":
         return None
-    # HEAD: the Content-Length GET would have sent, and no content (RFC 9110 section 8.6).
     body = b"" if method == "HEAD" else data.body
     if plan.chunks != 1 and body:  # dribbled
         return None
     if plan.over and body:
         return None
-    return (Head(data.status, response_headers(data, len(data.body))), Send(body))
+    return (_head(data), Send(body))
 
 
 def _steps(plan: Plan, method: str, settle: Callable[[bool], None]) -> Generator[Step, None, None]:
@@ -172,9 +169,8 @@ def _steps(plan: Plan, method: str, settle: Callable[[bool], None]) -> Generator
         if plan.stream is not None and method != "HEAD":
             yield from _streamed(data, plan.stream, outcome)
             return
-        # HEAD: the Content-Length GET would have sent, and no content (RFC 9110 section 8.6).
         body = b"" if method == "HEAD" else data.body
-        head = Head(data.status, response_headers(data, len(data.body)))
+        head = _head(data)
         if plan.fault is Fault.TRUNCATE:
             outcome(False)
             yield head
